@@ -1,0 +1,41 @@
+# skysmart — every target creates the virtual environment it needs.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SHELL  := /bin/bash
+
+.PHONY: venv demo test lint bench sandbox lock clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --disable-pip-version-check uv==0.13.8
+	@$(BIN)/uv pip install -q --python $(BIN)/python -r requirements.lock
+	@$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
+	@touch $@
+
+lint: $(STAMP)
+	$(BIN)/ruff check pipelines plugins dags tests bench
+	$(BIN)/ruff format --check pipelines plugins dags tests bench
+	$(BIN)/mypy pipelines plugins/skysmart_airflow dags
+
+test: lint
+	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+demo: $(STAMP)
+	$(BIN)/python -m pipelines.demo
+
+bench: $(STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+sandbox: $(STAMP)
+	$(BIN)/skysmart sandbox serve $(SANDBOX_ARGS)
+
+lock: $(STAMP)
+	$(BIN)/uv pip freeze --python $(BIN)/python --exclude-editable | grep -v -E '^(uv|pip|setuptools)==' \
+	  | sed '1i # Exact versions that resolve together (Python 3.11); regenerate with `make lock`.' > requirements.lock
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache build *.egg-info lake warehouse.duckdb .demo

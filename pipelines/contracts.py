@@ -1,0 +1,295 @@
+"""Data contracts: the one place a column is defined, and the generators that derive everything else.
+
+Contracts are YAML in ``data_contracts/`` in a subset of the Open Data Contract Standard v3 (one schema
+object per file; ``name``, ``physicalType``, ``required``, ``primaryKey``, ``unique``, ``description`` and
+``quality`` per property). From a contract this module generates the pyarrow schema, the pandas dtypes and
+the warehouse DDL; :mod:`pipelines.quality` generates the great-expectations suite from the same checks.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, Final
+
+import pandas as pd
+import pyarrow as pa
+import yaml
+
+from pipelines.errors import ContractError
+
+CONTRACTS_DIR: Final = Path(__file__).resolve().parent.parent / "data_contracts"
+SEVERITIES: Final = ("error", "warning")
+RULES: Final = ("unique", "validValues", "pattern", "range", "length", "notNull")
+_DECIMAL = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
+_SIMPLE_TYPES: Final = ("string", "int32", "int64", "float64", "bool", "date", "timestamp", "json")
+DIALECTS: Final = ("duckdb", "postgres")
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One quality rule on a column, with its severity: ``error`` fails a run, ``warning`` is reported."""
+
+    rule: str
+    severity: str
+    column: str
+    params: dict[str, Any] = field(default_factory=dict)
+    description: str | None = None
+
+    @property
+    def name(self) -> str:
+        """A stable, readable id, e.g. ``email:pattern``."""
+        return f"{self.column}:{self.rule}"
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """A contract column."""
+
+    name: str
+    physical_type: str
+    required: bool
+    description: str
+    primary_key: bool = False
+    unique: bool = False
+    checks: tuple[Check, ...] = ()
+
+    @property
+    def decimal(self) -> tuple[int, int] | None:
+        """``(precision, scale)`` for decimal columns."""
+        m = _DECIMAL.match(self.physical_type)
+        return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+@dataclass(frozen=True, slots=True)
+class Contract:
+    """A parsed contract: one table's columns, in order."""
+
+    id: str
+    name: str
+    version: str
+    table: str
+    description: str
+    columns: tuple[Column, ...]
+
+    @property
+    def column_names(self) -> list[str]:
+        """Column names in contract order."""
+        return [c.name for c in self.columns]
+
+    @property
+    def primary_key(self) -> list[str]:
+        """Primary-key columns in contract order."""
+        return [c.name for c in self.columns if c.primary_key]
+
+    def column(self, name: str) -> Column:
+        """A column by name, or a :class:`ContractError` naming the contract."""
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise ContractError(f"contract {self.name} has no column {name!r}", field=name)
+
+    @property
+    def checks(self) -> list[Check]:
+        """Every check of every column, including the implied not-null and unique ones."""
+        return [check for col in self.columns for check in col.checks]
+
+
+@cache
+def load_contract(name: str, directory: Path = CONTRACTS_DIR) -> Contract:
+    """Load ``data_contracts/<name>.yaml``."""
+    path = directory / f"{name}.yaml"
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ContractError(f"no contract {name!r} in {directory}") from None
+    except yaml.YAMLError as exc:
+        raise ContractError(f"contract {name!r} is not valid YAML: {exc}") from exc
+    return parse_contract(doc, origin=str(path))
+
+
+def parse_contract(doc: dict[str, Any], origin: str = "<contract>") -> Contract:
+    """Validate and parse a contract document (the YAML already loaded)."""
+    if doc.get("kind") != "DataContract" or not str(doc.get("apiVersion", "")).startswith("v3"):
+        raise ContractError(f"{origin}: not an ODCS v3 DataContract")
+    schemas = doc.get("schema") or []
+    if len(schemas) != 1:
+        raise ContractError(f"{origin}: skysmart contracts hold exactly one schema object")
+    obj = schemas[0]
+    columns = []
+    seen: set[str] = set()
+    for prop in obj.get("properties") or []:
+        name = prop.get("name")
+        if not name or name in seen:
+            raise ContractError(f"{origin}: property without a name or defined twice", field=str(name))
+        seen.add(name)
+        ptype = str(prop.get("physicalType", "")).replace(" ", "")
+        if ptype not in _SIMPLE_TYPES and not _DECIMAL.match(ptype):
+            raise ContractError(f"{origin}: unknown physicalType {ptype!r}", field=name)
+        required = bool(prop.get("required", False))
+        unique = bool(prop.get("unique", False))
+        checks: list[Check] = []
+        if required:
+            checks.append(Check("notNull", "error", name))
+        if unique:
+            checks.append(Check("unique", "error", name))
+        for raw in prop.get("quality") or []:
+            rule = raw.get("rule")
+            severity = raw.get("severity", "error")
+            if rule not in RULES:
+                raise ContractError(f"{origin}: unknown quality rule {rule!r}", field=name)
+            if severity not in SEVERITIES:
+                raise ContractError(f"{origin}: unknown severity {severity!r}", field=name)
+            params = {k: v for k, v in raw.items() if k not in ("rule", "severity", "description", "type")}
+            checks.append(Check(rule, severity, name, params, raw.get("description")))
+        columns.append(
+            Column(
+                name=name,
+                physical_type=ptype,
+                required=required,
+                description=" ".join(str(prop.get("description", "")).split()),
+                primary_key=bool(prop.get("primaryKey", False)),
+                unique=unique,
+                checks=tuple(checks),
+            )
+        )
+    description = doc.get("description") or {}
+    return Contract(
+        id=str(doc.get("id")),
+        name=str(doc.get("name")),
+        version=str(doc.get("version")),
+        table=str(obj.get("physicalName") or obj.get("name")),
+        description=" ".join(str(description.get("purpose", "")).split()),
+        columns=tuple(columns),
+    )
+
+
+# -- generators ---------------------------------------------------------------------------------------
+
+
+def arrow_type(column: Column) -> pa.DataType:
+    """The Arrow type of a column."""
+    if dec := column.decimal:
+        return pa.decimal128(*dec)
+    return {
+        "string": pa.string(),
+        "json": pa.string(),
+        "int32": pa.int32(),
+        "int64": pa.int64(),
+        "float64": pa.float64(),
+        "bool": pa.bool_(),
+        "date": pa.date32(),
+        "timestamp": pa.timestamp("us", tz="UTC"),
+    }[column.physical_type]
+
+
+def arrow_schema(contract: Contract) -> pa.Schema:
+    """The pyarrow schema: types, nullability and descriptions (as field metadata)."""
+    return pa.schema(
+        [
+            pa.field(
+                c.name,
+                arrow_type(c),
+                nullable=not c.required,
+                metadata={"description": c.description} if c.description else None,
+            )
+            for c in contract.columns
+        ],
+        metadata={"contract": contract.id, "version": contract.version},
+    )
+
+
+def pandas_dtype(column: Column) -> Any:
+    """The pandas dtype: Arrow-backed, nullable; text is pandas 3's ``str``."""
+    if column.decimal:
+        return pd.ArrowDtype(arrow_type(column))
+    return {
+        "string": "str",
+        "json": "str",
+        "int32": "Int32",
+        "int64": "Int64",
+        "float64": "Float64",
+        "bool": "boolean",
+        "date": pd.ArrowDtype(pa.date32()),
+        "timestamp": "datetime64[us, UTC]",
+    }[column.physical_type]
+
+
+def pandas_dtypes(contract: Contract) -> dict[str, Any]:
+    """``{column: dtype}`` for ``DataFrame.astype``."""
+    return {c.name: pandas_dtype(c) for c in contract.columns}
+
+
+def sql_type(column: Column, dialect: str) -> str:
+    """The SQL type of a column in ``duckdb`` or ``postgres``."""
+    if dialect not in DIALECTS:
+        raise ContractError(f"unknown SQL dialect {dialect!r}")
+    if dec := column.decimal:
+        return f"DECIMAL({dec[0]},{dec[1]})" if dialect == "duckdb" else f"NUMERIC({dec[0]},{dec[1]})"
+    duck = {
+        "string": "VARCHAR",
+        "json": "JSON",
+        "int32": "INTEGER",
+        "int64": "BIGINT",
+        "float64": "DOUBLE",
+        "bool": "BOOLEAN",
+        "date": "DATE",
+        "timestamp": "TIMESTAMPTZ",
+    }
+    pg = {**duck, "string": "TEXT", "json": "JSONB", "float64": "DOUBLE PRECISION"}
+    return (duck if dialect == "duckdb" else pg)[column.physical_type]
+
+
+def quote_ident(name: str) -> str:
+    """Quote an identifier that comes from a contract (never from data)."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise ContractError(f"identifier {name!r} is not allowed")
+    return f'"{name}"'
+
+
+def column_definitions(contract: Contract, dialect: str, *, with_constraints: bool = True) -> list[str]:
+    """``"name" TYPE [NOT NULL]`` lines for a CREATE TABLE."""
+    return [
+        f"{quote_ident(c.name)} {sql_type(c, dialect)}"
+        + (" NOT NULL" if with_constraints and c.required else "")
+        for c in contract.columns
+    ]
+
+
+def create_table_sql(
+    contract: Contract,
+    dialect: str,
+    *,
+    table: str | None = None,
+    extra_columns: list[str] | None = None,
+    primary_key: list[str] | None = None,
+    with_constraints: bool = True,
+) -> str:
+    """``CREATE TABLE IF NOT EXISTS`` for a contract, optionally with extra (warehouse-only) columns."""
+    name = quote_ident(table or contract.table)
+    lines = column_definitions(contract, dialect, with_constraints=with_constraints) + list(
+        extra_columns or []
+    )
+    key = contract.primary_key if primary_key is None else primary_key
+    if with_constraints and key:
+        lines.append(f"PRIMARY KEY ({', '.join(quote_ident(k) for k in key)})")
+    body = ",\n  ".join(lines)
+    return f"CREATE TABLE IF NOT EXISTS {name} (\n  {body}\n)"
+
+
+def comment_sql(contract: Contract, *, table: str | None = None) -> list[str]:
+    """``COMMENT ON`` statements carrying the contract's descriptions (same syntax in DuckDB and Postgres)."""
+    name = quote_ident(table or contract.table)
+    out = [f"COMMENT ON TABLE {name} IS {_sql_literal(contract.description)}"]
+    out += [
+        f"COMMENT ON COLUMN {name}.{quote_ident(c.name)} IS {_sql_literal(c.description)}"
+        for c in contract.columns
+        if c.description
+    ]
+    return out
+
+
+def _sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

@@ -1,0 +1,207 @@
+"""The one error hierarchy of skysmart.
+
+Whether an error is retried is a property of its type (``retryable``), never of its message. Every error
+carries context (source, window, record key, field, request id) as attributes, and its text is built
+through :func:`redact`, so a secret that reaches an error never reaches a log, a report or XCom.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+_SECRET_VALUES: set[str] = set()
+_SECRET_LOCK = threading.Lock()
+_MASK = "***"
+
+# Secrets that travel in well-known places: SkyBiz puts them in the body, SmartAcc in headers/cookies.
+_SECRET_PATTERNS = (
+    re.compile(r"(?i)(api_secret|api_key|password|apikey|secret)(\"?\s*[:=]\s*\"?)([^\"&,\s}]+)"),
+    re.compile(r"(?i)(authorization\"?\s*[:=]\s*\"?(?:bearer|basic)\s+)([^\"\s,}]+)"),
+    re.compile(r"(?i)(bearer\s+)([A-Za-z0-9._~+/=-]{8,})"),
+    re.compile(r"(?i)(ss-p?id=)([^;\s]+)"),
+)
+
+
+def register_secret(value: str) -> None:
+    """Remember a secret value so that :func:`redact` masks it wherever it appears."""
+    if value and len(value) >= 4:
+        with _SECRET_LOCK:
+            _SECRET_VALUES.add(value)
+
+
+def redact(text: object) -> str:
+    """Return ``text`` with every registered secret and every credential-shaped fragment masked."""
+    out = str(text)
+    with _SECRET_LOCK:
+        values = sorted(_SECRET_VALUES, key=len, reverse=True)
+    for value in values:
+        if value in out:
+            out = out.replace(value, _MASK)
+    for pattern in _SECRET_PATTERNS:
+        if pattern.groups == 3:
+            out = pattern.sub(lambda m: f"{m.group(1)}{m.group(2)}{_MASK}", out)
+        else:
+            out = pattern.sub(lambda m: f"{m.group(1)}{_MASK}", out)
+    return out
+
+
+class SkysmartError(Exception):
+    """Base of every error skysmart raises on purpose.
+
+    Attributes:
+        message: what went wrong, already redacted.
+        source: ``skybiz`` or ``smartacc`` where known.
+        window: window key (``2024-01-01_2024-01-31``) where known.
+        record_key: the record (``customer_key`` or vendor id) the error is about.
+        field: the field the error is about.
+        request_id: the vendor's (or our) request id of the failing call.
+        context: any further small, secret-free facts.
+    """
+
+    retryable: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        window: str | None = None,
+        record_key: str | None = None,
+        field: str | None = None,
+        request_id: str | None = None,
+        **context: Any,
+    ) -> None:
+        self.message = redact(message)
+        self.source = source
+        self.window = window
+        self.record_key = record_key
+        self.field = field
+        self.request_id = request_id
+        self.context: Mapping[str, Any] = {k: v for k, v in context.items() if v is not None}
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        facts = {
+            "source": self.source,
+            "window": self.window,
+            "record": self.record_key,
+            "field": self.field,
+            "request_id": self.request_id,
+            **self.context,
+        }
+        shown = ", ".join(f"{k}={v}" for k, v in facts.items() if v is not None)
+        return redact(f"{self.message} [{shown}]" if shown else self.message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keep errors picklable across process boundaries (Airflow, executors) with their context.
+        return (_rebuild, (type(self), self.message, self._kwargs()))
+
+    def _kwargs(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "window": self.window,
+            "record_key": self.record_key,
+            "field": self.field,
+            "request_id": self.request_id,
+            **dict(self.context),
+        }
+
+
+def _rebuild(cls: type[SkysmartError], message: str, kwargs: dict[str, Any]) -> SkysmartError:
+    err = cls.__new__(cls)
+    SkysmartError.__init__(err, message, **kwargs)
+    return err
+
+
+class ConfigError(SkysmartError):
+    """Settings are missing or malformed; fix the configuration, retrying will not help."""
+
+
+class WindowError(SkysmartError):
+    """A date window is invalid for a source (reversed, too wide, bad format)."""
+
+
+class ApiError(SkysmartError):
+    """A vendor API answered with an error, or not in the documented shape.
+
+    Attributes:
+        status_code: the HTTP status, where there was a response.
+    """
+
+    def __init__(self, message: str, *, status_code: int | None = None, **kwargs: Any) -> None:
+        self.status_code = status_code
+        super().__init__(message, status_code=status_code, **kwargs)
+
+    def _kwargs(self) -> dict[str, Any]:
+        return super()._kwargs()
+
+
+class TransientApiError(ApiError):
+    """Timeouts, dropped connections, 5xx and truncated or non-JSON bodies: worth trying again."""
+
+    retryable = True
+
+
+class RateLimitedError(TransientApiError):
+    """The vendor answered 429; ``retry_after`` holds its ``Retry-After`` in seconds where given."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, retry_after=retry_after, **kwargs)
+
+
+class RetriesExhaustedError(TransientApiError):
+    """Every retry of a transient failure failed; a later task retry may still succeed."""
+
+
+class AuthenticationError(ApiError):
+    """The credentials were refused (401, unknown key, bad password)."""
+
+
+class PermissionDeniedError(ApiError):
+    """The credentials work but lack a permission, or the integration mode forbids the call (403)."""
+
+
+class RequestRejectedError(ApiError):
+    """The vendor refused the request itself (400-class validation); sending it again changes nothing."""
+
+
+class LakeError(SkysmartError):
+    """The lake is missing a window or holds something unreadable."""
+
+
+class ContractError(SkysmartError):
+    """A data contract is malformed or data does not fit the contract's schema."""
+
+
+class NormalizeError(SkysmartError):
+    """Normalization could not run for a whole window (row-level problems are quarantined, not raised)."""
+
+
+class DataQualityError(SkysmartError):
+    """Error-severity expectations failed; the message summarises and points at the full report."""
+
+
+class WarehouseError(SkysmartError):
+    """A warehouse load or query failed; the transaction was rolled back."""
+
+
+class TransientWarehouseError(WarehouseError):
+    """The warehouse could not be reached or was busy; the same load may succeed later."""
+
+    retryable = True
+
+
+class PushError(SkysmartError):
+    """Pushing customers into SkyBiz failed as a whole."""
+
+
+class PushValidationError(PushError):
+    """A create document breaks a SkyBiz rule; it is never sent."""
+
+
+class PushConflictError(PushError):
+    """SkyBiz already has a customer code we did not create; a person must review it."""

@@ -1,0 +1,319 @@
+"""The Parquet lake: window-keyed partitions, committed by a manifest.
+
+Layout (``layer`` is ``raw``, ``normalized``, ``quarantine`` or ``quality``)::
+
+    {lake}/{layer}/source={source}/entity={entity}/window={YYYY-MM-DD_YYYY-MM-DD}/
+        _manifest.json              <- the commit: the only file readers trust
+        part-{run_id}.parquet       <- the data it points at
+        (reports, for the quality layer)
+
+A writer streams record batches into a hidden temporary file, renames it to its final ``part-`` name,
+then replaces ``_manifest.json`` in one atomic step and removes the parts no manifest points at. A crash
+at any point leaves the previous manifest, and so the previous data, exactly as it was; readers never list
+data files. On object stores (``s3://`` via fsspec) the manifest PUT is the atomic step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import IO, Any, Final
+
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipelines import __version__
+from pipelines.errors import LakeError
+from pipelines.windows import Window
+
+RAW: Final = "raw"
+NORMALIZED: Final = "normalized"
+QUARANTINE: Final = "quarantine"
+QUALITY: Final = "quality"
+LAYERS: Final = (RAW, NORMALIZED, QUARANTINE, QUALITY)
+CUSTOMERS: Final = "customers"
+MANIFEST: Final = "_manifest.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """What a committed window holds; small and secret-free, so it can travel through XCom."""
+
+    layer: str
+    source: str
+    entity: str
+    window: str
+    file: str
+    rows: int
+    sha256: str
+    started_at: str
+    finished_at: str
+    client_version: str = __version__
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        """Serialise for the manifest file."""
+        return json.dumps(asdict(self), indent=2, sort_keys=True, default=str)
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        """Parse a manifest file."""
+        data = json.loads(text)
+        return cls(**data)
+
+
+class Lake:
+    """A lake rooted at a local path or an fsspec URL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/") or "/"
+        self.fs, self.root = fsspec.core.url_to_fs(self.url)
+        self.is_local = getattr(self.fs, "protocol", None) in ("file", ("file", "local"), "local") or (
+            isinstance(self.fs.protocol, tuple) and "file" in self.fs.protocol
+        )
+
+    def __repr__(self) -> str:
+        return f"Lake({self.url!r})"
+
+    # -- paths -----------------------------------------------------------------------------------------
+    def window_dir(self, layer: str, source: str, entity: str, window: Window | str) -> str:
+        """The directory (or prefix) of one window's partition."""
+        if layer not in LAYERS:
+            raise LakeError(f"unknown lake layer {layer!r}")
+        key = window.key if isinstance(window, Window) else window
+        return f"{self.root}/{layer}/source={source}/entity={entity}/window={key}"
+
+    def full_url(self, path: str) -> str:
+        """A path as other tools (DuckDB, pandas) can open it: plain for local, with protocol otherwise."""
+        if self.is_local:
+            return path
+        return self.fs.unstrip_protocol(path)  # type: ignore[no-any-return]
+
+    # -- writing ---------------------------------------------------------------------------------------
+    @contextmanager
+    def writer(
+        self, layer: str, source: str, entity: str, window: Window, schema: pa.Schema
+    ) -> Iterator[WindowWriter]:
+        """Stream batches into a window; commit with :meth:`WindowWriter.commit` or nothing changes.
+
+        Leaving the block without a commit (or with an exception) discards the temporary file.
+        """
+        writer = WindowWriter(self, layer, source, entity, window, schema)
+        try:
+            yield writer
+        finally:
+            writer.discard()
+
+    def write_table(
+        self,
+        layer: str,
+        source: str,
+        entity: str,
+        window: Window,
+        table: pa.Table,
+        **extra: Any,
+    ) -> Manifest:
+        """Replace a window with one in-memory table (for layers that are built whole, like quarantine)."""
+        with self.writer(layer, source, entity, window, table.schema) as w:
+            w.write(table)
+            return w.commit(**extra)
+
+    def write_file(self, layer: str, source: str, entity: str, window: Window, name: str, data: bytes) -> str:
+        """Write a side file (a report) into a window directory atomically; returns its URL."""
+        directory = self.window_dir(layer, source, entity, window)
+        self.fs.makedirs(directory, exist_ok=True)
+        final = f"{directory}/{name}"
+        tmp = f"{directory}/.{name}.{uuid.uuid4().hex}.tmp"
+        with self.fs.open(tmp, "wb") as fh:
+            fh.write(data)
+        self.fs.mv(tmp, final)
+        return self.full_url(final)
+
+    # -- reading ---------------------------------------------------------------------------------------
+    def manifest(self, layer: str, source: str, entity: str, window: Window | str) -> Manifest | None:
+        """The committed manifest of a window, or ``None`` if the window was never committed."""
+        path = f"{self.window_dir(layer, source, entity, window)}/{MANIFEST}"
+        try:
+            with self.fs.open(path, "r") as fh:
+                return Manifest.from_json(fh.read())
+        except FileNotFoundError:
+            return None
+
+    def require_manifest(self, layer: str, source: str, entity: str, window: Window | str) -> Manifest:
+        """Like :meth:`manifest`, but a missing window is a :class:`LakeError` naming it."""
+        found = self.manifest(layer, source, entity, window)
+        if found is None:
+            key = window.key if isinstance(window, Window) else window
+            raise LakeError(
+                f"{layer} window not found in lake {self.url}; run the step that writes it first",
+                source=source,
+                window=key,
+                entity=entity,
+            )
+        return found
+
+    def data_url(self, layer: str, source: str, entity: str, window: Window | str) -> str:
+        """The committed Parquet file of a window, as a URL DuckDB or pyarrow can read."""
+        found = self.require_manifest(layer, source, entity, window)
+        return self.full_url(f"{self.window_dir(layer, source, entity, window)}/{found.file}")
+
+    def read(
+        self,
+        layer: str,
+        source: str,
+        entity: str,
+        window: Window | str,
+        columns: list[str] | None = None,
+    ) -> pa.Table:
+        """Read a committed window whole."""
+        found = self.require_manifest(layer, source, entity, window)
+        path = f"{self.window_dir(layer, source, entity, window)}/{found.file}"
+        with self.fs.open(path, "rb") as fh:
+            return pq.read_table(fh, columns=columns)
+
+    def iter_batches(
+        self,
+        layer: str,
+        source: str,
+        entity: str,
+        window: Window | str,
+        batch_size: int = 65_536,
+        columns: list[str] | None = None,
+    ) -> Iterator[pa.RecordBatch]:
+        """Read a committed window in batches, for memory-flat consumers."""
+        found = self.require_manifest(layer, source, entity, window)
+        path = f"{self.window_dir(layer, source, entity, window)}/{found.file}"
+        with self.fs.open(path, "rb") as fh:
+            yield from pq.ParquetFile(fh).iter_batches(batch_size=batch_size, columns=columns)
+
+    def read_file(self, layer: str, source: str, entity: str, window: Window | str, name: str) -> bytes:
+        """Read a side file written by :meth:`write_file`."""
+        path = f"{self.window_dir(layer, source, entity, window)}/{name}"
+        try:
+            with self.fs.open(path, "rb") as fh:
+                data: bytes = fh.read()
+                return data
+        except FileNotFoundError:
+            raise LakeError(
+                f"{name} not found in the {layer} layer", source=source, window=str(window)
+            ) from None
+
+    def windows(self, layer: str, source: str, entity: str = CUSTOMERS) -> list[Window]:
+        """Committed windows of one source and entity, oldest first."""
+        base = f"{self.root}/{layer}/source={source}/entity={entity}"
+        try:
+            entries = self.fs.ls(base, detail=False)
+        except FileNotFoundError:
+            return []
+        found = []
+        for entry in entries:
+            name = str(entry).rstrip("/").rsplit("/", 1)[-1]
+            if name.startswith("window=") and self.fs.exists(f"{base}/{name}/{MANIFEST}"):
+                found.append(Window.parse(source, name.removeprefix("window=")))
+        return sorted(found)
+
+
+class WindowWriter:
+    """Appends record batches to one window's temporary Parquet file; see :meth:`Lake.writer`."""
+
+    def __init__(self, lake: Lake, layer: str, source: str, entity: str, window: Window, schema: pa.Schema):
+        self.lake = lake
+        self.layer, self.source, self.entity, self.window = layer, source, entity, window
+        self.schema = schema
+        self.rows = 0
+        self.started_at = _now()
+        self.run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        self.directory = lake.window_dir(layer, source, entity, window)
+        self.file_name = f"part-{self.run_id}.parquet"
+        self._tmp = f"{self.directory}/.{self.file_name}.tmp"
+        lake.fs.makedirs(self.directory, exist_ok=True)
+        self._fh: IO[bytes] | None = lake.fs.open(self._tmp, "wb")
+        self._writer: pq.ParquetWriter | None = pq.ParquetWriter(self._fh, schema, compression="zstd")
+        self._committed = False
+
+    def write(self, data: pa.RecordBatch | pa.Table) -> None:
+        """Append rows; their schema must equal the window's."""
+        if self._writer is None:
+            raise LakeError("writer already closed", source=self.source, window=self.window.key)
+        if not data.schema.equals(self.schema):
+            try:
+                data = data.cast(self.schema)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError) as exc:
+                raise LakeError(
+                    f"batch does not fit the {self.layer} schema: {exc}",
+                    source=self.source,
+                    window=self.window.key,
+                ) from exc
+        if isinstance(data, pa.RecordBatch):
+            self._writer.write_batch(data)
+        else:
+            self._writer.write_table(data)
+        self.rows += data.num_rows
+
+    def commit(self, **extra: Any) -> Manifest:
+        """Seal the file and make it the window's data in one atomic manifest swap."""
+        if self._writer is None or self._fh is None:
+            raise LakeError("writer already closed", source=self.source, window=self.window.key)
+        self._writer.close()
+        self._fh.close()
+        self._writer, self._fh = None, None
+        final = f"{self.directory}/{self.file_name}"
+        sha = _sha256(self.lake, self._tmp)
+        self.lake.fs.mv(self._tmp, final)
+        manifest = Manifest(
+            layer=self.layer,
+            source=self.source,
+            entity=self.entity,
+            window=self.window.key,
+            file=self.file_name,
+            rows=self.rows,
+            sha256=sha,
+            started_at=self.started_at,
+            finished_at=_now(),
+            extra=extra,
+        )
+        tmp_manifest = f"{self.directory}/.{MANIFEST}.{self.run_id}.tmp"
+        with self.lake.fs.open(tmp_manifest, "w") as fh:
+            fh.write(manifest.to_json())
+        self.lake.fs.mv(tmp_manifest, f"{self.directory}/{MANIFEST}")
+        self._committed = True
+        self._remove_unreferenced(keep=self.file_name)
+        return manifest
+
+    def discard(self) -> None:
+        """Drop the temporary file if the window was not committed."""
+        if self._writer is not None:
+            with suppress(Exception):
+                self._writer.close()
+        if self._fh is not None:
+            with suppress(Exception):
+                self._fh.close()
+        self._writer, self._fh = None, None
+        if not self._committed:
+            with suppress(FileNotFoundError):
+                self.lake.fs.rm(self._tmp)
+
+    def _remove_unreferenced(self, keep: str) -> None:
+        for entry in self.lake.fs.ls(self.directory, detail=False):
+            name = str(entry).rstrip("/").rsplit("/", 1)[-1]
+            if name.startswith("part-") and name.endswith(".parquet") and name != keep:
+                with suppress(FileNotFoundError):
+                    self.lake.fs.rm(f"{self.directory}/{name}")
+
+
+def _sha256(lake: Lake, path: str) -> str:
+    digest = hashlib.sha256()
+    with lake.fs.open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")

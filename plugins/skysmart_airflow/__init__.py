@@ -1,0 +1,1 @@
+"""Airflow adapters for skysmart: connection types, hooks and operators over ``pipelines``."""
