@@ -1,0 +1,1 @@
+"""Faithful emulators of the SkyBiz and SmartAcc APIs, served on loopback from seeded data."""
