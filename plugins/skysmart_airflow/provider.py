@@ -1,0 +1,77 @@
+"""Provider metadata: how Airflow discovers skysmart's connection types (entry point in pyproject.toml).
+
+The connection forms are declarative (``conn-fields`` and ``ui-field-behaviour``), so they render in the
+Airflow 3 UI without wtforms; ``"format": "password"`` marks the fields the UI must mask.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipelines import __version__
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Provider description read by Airflow's ProvidersManager; ``package-name`` is the distribution name."""
+    return {
+        "package-name": "skysmart",
+        "name": "skysmart",
+        "description": "SmartAcc and SkyBiz customers: extract, normalize, validate, warehouse, push.",
+        "versions": [__version__],
+        "connection-types": [
+            {
+                "connection-type": "skybiz",
+                "hook-class-name": "skysmart_airflow.hooks.SkyBizHook",
+                "hook-name": "SkyBiz Cloud ERP",
+                "conn-fields": {
+                    "api_secret": {
+                        "label": "API secret",
+                        "description": "Delivered once by SkyBiz's registration callback.",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "extra"],
+                    "relabeling": {"host": "Modules URL", "login": "API key", "password": "API secret"},
+                    "placeholders": {
+                        "host": "https://your-domain/01/clientportal/apiv2/modules",
+                        "login": "your-api-key",
+                    },
+                },
+            },
+            {
+                "connection-type": "smartacc",
+                "hook-class-name": "skysmart_airflow.hooks.SmartAccHook",
+                "hook-name": "SmartAcc DynaMod Web API",
+                "conn-fields": {
+                    "api_key": {
+                        "label": "API key",
+                        "description": "Sent as a Bearer token; empty: log in with user name and password.",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "extra"],
+                    "relabeling": {"host": "Base URL", "login": "User name", "password": "Password"},
+                    "placeholders": {"host": "https://smartacc.example.com:8443"},
+                },
+            },
+            {
+                "connection-type": "skysmart_warehouse",
+                "hook-class-name": "skysmart_airflow.hooks.WarehouseHook",
+                "hook-name": "skysmart warehouse (DuckDB or Postgres)",
+                "conn-fields": {
+                    "url": {
+                        "label": "Warehouse URL",
+                        "description": "A DuckDB file path or a postgresql:// URL.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["host", "port", "schema", "login", "password", "extra"],
+                    "relabeling": {},
+                    "placeholders": {},
+                },
+            },
+        ],
+    }
