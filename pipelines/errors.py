@@ -157,6 +157,14 @@ class RetriesExhaustedError(TransientApiError):
     """Every retry of a transient failure failed; a later task retry may still succeed."""
 
 
+class CreateOutcomeUnknownError(TransientApiError):
+    """A create was sent but no trustworthy answer came back (timeout, dropped connection, 5xx, bad body).
+
+    The vendor may or may not have saved the batch, so it is never re-sent blindly: the push outbox must
+    first find out what exists (shared/api/SKYBIZ.md §9) and only then decide.
+    """
+
+
 class AuthenticationError(ApiError):
     """The credentials were refused (401, unknown key, bad password)."""
 
