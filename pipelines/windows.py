@@ -77,8 +77,21 @@ class Window:
         except ValueError:
             raise WindowError(f"malformed window key {key!r}", source=source, window=key) from None
 
-    def __str__(self) -> str:
+    @property
+    def ref(self) -> str:
+        """Source and window in one string, ``skybiz:2024-01-01_2024-01-31`` — what tasks pass around."""
         return f"{self.source}:{self.key}"
+
+    @classmethod
+    def from_ref(cls, ref: str) -> Window:
+        """Inverse of :attr:`ref`."""
+        source, sep, key = ref.partition(":")
+        if not sep:
+            raise WindowError(f"malformed window reference {ref!r}; expected SOURCE:FROM_TO")
+        return cls.parse(source, key)
+
+    def __str__(self) -> str:
+        return self.ref
 
 
 def plan_windows(source: str, start: date, end: date, *, max_days: int | None = None) -> list[Window]:
