@@ -111,9 +111,12 @@ class SkysmartError(Exception):
 
 
 def _rebuild(cls: type[SkysmartError], message: str, kwargs: dict[str, Any]) -> SkysmartError:
-    err = cls.__new__(cls)
-    SkysmartError.__init__(err, message, **kwargs)
-    return err
+    try:
+        return cls(message, **kwargs)
+    except TypeError:  # a subclass with its own signature: keep the context, skip its __init__
+        err = cls.__new__(cls)
+        SkysmartError.__init__(err, message, **kwargs)
+        return err
 
 
 class ConfigError(SkysmartError):
