@@ -72,8 +72,10 @@ def test_killed_writer_leaves_previous_version_and_no_visible_part(tmp_path: Pat
         from pipelines.windows import Window
         schema = pa.schema([("id", pa.string()), ("n", pa.int64())])
         lake = Lake({str(tmp_path)!r})
-        with lake.writer(RAW, "skybiz", CUSTOMERS, Window("skybiz", date(2024, 1, 1), date(2024, 1, 31)), schema) as w:
-            w.write(pa.record_batch([pa.array(["new"] * 1000), pa.array(range(1000), pa.int64())], schema=schema))
+        window = Window("skybiz", date(2024, 1, 1), date(2024, 1, 31))
+        batch = pa.record_batch([pa.array(["new"] * 1000), pa.array(range(1000), pa.int64())], schema=schema)
+        with lake.writer(RAW, "skybiz", CUSTOMERS, window, schema) as w:
+            w.write(batch)
             print("written", flush=True)
             time.sleep(60)
         """
