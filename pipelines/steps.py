@@ -1,0 +1,132 @@
+"""The pipeline's steps as plain functions of settings and a window reference.
+
+Airflow operators and ``skysmart run`` call exactly these, so a DAG run and a CLI run over the same range
+produce the same lake and the same warehouse. Each step takes plain values, does one thing, and returns a
+small JSON-safe, secret-free dict (it travels through XCom).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from pipelines.config import Settings
+from pipelines.errors import ConfigError
+from pipelines.windows import SOURCES, Window, plan_windows, windows_for_interval
+
+if TYPE_CHECKING:
+    from pipelines.sources.skybiz import SkyBizClient
+    from pipelines.sources.smartacc import SmartAccClient
+
+
+def plan_range(start: date, end: date, sources: tuple[str, ...] | list[str] = SOURCES) -> list[str]:
+    """Window references covering ``start``..``end`` (inclusive) for each source, in source order."""
+    _check_sources(sources)
+    return [w.ref for source in sources for w in plan_windows(source, start, end)]
+
+
+def plan_interval(
+    interval_start: datetime,
+    interval_end: datetime,
+    *,
+    lookback_days: int,
+    sources: tuple[str, ...] | list[str] = SOURCES,
+) -> list[str]:
+    """Window references for an incremental run: the data interval plus the lookback, per source."""
+    _check_sources(sources)
+    return [
+        w.ref
+        for source in sources
+        for w in windows_for_interval(source, interval_start, interval_end, lookback_days=lookback_days)
+    ]
+
+
+def make_client(settings: Settings, source: str) -> SkyBizClient | SmartAccClient:
+    """The API client of a source, built from settings."""
+    if source == "skybiz":
+        from pipelines.sources.skybiz import SkyBizClient
+
+        return SkyBizClient(settings.require_skybiz())
+    if source == "smartacc":
+        from pipelines.sources.smartacc import SmartAccClient
+
+        return SmartAccClient(settings.require_smartacc())
+    raise ConfigError(f"unknown source {source!r}")
+
+
+def extract_step(settings: Settings, window_ref: str) -> dict[str, Any]:
+    """Extract one window from its vendor into the raw lake."""
+    from pipelines.extract import extract_window
+    from pipelines.lake import Lake
+
+    window = Window.from_ref(window_ref)
+    client = make_client(settings, window.source)
+    return to_small_dict(extract_window(client, window, Lake(settings.lake_url)))
+
+
+def normalize_step(settings: Settings, window_ref: str) -> dict[str, Any]:
+    """Normalize one raw window into the common model, quarantining what cannot be normalized."""
+    from pipelines.lake import Lake
+    from pipelines.normalize import normalize_window
+
+    window = Window.from_ref(window_ref)
+    return to_small_dict(normalize_window(Lake(settings.lake_url), window.source, window))
+
+
+def validate_step(settings: Settings, window_ref: str) -> dict[str, Any]:
+    """Validate one normalized window; raises ``DataQualityError`` on error-severity failures."""
+    from pipelines.lake import Lake
+    from pipelines.quality import validate_window
+
+    window = Window.from_ref(window_ref)
+    return to_small_dict(validate_window(Lake(settings.lake_url), window.source, window))
+
+
+def load_step(settings: Settings, window_ref: str) -> dict[str, Any]:
+    """Merge one normalized window (and its quarantine) into the warehouse."""
+    from pipelines.lake import Lake
+    from pipelines.warehouse import load_window, open_warehouse
+
+    window = Window.from_ref(window_ref)
+    with open_warehouse(settings.warehouse_url) as warehouse:
+        return to_small_dict(load_window(warehouse, Lake(settings.lake_url), window.source, window))
+
+
+def push_step(settings: Settings, *, dry_run: bool, limit: int | None = None) -> dict[str, Any]:
+    """Create the SmartAcc customers SkyBiz lacks, through the outbox."""
+    from pipelines.push import push_customers
+    from pipelines.sources.skybiz import SkyBizClient
+    from pipelines.warehouse import open_warehouse
+
+    client = SkyBizClient(settings.require_skybiz())
+    with open_warehouse(settings.warehouse_url) as warehouse:
+        return to_small_dict(push_customers(warehouse, client, dry_run=dry_run, limit=limit))
+
+
+def to_small_dict(result: Any) -> dict[str, Any]:
+    """A step result as JSON-safe primitives (dataclass fields; dates and windows as text)."""
+    is_instance = dataclasses.is_dataclass(result) and not isinstance(result, type)
+    data = dataclasses.asdict(result) if is_instance else dict(result)
+    return {str(k): _json_safe(v) for k, v in data.items()}
+
+
+def _json_safe(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, Window):
+        return value.ref
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+def _check_sources(sources: tuple[str, ...] | list[str]) -> None:
+    unknown = [s for s in sources if s not in SOURCES]
+    if unknown or not sources:
+        raise ConfigError(f"sources must be among {', '.join(SOURCES)}; got {list(sources)}", field="sources")

@@ -1,0 +1,178 @@
+"""Operators: each stores its arguments and calls one ``pipelines.steps`` function in ``execute``.
+
+They return the step's small, secret-free dict (lake URLs, counts), which becomes the task's XCom. Whether a
+failure is retried is decided by the error's type (``retryable`` in :mod:`pipelines.errors`) through the
+Airflow 3 retry policy built by :func:`skysmart_retry_policy`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import BaseOperator, ExceptionRetryPolicy, RetryAction, RetryRule
+
+from pipelines import errors
+from pipelines.config import Settings
+
+DEFAULT_SKYBIZ_CONN = "skybiz_default"
+DEFAULT_SMARTACC_CONN = "smartacc_default"
+DEFAULT_WAREHOUSE_CONN = "skysmart_warehouse_default"
+
+
+def _subclasses(cls: type[errors.SkysmartError]) -> list[type[errors.SkysmartError]]:
+    found: list[type[errors.SkysmartError]] = []
+    for sub in cls.__subclasses__():
+        found += [sub, *_subclasses(sub)]
+    return found
+
+
+def skysmart_retry_policy() -> ExceptionRetryPolicy:
+    """Retry the error types marked ``retryable``; fail the other skysmart errors at once.
+
+    The rules are generated from the hierarchy, so adding a retryable error type needs no change here.
+    """
+    retryable = sorted(
+        {f"{c.__module__}.{c.__qualname__}" for c in _subclasses(errors.SkysmartError) if c.retryable}
+    )
+    return ExceptionRetryPolicy(
+        rules=[
+            RetryRule(exception=list(retryable), action=RetryAction.RETRY, reason="transient: retrying"),
+            RetryRule(
+                exception="pipelines.errors.SkysmartError",
+                action=RetryAction.FAIL,
+                reason="not retryable: fix the cause, then clear the task",
+            ),
+        ]
+    )
+
+
+def lake_url_from_environment() -> str:
+    """The lake URL of this deployment: Airflow Variable ``skysmart_lake``, else ``SKYSMART_LAKE``."""
+    from airflow.sdk import Variable
+
+    fallback = os.environ.get("SKYSMART_LAKE", "lake")
+    return str(Variable.get("skysmart_lake", default=fallback))
+
+
+class SkysmartStepOperator(BaseOperator):
+    """Shared arguments of the window steps; subclasses name the step."""
+
+    template_fields: Sequence[str] = ("window_ref", "lake_url")
+    ui_color = "#e8f4ea"
+
+    def __init__(
+        self,
+        *,
+        window_ref: str,
+        lake_url: str | None = None,
+        skybiz_conn_id: str = DEFAULT_SKYBIZ_CONN,
+        smartacc_conn_id: str = DEFAULT_SMARTACC_CONN,
+        warehouse_conn_id: str = DEFAULT_WAREHOUSE_CONN,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("retry_policy", skysmart_retry_policy())
+        kwargs.setdefault("retry_delay", timedelta(seconds=30))
+        super().__init__(**kwargs)
+        self.window_ref = window_ref
+        self.lake_url = lake_url
+        self.skybiz_conn_id = skybiz_conn_id
+        self.smartacc_conn_id = smartacc_conn_id
+        self.warehouse_conn_id = warehouse_conn_id
+
+    def settings(self, *, vendor: bool = False, warehouse: bool = False) -> Settings:
+        """Settings reading only the connections this step needs."""
+        from skysmart_airflow.hooks import build_settings
+
+        source = self.window_ref.partition(":")[0]
+        return build_settings(
+            lake_url=self.lake_url or lake_url_from_environment(),
+            warehouse_conn_id=self.warehouse_conn_id if warehouse else None,
+            skybiz_conn_id=self.skybiz_conn_id if vendor and source == "skybiz" else None,
+            smartacc_conn_id=self.smartacc_conn_id if vendor and source == "smartacc" else None,
+        )
+
+
+class ExtractWindowOperator(SkysmartStepOperator):
+    """Extract one window (``skybiz:2024-01-01_2024-01-31``) from its vendor into the raw lake."""
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        """Run :func:`pipelines.steps.extract_step`."""
+        from pipelines.steps import extract_step
+
+        return extract_step(self.settings(vendor=True), self.window_ref)
+
+
+class NormalizeWindowOperator(SkysmartStepOperator):
+    """Normalize one raw window into the common model and the quarantine."""
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        """Run :func:`pipelines.steps.normalize_step`."""
+        from pipelines.steps import normalize_step
+
+        return normalize_step(self.settings(), self.window_ref)
+
+
+class ValidateWindowOperator(SkysmartStepOperator):
+    """Validate one normalized window with the contract's expectation suite."""
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        """Run :func:`pipelines.steps.validate_step`."""
+        from pipelines.steps import validate_step
+
+        return validate_step(self.settings(), self.window_ref)
+
+
+class LoadWindowOperator(SkysmartStepOperator):
+    """Merge one normalized window into the warehouse."""
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        """Run :func:`pipelines.steps.load_step`."""
+        from pipelines.steps import load_step
+
+        return load_step(self.settings(warehouse=True), self.window_ref)
+
+
+class PushCustomersOperator(BaseOperator):
+    """Create the SmartAcc customers SkyBiz lacks (or, with ``dry_run``, report what would happen)."""
+
+    template_fields: Sequence[str] = ("report_only", "limit")
+    ui_color = "#fdf2e3"
+
+    def __init__(
+        self,
+        *,
+        dry_run: bool | str = False,
+        limit: int | str | None = None,
+        skybiz_conn_id: str = DEFAULT_SKYBIZ_CONN,
+        warehouse_conn_id: str = DEFAULT_WAREHOUSE_CONN,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("retry_policy", skysmart_retry_policy())
+        super().__init__(**kwargs)
+        # BaseOperator already has a dry_run() method, so the flag lives under another name.
+        self.report_only = dry_run
+        self.limit = limit
+        self.skybiz_conn_id = skybiz_conn_id
+        self.warehouse_conn_id = warehouse_conn_id
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        """Run :func:`pipelines.steps.push_step`."""
+        from pipelines.steps import push_step
+        from skysmart_airflow.hooks import build_settings
+
+        settings = build_settings(
+            lake_url=lake_url_from_environment(),
+            warehouse_conn_id=self.warehouse_conn_id,
+            skybiz_conn_id=self.skybiz_conn_id,
+        )
+        limit = int(self.limit) if self.limit not in (None, "", "None") else None
+        return push_step(settings, dry_run=_truthy(self.report_only), limit=limit)
+
+
+def _truthy(value: bool | str) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
