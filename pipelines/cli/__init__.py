@@ -25,7 +25,7 @@ from pipelines.errors import (
     redact,
 )
 
-SUBCOMMAND_MODULES = ("sandbox", "extract", "normalize", "warehouse", "push")
+SUBCOMMAND_MODULES = ("sandbox", "extract", "normalize", "warehouse", "push", "run")
 
 EXIT_CODES: tuple[tuple[type[SkysmartError], int], ...] = (
     (ConfigError, 2),

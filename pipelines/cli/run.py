@@ -1,0 +1,100 @@
+"""``skysmart run``: the whole pipeline over a date range, without Airflow."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import date
+from typing import Any
+
+from pipelines.errors import ConfigError, DataQualityError
+from pipelines.windows import SOURCES
+
+
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    """Add the ``run`` command."""
+    parser = sub.add_parser(
+        "run",
+        help="extract both sources, normalize, validate and load a date range",
+        description="The whole pipeline over --from..--to (Malaysia dates, inclusive), window by window.",
+    )
+    parser.add_argument("--from", dest="start", required=True, type=_date, help="first date, YYYY-MM-DD")
+    parser.add_argument("--to", dest="end", required=True, type=_date, help="last date, YYYY-MM-DD")
+    parser.add_argument("--source", choices=[*SOURCES, "all"], default="all")
+    parser.add_argument("--lake", help="lake path or URL (default $SKYSMART_LAKE or ./lake)")
+    parser.add_argument("--warehouse", help="DuckDB path or postgresql:// URL (default $SKYSMART_WAREHOUSE)")
+    parser.set_defaults(handler=_run)
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date in YYYY-MM-DD form") from None
+
+
+def _run(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from pipelines.cli.ui import console, make_progress, print_table
+    from pipelines.config import Settings
+    from pipelines.run import STAGES, run_pipeline
+    from pipelines.steps import plan_range
+
+    settings = Settings.from_env()
+    settings = dataclasses.replace(
+        settings,
+        lake_url=args.lake or settings.lake_url,
+        warehouse_url=args.warehouse or settings.warehouse_url,
+    )
+    if args.start > args.end:
+        raise ConfigError(f"--from {args.start} is after --to {args.end}", field="--from")
+    sources = list(SOURCES) if args.source == "all" else [args.source]
+    total = len(plan_range(args.start, args.end, sources)) * len(STAGES)
+    with make_progress() as progress:
+        task = progress.add_task("run", total=total, detail="")
+
+        def on_stage(window_ref: str, stage: str, result: dict[str, Any] | None) -> None:
+            if result is None:
+                progress.update(task, description=f"{stage:9}", detail=window_ref)
+            else:
+                progress.advance(task)
+
+        summary = run_pipeline(settings, args.start, args.end, sources, progress=on_stage)
+
+    print_table(
+        f"skysmart run {summary.start}..{summary.end} ({summary.seconds:.1f} s)",
+        ["window", "extracted", "normalized", "quarantined", "inserted", "updated", "unchanged", "status"],
+        [
+            [
+                o.window_ref,
+                o.results.get("extract", {}).get("rows"),
+                o.results.get("normalize", {}).get("normalized"),
+                o.results.get("normalize", {}).get("quarantined"),
+                o.results.get("load", {}).get("inserted"),
+                o.results.get("load", {}).get("updated"),
+                o.results.get("load", {}).get("unchanged"),
+                "ok" if o.ok else f"{o.error_stage} failed",
+            ]
+            for o in summary.outcomes
+        ],
+    )
+    for outcome in summary.failed:
+        console.print(f"[red]{outcome.window_ref}[/red] {outcome.error_stage}: {outcome.error}")
+    console.print(
+        f"{summary.totals['windows']} windows, {summary.totals['rows_extracted']:,} rows extracted, "
+        f"{summary.totals['normalized']:,} normalized, {summary.totals['quarantined']:,} quarantined, "
+        f"{summary.totals['windows_failed']} failed"
+    )
+    console.print(f"lake: {settings.lake_url}   warehouse: {settings.warehouse_url}")
+    console.print(
+        f'query it: skysmart sql "SELECT * FROM v_customers LIMIT 10" (or: duckdb {settings.warehouse_url})'
+    )
+    if (
+        summary.totals["quality_failures"]
+        and summary.totals["quality_failures"] == summary.totals["windows_failed"]
+    ):
+        return 5
+    return 0 if summary.ok else 1
+
+
+__all__ = ["DataQualityError", "register"]
