@@ -6,7 +6,7 @@ import argparse
 from datetime import date
 from typing import Any
 
-from pipelines.errors import ConfigError, DataQualityError
+from pipelines.errors import ConfigError
 from pipelines.windows import SOURCES
 
 
@@ -95,6 +95,3 @@ def _run(args: argparse.Namespace) -> int:
     ):
         return 5
     return 0 if summary.ok else 1
-
-
-__all__ = ["DataQualityError", "register"]
