@@ -11,6 +11,7 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import DAG, Param, task
+
 from skysmart_airflow.groups import process_window
 
 with DAG(

@@ -12,6 +12,7 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
+
 from skysmart_airflow.groups import process_window
 
 SCHEDULE = os.environ.get("SKYSMART_SCHEDULE", "0 0 * * *")

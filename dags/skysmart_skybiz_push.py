@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import DAG, Param
+
 from skysmart_airflow.assets import CUSTOMERS_WAREHOUSE
 from skysmart_airflow.operators import PushCustomersOperator
 
