@@ -1,0 +1,438 @@
+"""One HTTP layer for both vendors, so both get the same pooling, limits and retry rules.
+
+Pooled keep-alive connections, timeouts, a client-side rate limit, a bound on concurrent requests and
+tenacity retries of transient failures only.
+
+The layer knows HTTP and JSON; it does not know what a vendor's error envelope looks like. A client passes
+an ``interpret`` function that turns a parsed :class:`JsonResponse` into a value or raises a typed error
+from :mod:`pipelines.errors`. Whether a failure is retried is decided by that error's type
+(``retryable``), never by its text:
+
+* retried: timeouts, connection errors, truncated or non-JSON bodies, 5xx (:class:`TransientApiError`) and
+  429 (:class:`RateLimitedError`, waiting at least its ``Retry-After``);
+* never retried: every other 4xx and every vendor-level refusal (authentication, permission, validation).
+
+Bodies are parsed with ``parse_float=str, parse_int=str`` so every vendor number keeps its exact text, the
+way the raw lake stores it. Secrets never reach logs or exception text: clients reveal them only while
+building a request, and everything this module logs or raises goes through :func:`pipelines.errors.redact`.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final, TypeVar
+
+import requests
+from pyrate_limiter import Limiter, Rate, SingleBucketFactory, StateBucket, TokenBucket
+from requests.adapters import HTTPAdapter
+from requests.exceptions import ChunkedEncodingError, ContentDecodingError
+from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception, stop_after_attempt
+from tenacity.stop import stop_base
+from tenacity.wait import wait_exponential_jitter
+
+from pipelines import __version__
+from pipelines.config import HttpSettings
+from pipelines.errors import (
+    ApiError,
+    AuthenticationError,
+    ConfigError,
+    PermissionDeniedError,
+    RateLimitedError,
+    RequestRejectedError,
+    RetriesExhaustedError,
+    SkysmartError,
+    TransientApiError,
+    redact,
+)
+
+T = TypeVar("T")
+
+log = logging.getLogger(__name__)
+
+USER_AGENT: Final = f"skysmart/{__version__} (+https://github.com/skysmart)"
+# A server that asks us to come back later than this is not "transient" any more: give up now and let the
+# task-level retry (minutes later) try again, rather than holding a worker slot asleep.
+MAX_RETRY_AFTER_SECONDS: Final = 120.0
+_SNIPPET: Final = 120
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """What a call is about, for log lines and error text: source, operation, window, page."""
+
+    source: str
+    operation: str
+    window: str | None = None
+    page: int | None = None
+
+    def describe(self) -> str:
+        """The words a log line or error starts with: ``smartacc page window=... page=3``."""
+        parts = [self.source, self.operation]
+        if self.window is not None:
+            parts.append(f"window={self.window}")
+        if self.page is not None:
+            parts.append(f"page={self.page}")
+        return " ".join(parts)
+
+    def error_fields(self) -> dict[str, Any]:
+        """Keyword arguments every :class:`SkysmartError` raised for this call carries."""
+        return {"source": self.source, "window": self.window, "page": self.page}
+
+
+@dataclass(frozen=True, slots=True)
+class JsonResponse:
+    """One HTTP response whose body parsed as JSON (numbers kept as their text).
+
+    Attributes:
+        status_code: HTTP status.
+        headers: response headers (case-insensitive mapping).
+        body: the parsed body; every JSON number is a ``str``.
+        request_id: the id *we* sent in ``X-Request-Id`` for this attempt, if any; a vendor that issues its
+            own id (SkyBiz's ``request_id``) is read from the body by its client.
+        seconds: time from sending to the full body.
+    """
+
+    status_code: int
+    headers: Mapping[str, str]
+    body: Any
+    request_id: str | None
+    seconds: float
+
+
+def loads_exact(raw: bytes | str) -> Any:
+    """Parse JSON keeping every number (and NaN/Infinity) as the exact text the vendor sent."""
+    return json.loads(raw, parse_float=str, parse_int=str, parse_constant=str)
+
+
+def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Read a ``Retry-After`` header: delta-seconds or an HTTP date; ``None`` when absent or unreadable."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def status_error(
+    status_code: int,
+    message: str,
+    ctx: CallContext,
+    *,
+    request_id: str | None,
+    retry_after: float | None = None,
+) -> ApiError:
+    """The typed error an HTTP status means when the body says nothing more specific.
+
+    Used for bodies that are not JSON, and by clients as the fallback after their own envelope rules.
+    """
+    fields = {**ctx.error_fields(), "request_id": request_id, "status_code": status_code}
+    if status_code == 429:
+        return RateLimitedError(message, retry_after=retry_after, **fields)
+    if status_code >= 500 or status_code < 400:
+        # 5xx, and 2xx/3xx bodies we could not use (an HTML page behind a proxy, a cut-off body).
+        return TransientApiError(message, **fields)
+    if status_code == 401:
+        return AuthenticationError(message, **fields)
+    if status_code == 403:
+        return PermissionDeniedError(message, **fields)
+    return RequestRejectedError(message, **fields)
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    return isinstance(exc, SkysmartError) and exc.retryable and not isinstance(exc, RetriesExhaustedError)
+
+
+def _rate(requests_per_second: float, burst: int) -> Rate:
+    # pyrate-limiter counts whole requests per integer milliseconds; express e.g. 0.5 rps as 1 per 2000 ms.
+    limit = max(1, round(requests_per_second))
+    interval_ms = max(1, round(1000 * limit / requests_per_second))
+    return Rate(limit, interval_ms, burst=max(1, min(limit, burst)))
+
+
+class HttpClient:
+    """A thread-safe HTTP client shared by every thread that talks to one vendor.
+
+    Many threads may call :meth:`request` at once: at most ``max_concurrency`` requests are in flight, no
+    more than ``requests_per_second`` start per second (a token bucket, bursts up to the concurrency
+    bound), and keep-alive connections are pooled to the same bound so concurrent pages reuse sockets.
+
+    Args:
+        source: ``skybiz`` or ``smartacc``; names the vendor in logs and errors.
+        settings: timeouts, retry and throughput limits.
+    """
+
+    def __init__(self, source: str, settings: HttpSettings) -> None:
+        if settings.max_concurrency < 1:
+            raise ConfigError(
+                "max_concurrency must be at least 1", field="HTTP_MAX_CONCURRENCY", source=source
+            )
+        if settings.max_retries < 0:
+            raise ConfigError("max_retries must be >= 0", field="HTTP_MAX_RETRIES", source=source)
+        self.source = source
+        self.settings = settings
+        self._session = requests.Session()
+        self._session.headers["User-Agent"] = USER_AGENT
+        adapter = HTTPAdapter(
+            pool_connections=2, pool_maxsize=settings.max_concurrency, max_retries=0, pool_block=False
+        )
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        self._slots = threading.BoundedSemaphore(settings.max_concurrency)
+        self._limiter: Limiter | None = None
+        if settings.requests_per_second > 0:
+            bucket = StateBucket(
+                [_rate(settings.requests_per_second, settings.max_concurrency)], algorithm=TokenBucket()
+            )
+            # A token bucket keeps two numbers, so there is nothing to leak and no leaker thread to start.
+            self._limiter = Limiter(SingleBucketFactory(bucket, schedule_leak=False), buffer_ms=0)
+        self._backoff = wait_exponential_jitter(
+            initial=settings.backoff_initial, max=settings.backoff_max, jitter=settings.backoff_initial
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"HttpClient(source={self.source!r}, max_concurrency={self.settings.max_concurrency}, "
+            f"requests_per_second={self.settings.requests_per_second}, "
+            f"max_retries={self.settings.max_retries})"
+        )
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self._session.close()
+
+    @property
+    def cookies(self) -> requests.cookies.RequestsCookieJar:
+        """The session's cookie jar (SmartAcc credential sessions live here)."""
+        return self._session.cookies
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        ctx: CallContext,
+        interpret: Callable[[JsonResponse], T],
+        json_body: Mapping[str, Any] | None = None,
+        params: Mapping[str, str] | None = None,
+        headers: Callable[[], Mapping[str, str]] | Mapping[str, str] | None = None,
+        new_request_id: Callable[[], str] | None = None,
+        retry: bool = True,
+        read_timeout: float | None = None,
+    ) -> T:
+        """Send one logical request, retrying transient failures; return what ``interpret`` makes of it.
+
+        Args:
+            method: HTTP method.
+            url: full URL (no secrets in it; it is logged).
+            ctx: what the call is about, for logs and errors.
+            interpret: turns a parsed response into the result or raises a typed error; raising a
+                retryable one (5xx, 429) makes the layer try again.
+            json_body: sent as JSON. May hold secrets; never logged.
+            params: query string.
+            headers: extra headers, or a function building them per attempt (so a re-authenticated
+                session or a rotated key is picked up by the next attempt).
+            new_request_id: makes the ``X-Request-Id`` for each attempt (SmartAcc has no ids of its own).
+            retry: ``False`` sends exactly once: the typed error of a failure is raised as is (a SkyBiz
+                create must not be repeated blindly).
+            read_timeout: overrides the settings' read timeout for this call (creates are slow).
+
+        Raises:
+            RetriesExhaustedError: every attempt failed transiently; names the source, window, page and
+                last request id, with the last failure chained as its cause.
+            SkysmartError: the non-retryable typed error ``interpret`` (or the status) raised.
+        """
+        attempts = 1 + (self.settings.max_retries if retry else 0)
+        last_request_id: list[str | None] = [None]
+
+        def attempt() -> T:
+            request_id = new_request_id() if new_request_id else None
+            try:
+                response = self._send(method, url, ctx, json_body, params, headers, request_id, read_timeout)
+                result = interpret(response)
+            except SkysmartError as exc:
+                last_request_id[0] = exc.request_id or request_id or last_request_id[0]
+                raise
+            last_request_id[0] = request_id
+            return result
+
+        if not retry:
+            return attempt()
+        retrying = Retrying(
+            stop=stop_after_attempt(attempts) | _StopOnLongRetryAfter(),
+            wait=self._wait,
+            retry=retry_if_exception(_is_retryable),
+            before_sleep=lambda state: self._log_retry(ctx, state, attempts),
+            reraise=False,
+        )
+        try:
+            return retrying(attempt)
+        except RetryError as exc:
+            last = exc.last_attempt.exception()
+            assert isinstance(last, SkysmartError)  # only typed errors are retried
+            tries = exc.last_attempt.attempt_number
+            raise RetriesExhaustedError(
+                f"{ctx.describe()}: gave up after {tries} attempt(s); last failure: {last.message}",
+                **ctx.error_fields(),
+                request_id=last_request_id[0],
+                status_code=getattr(last, "status_code", None),
+                attempts=tries,
+            ) from last
+
+    # ----------------------------------------------------------------------------------------------------
+
+    @contextmanager
+    def _slot(self) -> Iterator[None]:
+        with self._slots:
+            if self._limiter is not None:
+                self._limiter.try_acquire(self.source)
+            yield
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        ctx: CallContext,
+        json_body: Mapping[str, Any] | None,
+        params: Mapping[str, str] | None,
+        headers: Callable[[], Mapping[str, str]] | Mapping[str, str] | None,
+        request_id: str | None,
+        read_timeout: float | None,
+    ) -> JsonResponse:
+        sent_headers = dict(headers() if callable(headers) else (headers or {}))
+        if request_id is not None:
+            sent_headers["X-Request-Id"] = request_id
+        fields = {**ctx.error_fields(), "request_id": request_id}
+        timeout = (self.settings.connect_timeout, read_timeout or self.settings.read_timeout)
+        started = time.monotonic()
+        with self._slot():
+            try:
+                resp = self._session.request(
+                    method,
+                    url,
+                    json=json_body,
+                    params=params,
+                    headers=sent_headers,
+                    timeout=timeout,
+                    allow_redirects=False,
+                )
+                raw = resp.content  # reads the whole body: a cut-off body fails here
+            except requests.ConnectTimeout as exc:
+                # Nothing was sent: the outcome of even a create is known (nothing happened).
+                raise TransientApiError(
+                    f"{ctx.describe()}: connect timed out after {timeout[0]}s", **fields, sent=False
+                ) from exc
+            except requests.Timeout as exc:
+                raise TransientApiError(
+                    f"{ctx.describe()}: no answer within {timeout[1]}s", **fields
+                ) from exc
+            except requests.ConnectionError as exc:
+                sent = not _never_connected(exc)
+                raise TransientApiError(
+                    f"{ctx.describe()}: connection failed ({type(exc).__name__})",
+                    **fields,
+                    sent=None if sent else False,
+                ) from exc
+            except (ChunkedEncodingError, ContentDecodingError) as exc:
+                raise TransientApiError(
+                    f"{ctx.describe()}: response body cut short ({type(exc).__name__})", **fields
+                ) from exc
+            except requests.RequestException as exc:
+                # Malformed URL, unsupported scheme...: configuration, not the vendor.
+                raise ConfigError(f"{ctx.describe()}: cannot send request: {exc}", **fields) from exc
+        seconds = time.monotonic() - started
+        log.debug(
+            "%s: %s %s -> HTTP %s, %d bytes in %.3fs (request_id=%s)",
+            ctx.describe(),
+            method,
+            redact(resp.url),
+            resp.status_code,
+            len(raw),
+            seconds,
+            request_id,
+        )
+        try:
+            body = loads_exact(raw)
+        except (ValueError, UnicodeDecodeError):
+            snippet = raw[:_SNIPPET].decode("utf-8", "replace").replace("\n", " ")
+            raise status_error(
+                resp.status_code,
+                f"{ctx.describe()}: HTTP {resp.status_code} with a body that is not JSON "
+                f"({len(raw)} bytes: {snippet!r})",
+                ctx,
+                request_id=request_id,
+                retry_after=retry_after_seconds(resp.headers.get("Retry-After")),
+            ) from None
+        return JsonResponse(resp.status_code, resp.headers, body, request_id, seconds)
+
+    def _wait(self, state: RetryCallState) -> float:
+        base = float(self._backoff(state))
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
+            return max(base, exc.retry_after)
+        return base
+
+    def _log_retry(self, ctx: CallContext, state: RetryCallState, attempts: int) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        log.warning(
+            "%s: attempt %d/%d failed (%s: %s); retrying in %.2fs",
+            ctx.describe(),
+            state.attempt_number,
+            attempts,
+            type(exc).__name__,
+            redact(exc),
+            wait,
+        )
+
+
+class _StopOnLongRetryAfter(stop_base):
+    """Stop at once when a 429 asks for a longer pause than :data:`MAX_RETRY_AFTER_SECONDS`."""
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        """Whether the last failure was a 429 with an overlong ``Retry-After``."""
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        return (
+            isinstance(exc, RateLimitedError)
+            and exc.retry_after is not None
+            and exc.retry_after > MAX_RETRY_AFTER_SECONDS
+        )
+
+
+def _never_connected(exc: requests.ConnectionError) -> bool:
+    """Whether a connection error happened before any byte of the request could leave (refused, DNS)."""
+    from urllib3.exceptions import NewConnectionError  # NameResolutionError is a subclass
+
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo:
+        item = todo.pop()
+        if id(item) in seen or not isinstance(item, BaseException):
+            continue
+        seen.add(id(item))
+        if isinstance(item, NewConnectionError):
+            return True
+        todo.extend([getattr(item, "reason", None), item.__cause__, item.__context__, *item.args])
+    return False

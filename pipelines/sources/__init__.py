@@ -1,0 +1,43 @@
+"""Vendor API clients (one module per source) and the page shape they share.
+
+A client hands out :class:`Page` objects whose rows hold the vendor's *text*: every JSON number arrives
+as the exact characters sent (parsed with ``parse_float=str, parse_int=str``), so the raw lake stores
+what the vendor said and normalization decides what it means.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+Row = dict[str, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One response's worth of rows, with the request id that fetched them (lineage for the raw lake).
+
+    Attributes:
+        rows: vendor rows; every value is the vendor's text or ``None`` (JSON ``null``).
+        request_id: SkyBiz's own ``request_id``, or the ``X-Request-Id`` we sent to SmartAcc.
+        page: the vendor page number the rows came from (SkyBiz windows are one page: ``1``).
+    """
+
+    rows: list[Row]
+    request_id: str
+    page: int
+
+
+def text_row(record: Mapping[str, Any]) -> Row:
+    """A vendor record as text: strings and number texts kept, booleans and nested values as JSON text."""
+    return {str(key): _text(value) for key, value in record.items()}
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    # Numbers are already text (parse_int/parse_float=str); what is left is true/false or a nested value,
+    # which the raw contract stores as the JSON the vendor sent.
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

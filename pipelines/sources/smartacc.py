@@ -1,0 +1,785 @@
+"""SmartAcc DynaMod Web API (ServiceStack): customers by page, by edit date, by id, and the lookups.
+
+Everything here follows shared/api/SMARTACC.md. Its quirks, in one place:
+
+* Auth (§2): ``Authorization: Bearer <apikey>`` on every call; or ``POST /auth/credentials`` once and the
+  ``ss-id``/``ss-pid`` session cookies afterwards, logging in again once when a call answers 401.
+* ``?format=json`` and ``Accept: application/json`` on every call (§1). SmartAcc issues no request ids, so
+  every request carries our own ``X-Request-Id: sa-<uuid4 hex>`` and that is the id we record.
+* Errors are ``ResponseStatus {ErrorCode, Message}`` with a mapped HTTP status (§7): 401 and 404 ``ApiKey
+  does not exist`` → :class:`AuthenticationError`, 403 → :class:`PermissionDeniedError`, other 4xx →
+  :class:`RequestRejectedError`, 429/5xx → transient (retried by :mod:`pipelines.http`).
+* Dates are ``/Date(ms-0000)/`` (§6); see :func:`parse_servicestack_date`.
+* Customer pages hold 20 rows and carry no totals: paging ends at the first short page (§3, §9).
+* ``/Customers/EditDate/{EditDate}`` returns customers with ``EditDate >= value`` ordered by (EditDate,
+  AcCustomerID), paged with ``?Page=`` — offset paging over live data (§9), which :meth:`iter_window`
+  designs around.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Final
+from urllib.parse import quote
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipelines.config import SmartAccSettings
+from pipelines.errors import (
+    ApiError,
+    AuthenticationError,
+    SkysmartError,
+    TransientApiError,
+    WindowError,
+    redact,
+    register_secret,
+)
+from pipelines.http import CallContext, HttpClient, JsonResponse, retry_after_seconds, status_error
+from pipelines.sources import Page, Row, text_row
+from pipelines.windows import MYT, Window
+
+SOURCE: Final = "smartacc"
+PAGE_SIZE: Final = 20  # "Each page consists of 20 records" (SMARTACC.md §3)
+GROUPS_PER_PAGE: Final = 100
+MIN_VALUE_MS: Final = -62_135_596_800_000  # .NET DateTime.MinValue: "not set" (SMARTACC.md §6)
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_DATE_PATTERN: Final = r"^\\?/Date\((?P<ms>-?\d+)(?P<offset>[+-]\d{4})?\)\\?/$"
+_DATE_RE: Final = re.compile(_DATE_PATTERN)
+# A run of >= 20 rows sharing one EditDate second is read with offset pages under one cursor; such a group
+# is read again until two reads agree (see _read_at). Real data almost never needs a second read.
+_GROUP_READS: Final = 5
+
+
+# -- ServiceStack dates ---------------------------------------------------------------------------------
+
+
+def parse_servicestack_date(text: str | None) -> datetime | None:
+    r"""Read a ServiceStack JSON date as an aware UTC datetime; ``None`` for null, empty and "not set".
+
+    All three forms carry the UTC instant in ``ms`` (SMARTACC.md §6): ``/Date(ms-0000)/`` is a DateTime
+    of unspecified kind whose server-local (Malaysia) wall time was converted to UTC, ``/Date(ms)/`` is a
+    UTC DateTime, and ``/Date(ms+0800)/`` a local one whose offset is informational. The escaped JSON
+    spelling ``\/Date(...)\/`` is accepted too. ``DateTime.MinValue`` (``-62135596800000``) is the server's
+    "not set" and becomes ``None``.
+
+    Raises:
+        ValueError: the text is not a ServiceStack date.
+    """
+    if text is None:
+        return None
+    stripped = text.strip()
+    if not stripped:
+        return None
+    match = _DATE_RE.match(stripped)
+    if match is None:
+        raise ValueError(f"not a ServiceStack JSON date: {text!r}")
+    ms = int(match["ms"])
+    if ms == MIN_VALUE_MS:
+        return None
+    try:
+        return _EPOCH + timedelta(milliseconds=ms)
+    except OverflowError:
+        raise ValueError(f"ServiceStack date out of range: {text!r}") from None
+
+
+def parse_servicestack_dates(values: Any, *, strict: bool = False) -> pa.TimestampArray:
+    """Vectorized :func:`parse_servicestack_date` over a pyarrow/pandas string array, for the normalizer.
+
+    Pure Arrow compute (one RE2 pass, integer arithmetic), so a million values take a fraction of a second.
+
+    Args:
+        values: a ``pa.Array``/``pa.ChunkedArray`` of strings, a pandas Series of strings, or a sequence.
+        strict: raise on the first text that is not a ServiceStack date instead of giving null for it.
+
+    Returns:
+        ``timestamp[ms, tz=UTC]`` values; null where the input is null, empty, "not set" or (when not
+        strict) unreadable.
+
+    Raises:
+        ValueError: ``strict`` and a value is not a ServiceStack date.
+    """
+    arr = _string_array(values)
+    trimmed = pc.utf8_trim_whitespace(arr)
+    parts = pc.extract_regex(trimmed, _DATE_PATTERN)
+    ms_text = pc.struct_field(parts, "ms")
+    if strict:
+        bad = pc.and_(pc.is_null(parts), pc.not_equal(pc.fill_null(trimmed, ""), ""))
+        if pc.any(bad).as_py():
+            first = pc.filter(arr, bad)[0].as_py()
+            raise ValueError(f"not a ServiceStack JSON date: {first!r}")
+    # Rows that did not match give a null struct whose child is "" — null them before the cast.
+    ms_text = pc.if_else(pc.is_null(parts), pa.scalar(None, pa.string()), ms_text)
+    ms = pc.cast(ms_text, pa.int64())
+    ms = pc.if_else(pc.equal(ms, MIN_VALUE_MS), pa.scalar(None, pa.int64()), ms)
+    return pc.cast(ms, pa.timestamp("ms", tz="UTC"))
+
+
+def _string_array(values: Any) -> pa.Array:
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if not isinstance(values, pa.Array):
+        values = pa.array(values, type=pa.string()) if isinstance(values, list | tuple) else pa.array(values)
+    if pa.types.is_large_string(values.type) or pa.types.is_string_view(values.type):
+        values = values.cast(pa.string())
+    if not pa.types.is_string(values.type):
+        if pa.types.is_null(values.type):
+            return pa.nulls(len(values), pa.string())
+        raise TypeError(f"expected strings, got {values.type}")
+    return values
+
+
+# -- results --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WindowStats:
+    """How :meth:`SmartAccClient.iter_window` read its last window (goes into the lake manifest).
+
+    Attributes:
+        window: the window key.
+        passes: concurrent offset-paging passes made.
+        fallback: whether the sequential keyset read had to be used.
+        requests: logical requests sent (retries not counted).
+        rows_received: in-window rows received across passes and scans.
+        duplicates_dropped: received rows that were older or repeated versions of a kept customer.
+        rows: customers yielded.
+        seconds: wall time.
+    """
+
+    window: str
+    passes: int
+    fallback: bool
+    requests: int
+    rows_received: int
+    duplicates_dropped: int
+    rows: int
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Rec:
+    """One customer row as received, with what ordering and de-duplication need."""
+
+    row: Row
+    key: str
+    edited: datetime
+    stamp: int
+    request_id: str
+    page: int
+
+    @property
+    def version(self) -> tuple[datetime, int]:
+        return (self.edited, self.stamp)
+
+
+@dataclass(frozen=True, slots=True)
+class _Fetched:
+    """One EditDate-route page: the page as received, its parsed rows and the server's clock."""
+
+    page: Page
+    recs: list[_Rec]
+    served_at: datetime | None
+
+
+@dataclass
+class _Counter:
+    requests: int = 0
+    received: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, requests: int = 0, received: int = 0) -> None:
+        with self.lock:
+            self.requests += requests
+            self.received += received
+
+
+# -- the client -----------------------------------------------------------------------------------------
+
+
+class SmartAccClient:
+    """Reads customers and their lookups from one SmartAcc installation.
+
+    Thread-safe: one client (one connection pool, one rate limit, one login session) serves many threads.
+
+    Args:
+        settings: base URL, API key or user name and password, HTTP limits.
+        http: an :class:`HttpClient` to share; by default the client makes its own.
+        max_passes: concurrent offset-paging passes :meth:`iter_window` tries before it falls back to the
+            sequential keyset read.
+        clock_margin: used only when the server sends no ``Date`` header: how far the server's clock may
+            lag ours.
+    """
+
+    source: Final = SOURCE
+
+    def __init__(
+        self,
+        settings: SmartAccSettings,
+        *,
+        http: HttpClient | None = None,
+        max_passes: int = 2,
+        clock_margin: timedelta = timedelta(seconds=2),
+    ) -> None:
+        if max_passes < 0:
+            raise ValueError("max_passes must be >= 0")
+        self.settings = settings
+        self.base_url = settings.url.rstrip("/")
+        self.http = http or HttpClient(SOURCE, settings.http)
+        self.max_passes = max_passes
+        self.clock_margin = clock_margin
+        self.last_window_stats: WindowStats | None = None
+        self._auth_lock = threading.Lock()
+        self._auth_generation = 0
+        self._logged_in = False
+
+    def __repr__(self) -> str:
+        how = "api_key" if self.settings.api_key else "credentials"
+        return f"SmartAccClient(url={self.base_url!r}, auth={how})"
+
+    def __enter__(self) -> SmartAccClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self.http.close()
+
+    # -- customers ----------------------------------------------------------------------------------------
+
+    def page(self, n: int) -> Page:
+        """Customers page ``n`` (from 1) of ``/Customers/page/{n}``: 20 rows, fewer on the last page."""
+        if n < 1:
+            raise ValueError("SmartAcc pages start at 1")
+        ctx = CallContext(SOURCE, "page", page=n)
+        return self._customers(f"/Customers/page/{n}", ctx, n)
+
+    def by_edit_date(self, since: date | datetime, page: int = 1) -> Page:
+        """Page ``page`` of customers with ``EditDate >= since`` (Malaysia time), oldest edit first.
+
+        A ``date`` is sent as ``YYYY-MM-DD`` (midnight), a ``datetime`` as ``YYYY-MM-DDTHH:MM:SS`` in
+        Malaysia wall time (an aware one is converted; a naive one is taken as Malaysia time).
+        """
+        if page < 1:
+            raise ValueError("SmartAcc pages start at 1")
+        ctx = CallContext(SOURCE, "by_edit_date", page=page)
+        return self._edit_date_page(since, page, ctx).page
+
+    def by_id(self, customer_id: str) -> list[Row]:
+        """The customer with this ``AcCustomerID`` as a list (empty when there is none; never a 404)."""
+        ctx = CallContext(SOURCE, "by_id")
+        return self._customers(f"/Customers/CustomerID/{_segment(customer_id)}", ctx, 1).rows
+
+    def by_mobile(self, mobile_no: str) -> list[Row]:
+        """Customers with this ``MobileNo`` (0..n)."""
+        ctx = CallContext(SOURCE, "by_mobile")
+        return self._customers(f"/Customers/MobileNo/{_segment(mobile_no)}", ctx, 1).rows
+
+    # -- lookups ------------------------------------------------------------------------------------------
+
+    def terms(self) -> Page:
+        """The Terms lookup (``AcTermID`` → ``TermDays``), one unpaged response (§5)."""
+        return self._lookup("/Terms", "Terms", CallContext(SOURCE, "terms"))
+
+    def customer_areas(self) -> Page:
+        """The CustomerAreas lookup, one unpaged response (§5)."""
+        return self._lookup("/CustomerAreas", "CustomerAreas", CallContext(SOURCE, "customer_areas"))
+
+    def customer_groups(self) -> Page:
+        """Every customer group, paged with ``RecordsPerPage`` until ``TotalRecords`` are read (§5).
+
+        Returns one :class:`Page` with all rows; ``request_id`` is the last call's and ``page`` the number
+        of pages read.
+        """
+        rows: list[Row] = []
+        request_id = ""
+        n = 0
+        while True:
+            n += 1
+            ctx = CallContext(SOURCE, "customer_groups", page=n)
+            body, request_id = self._call(
+                "GET",
+                f"/CustomerGroups/page/{n}",
+                {"RecordsPerPage": str(GROUPS_PER_PAGE)},
+                ctx,
+                "CustomerGroups",
+            )
+            batch = body["CustomerGroups"]
+            rows.extend(text_row(item) for item in batch)
+            total = _int_or_none(body.get("TotalRecords"))
+            if not batch or len(rows) >= (total if total is not None else len(rows) + 1):
+                break
+            if total is None and len(batch) < GROUPS_PER_PAGE:
+                break  # no total given: a short page is the last
+        return Page(rows=rows, request_id=request_id, page=n)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Whether the credentials can read customers: page 1, for hooks."""
+        try:
+            page = self.page(1)
+        except SkysmartError as exc:
+            return False, redact(f"{type(exc).__name__}: {exc}")
+        return True, (
+            f"SmartAcc customer read ok ({len(page.rows)} row(s) on page 1, request_id={page.request_id})"
+        )
+
+    # -- a window, concurrently and consistently ----------------------------------------------------------
+
+    # Why iter_window looks the way it does (SMARTACC.md §9, "Rows inserted/edited while paging"):
+    #
+    # The EditDate route is offset paging over (EditDate, AcCustomerID). An edit moves a customer to the end
+    # (EditDate = now) and every row behind its old slot one place earlier. If that happens between two page
+    # fetches, the row that slid over a page boundary is never seen (or one is seen twice). Concurrent,
+    # out-of-order page fetches make that possible wherever the edited row was, so:
+    #
+    # 1. A *pass* fetches pages concurrently (speculative batches, no page count is known) from the window's
+    #    first day until the first short page or the first page that ends past the window.
+    # 2. It then asks the EditDate route for rows edited since the pass began, measured on the server's
+    #    clock (the HTTP ``Date`` of the earliest page, floored to the second, which is the resolution of the
+    #    path). An edit stamped before that could not shift anything between our fetches. No rows: nothing
+    #    moved while we read, the pass is a consistent snapshot of the window, and it is the answer.
+    # 3. Otherwise the pass is repeated, up to ``max_passes``. A clean pass *replaces* the dirty ones
+    #    rather than being merged with them: a row seen only in a dirty pass has since left the window
+    #    (there are no deletes, and EditDate only moves forward), so merging would resurrect a stale copy.
+    # 4. When every pass is dirty (a busy tenant), a sequential keyset read takes over: fetch page 1 at a
+    #    datetime cursor, move the cursor to the last row's EditDate second, repeat. Each request is one
+    #    atomic answer and every row before the last row's second is on that page, so no row can be skipped
+    #    however the data changes (a run of >= 20 rows in one second is re-read until two reads agree).
+    #    A second keyset read of rows edited since the first began supplies their newer versions.
+    # 5. Every customer is kept once, in its newest (EditDate, Stamp) version, and only if that version's
+    #    EditDate lies in the window: a customer edited while we read moved to a later window, exactly like
+    #    SkyBiz, where an edited customer leaves old windows (SKYBIZ.md §9.5).
+
+    def iter_window(self, window: Window) -> Iterator[Page]:
+        """Every customer whose EditDate falls in the window (Malaysia dates, both inclusive), once each.
+
+        Guarantees, for the window as it stood when the read finished:
+
+        * every customer whose EditDate lies in the window and was not edited after our last request is
+          yielded exactly once, in its newest (EditDate, Stamp) version, even while the data is being
+          edited (see the comment above this method);
+        * a customer whose newest seen version lies outside the window is not yielded (it belongs to a
+          later window);
+        * pages come in a stable order — by (EditDate, AcCustomerID) — each holding the rows that one
+          request returned, with that request's id and page number as lineage.
+
+        All requests happen before the first page is yielded (de-duplication needs the whole window), so
+        memory holds one window's rows. :attr:`last_window_stats` tells how the window was read.
+
+        Raises:
+            WindowError: not a SmartAcc window.
+            SkysmartError: the typed error of a failed request (retries exhausted, refused, ...).
+        """
+        if window.source != SOURCE:
+            raise WindowError(
+                f"a {window.source} window cannot be read from SmartAcc", source=SOURCE, window=window.key
+            )
+        started = time.monotonic()
+        counter = _Counter()
+        final: list[_Rec] | None = None
+        passes = 0
+        while final is None and passes < self.max_passes:
+            passes += 1
+            final = self._pass(window, passes, counter)
+        fallback = final is None
+        if final is None:
+            final = self._keyset_window(window, counter)
+        final.sort(key=lambda rec: (rec.edited, rec.key))
+        self.last_window_stats = WindowStats(
+            window=window.key,
+            passes=passes,
+            fallback=fallback,
+            requests=counter.requests,
+            rows_received=counter.received,
+            duplicates_dropped=max(0, counter.received - len(final)),
+            rows=len(final),
+            seconds=round(time.monotonic() - started, 3),
+        )
+        yield from _pages(final)
+
+    def _pass(self, window: Window, number: int, counter: _Counter) -> list[_Rec] | None:
+        """One concurrent pass; the window's rows if nothing moved while it ran, else ``None``."""
+        before = datetime.now(UTC) - self.clock_margin
+        fetched = self._concurrent_pages(window, number, counter)
+        served = [f.served_at for f in fetched if f.served_at is not None]
+        since = min(served) if len(served) == len(fetched) else before
+        ctx = CallContext(SOURCE, "edited_since_check", window=window.key, page=1)
+        check = self._edit_date_page(_floor_second(since), 1, ctx)
+        counter.add(requests=1)
+        recs = [rec for f in fetched for rec in f.recs if window.contains(rec.edited)]
+        counter.add(received=len(recs))
+        newest = _newest(recs)
+        # A row met twice inside one pass is a shift seen directly: dirty even if the check saw nothing.
+        if check.recs or len(newest) != len(recs):
+            return None
+        return list(newest.values())
+
+    def _concurrent_pages(self, window: Window, number: int, counter: _Counter) -> list[_Fetched]:
+        """Pages 1..k of the EditDate route from the window's first day, ``max_concurrency`` in flight.
+
+        Pages are requested speculatively (the count is unknown) and the pass stops at the first page that
+        is short or ends past the window; pages fetched beyond it are discarded.
+        """
+        width = self.settings.http.max_concurrency
+        end = window.end_utc_exclusive
+        results: dict[int, _Fetched] = {}
+        last: int | None = None
+        next_page = 1
+
+        def fetch(n: int) -> _Fetched:
+            ctx = CallContext(SOURCE, f"window pass {number}", window=window.key, page=n)
+            return self._edit_date_page(window.start, n, ctx)
+
+        pool = ThreadPoolExecutor(max_workers=width, thread_name_prefix="smartacc-page")
+        pending: dict[Future[_Fetched], int] = {}
+        try:
+            while last is None or any(n not in results for n in range(1, last + 1)):
+                while last is None and len(pending) < width:
+                    pending[pool.submit(fetch, next_page)] = next_page
+                    next_page += 1
+                needed = [f for f, n in pending.items() if last is None or n <= last]
+                done, _ = wait(needed, return_when=FIRST_COMPLETED)
+                for future in done:
+                    n = pending.pop(future)
+                    got = future.result()
+                    counter.add(requests=1)
+                    results[n] = got
+                    if _ends_pass(got, end) and (last is None or n < last):
+                        last = n
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        assert last is not None
+        return [results[n] for n in range(1, last + 1)]
+
+    def _keyset_window(self, window: Window, counter: _Counter) -> list[_Rec]:
+        """The fallback: a sequential keyset read of the window, then of everything edited since it began."""
+        start = datetime.combine(window.start, datetime.min.time(), MYT)
+        recs, began = self._keyset(start, window.end_utc_exclusive, window, counter)
+        later, _ = self._keyset(_floor_second(began), None, window, counter)
+        in_window = [rec for rec in recs if window.contains(rec.edited)]
+        counter.add(received=len(in_window))
+        newest = _newest([*in_window, *later])
+        return [rec for rec in newest.values() if window.contains(rec.edited)]
+
+    def _keyset(
+        self, cursor: datetime, stop: datetime | None, window: Window, counter: _Counter
+    ) -> tuple[list[_Rec], datetime]:
+        """Rows with EditDate >= ``cursor`` (until one reaches ``stop``), read so that none can be skipped.
+
+        Returns the rows and when the read began on the server's clock.
+        """
+        out: list[_Rec] = []
+        began: datetime | None = None
+        fallback_began = datetime.now(UTC) - self.clock_margin
+        while True:
+            fetched, at_end = self._read_at(cursor, window, counter)
+            if began is None:
+                began = fetched[0].served_at or fallback_began
+            recs = [rec for f in fetched for rec in f.recs]
+            out.extend(recs)
+            if at_end or not recs or (stop is not None and recs[-1].edited >= stop):
+                return out, began
+            cursor = _floor_second(recs[-1].edited)
+
+    def _read_at(self, cursor: datetime, window: Window, counter: _Counter) -> tuple[list[_Fetched], bool]:
+        """Page 1 at ``cursor``; more pages only while >= 20 rows share the cursor's second.
+
+        Returns the pages and whether the data ended (a short page). The next cursor, the last row's second,
+        is then strictly later than ``cursor``.
+        """
+
+        def fetch(n: int) -> _Fetched:
+            ctx = CallContext(SOURCE, "window keyset", window=window.key, page=n)
+            got = self._edit_date_page(cursor, n, ctx)
+            counter.add(requests=1)
+            return got
+
+        first = fetch(1)
+        if len(first.recs) < PAGE_SIZE or _floor_second(first.recs[-1].edited) > cursor:
+            return [first], len(first.recs) < PAGE_SIZE
+        # >= 20 rows in the cursor's second: offset pages under one cursor, which an edit in the group
+        # could shift. Read the group until two reads list the same rows.
+        previous: list[str] | None = None
+        pages = [first]
+        for _ in range(_GROUP_READS):
+            while len(pages[-1].recs) == PAGE_SIZE and _floor_second(pages[-1].recs[-1].edited) == cursor:
+                pages.append(fetch(len(pages) + 1))
+            group = [rec.key for p in pages for rec in p.recs if _floor_second(rec.edited) == cursor]
+            if group == previous:
+                return pages, len(pages[-1].recs) < PAGE_SIZE
+            previous = group
+            pages = [fetch(1)]
+        raise TransientApiError(
+            f"customers edited at {cursor.isoformat()} kept changing while being read",
+            source=SOURCE,
+            window=window.key,
+        )
+
+    # -- requests -----------------------------------------------------------------------------------------
+
+    def _edit_date_page(self, since: date | datetime, page: int, ctx: CallContext) -> _Fetched:
+        path = f"/Customers/EditDate/{_edit_date_text(since)}"
+        body, request_id, served = self._call_with_clock("GET", path, {"Page": str(page)}, ctx, "Customers")
+        out = Page(rows=[text_row(item) for item in body["Customers"]], request_id=request_id, page=page)
+        recs = [_rec(row, request_id, page, ctx) for row in out.rows]
+        return _Fetched(page=out, recs=recs, served_at=served)
+
+    def _customers(self, path: str, ctx: CallContext, page: int) -> Page:
+        body, request_id = self._call("GET", path, {}, ctx, "Customers")
+        return Page(rows=[text_row(item) for item in body["Customers"]], request_id=request_id, page=page)
+
+    def _lookup(self, path: str, key: str, ctx: CallContext) -> Page:
+        body, request_id = self._call("GET", path, {}, ctx, key)
+        return Page(rows=[text_row(item) for item in body[key]], request_id=request_id, page=1)
+
+    def _call(
+        self, method: str, path: str, params: Mapping[str, str], ctx: CallContext, key: str
+    ) -> tuple[dict[str, Any], str]:
+        body, request_id, _ = self._call_with_clock(method, path, params, ctx, key)
+        return body, request_id
+
+    def _call_with_clock(
+        self, method: str, path: str, params: Mapping[str, str], ctx: CallContext, key: str
+    ) -> tuple[dict[str, Any], str, datetime | None]:
+        """One authenticated call: log in first when using credentials, and once more after a 401."""
+        for attempt in (1, 2):
+            generation = self._ensure_login(ctx)
+            try:
+                return self.http.request(
+                    method,
+                    f"{self.base_url}{path}",
+                    ctx=ctx,
+                    interpret=lambda resp: self._interpret(resp, ctx, key),
+                    params={"format": "json", **params},
+                    headers=self._headers,
+                    new_request_id=_new_request_id,
+                )
+            except AuthenticationError as exc:
+                if self.settings.api_key or attempt == 2 or exc.status_code != 401:
+                    raise
+                self._login(ctx, stale_generation=generation)
+        raise AssertionError("unreachable")
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept": "application/json"}
+        if self.settings.api_key:
+            # The one place the key is revealed: straight into the header (SMARTACC.md §2).
+            headers["Authorization"] = f"Bearer {self.settings.api_key.reveal()}"
+        return headers
+
+    def _ensure_login(self, ctx: CallContext) -> int:
+        if self.settings.api_key:
+            return 0
+        with self._auth_lock:
+            if not self._logged_in:
+                self._login_locked(ctx)
+            return self._auth_generation
+
+    def _login(self, ctx: CallContext, *, stale_generation: int) -> None:
+        with self._auth_lock:
+            if self._auth_generation == stale_generation:  # nobody logged in again meanwhile
+                self._login_locked(ctx)
+
+    def _login_locked(self, ctx: CallContext) -> None:
+        assert self.settings.username and self.settings.password
+        login_ctx = CallContext(SOURCE, "login", window=ctx.window, page=ctx.page)
+        body = {
+            "UserName": self.settings.username,
+            "Password": self.settings.password.reveal(),
+            "RememberMe": True,
+        }
+        self.http.request(
+            "POST",
+            f"{self.base_url}/auth/credentials",
+            ctx=login_ctx,
+            interpret=lambda resp: self._interpret_login(resp, login_ctx),
+            json_body=body,
+            params={"format": "json"},
+            headers={"Accept": "application/json"},
+            new_request_id=_new_request_id,
+        )
+        # Session cookies are credentials too: keep them out of anything redact() sees.
+        for cookie in self.http.cookies:
+            if cookie.value:
+                register_secret(cookie.value)
+        self._logged_in = True
+        self._auth_generation += 1
+
+    # -- responses ----------------------------------------------------------------------------------------
+
+    def _interpret(
+        self, resp: JsonResponse, ctx: CallContext, key: str
+    ) -> tuple[dict[str, Any], str, datetime | None]:
+        assert resp.request_id is not None
+        body = resp.body
+        self._raise_for_error(resp, ctx)
+        if not isinstance(body, dict) or not isinstance(body.get(key), list):
+            raise ApiError(
+                f"{ctx.describe()}: HTTP {resp.status_code} without a {key} list",
+                **ctx.error_fields(),
+                request_id=resp.request_id,
+                status_code=resp.status_code,
+            )
+        if not all(isinstance(item, dict) for item in body[key]):
+            raise ApiError(
+                f"{ctx.describe()}: {key} holds something other than records",
+                **ctx.error_fields(),
+                request_id=resp.request_id,
+            )
+        return body, resp.request_id, _server_time(resp.headers.get("Date"))
+
+    def _interpret_login(self, resp: JsonResponse, ctx: CallContext) -> None:
+        self._raise_for_error(resp, ctx)
+        session_id = resp.body.get("SessionId") if isinstance(resp.body, dict) else None
+        if isinstance(session_id, str) and session_id:
+            register_secret(session_id)
+        elif not self.http.cookies:
+            raise AuthenticationError(
+                f"{ctx.describe()}: login answered without a session",
+                **ctx.error_fields(),
+                request_id=resp.request_id,
+                status_code=resp.status_code,
+            )
+
+    @staticmethod
+    def _raise_for_error(resp: JsonResponse, ctx: CallContext) -> None:
+        """Raise the typed error of a ServiceStack ``ResponseStatus`` or an error status (SMARTACC.md §7)."""
+        body = resp.body if isinstance(resp.body, dict) else {}
+        status = body.get("ResponseStatus")
+        status = status if isinstance(status, dict) else {}
+        code = status.get("ErrorCode") if isinstance(status.get("ErrorCode"), str) else None
+        message = status.get("Message") if isinstance(status.get("Message"), str) else None
+        if resp.status_code < 400 and not code and not message:
+            return
+        text = f"{ctx.describe()}: HTTP {resp.status_code} {code or ''}: {message or 'no message'}"
+        http_status = resp.status_code
+        if http_status < 400:
+            # An error body on a success status: let the ErrorCode say what it was.
+            http_status = {"Unauthorized": 401, "AuthenticationException": 401, "Forbidden": 403}.get(
+                code or "", 403 if code == "UnauthorizedAccessException" else 400
+            )
+        if http_status == 404 and message == "ApiKey does not exist":
+            raise AuthenticationError(
+                text, **ctx.error_fields(), request_id=resp.request_id, status_code=resp.status_code
+            )
+        raise status_error(
+            http_status,
+            text,
+            ctx,
+            request_id=resp.request_id,
+            retry_after=retry_after_seconds(resp.headers.get("Retry-After")),
+        )
+
+
+# -- helpers --------------------------------------------------------------------------------------------
+
+
+def _new_request_id() -> str:
+    return f"sa-{uuid.uuid4().hex}"
+
+
+def _segment(value: str) -> str:
+    if not value:
+        raise ValueError("an empty path segment would change the route")
+    return quote(value, safe="")
+
+
+def _edit_date_text(since: date | datetime) -> str:
+    if isinstance(since, datetime):
+        local = since.astimezone(MYT) if since.tzinfo is not None else since
+        return local.strftime("%Y-%m-%dT%H:%M:%S")
+    return since.isoformat()
+
+
+def _floor_second(moment: datetime) -> datetime:
+    return moment.astimezone(MYT).replace(microsecond=0)
+
+
+def _server_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _rec(row: Row, request_id: str, page: int, ctx: CallContext) -> _Rec:
+    key = row.get("AcCustomerID")
+    try:
+        edited = parse_servicestack_date(row.get("EditDate"))
+    except ValueError:
+        edited = None
+    if not key or edited is None:
+        # Without an id and an EditDate a row cannot be placed in a window or de-duplicated.
+        raise ApiError(
+            f"{ctx.describe()}: customer row without AcCustomerID or a readable EditDate",
+            **ctx.error_fields(),
+            request_id=request_id,
+            record_key=key or None,
+            field="EditDate" if key else "AcCustomerID",
+        )
+    stamp = _int_or_none(row.get("Stamp"))
+    return _Rec(
+        row=row,
+        key=key,
+        edited=edited,
+        stamp=-1 if stamp is None else stamp,
+        request_id=request_id,
+        page=page,
+    )
+
+
+def _ends_pass(fetched: _Fetched, end: datetime) -> bool:
+    return len(fetched.recs) < PAGE_SIZE or fetched.recs[-1].edited >= end
+
+
+def _newest(recs: Sequence[_Rec]) -> dict[str, _Rec]:
+    out: dict[str, _Rec] = {}
+    for rec in recs:
+        kept = out.get(rec.key)
+        if kept is None or rec.version > kept.version:
+            out[rec.key] = rec
+    return out
+
+
+def _pages(recs: Sequence[_Rec]) -> Iterator[Page]:
+    """Consecutive rows from the same request become one page, keeping that request's lineage."""
+    rows: list[Row] = []
+    source: tuple[str, int] | None = None
+    for rec in recs:
+        here = (rec.request_id, rec.page)
+        if source is not None and (here != source or len(rows) >= PAGE_SIZE):
+            yield Page(rows=rows, request_id=source[0], page=source[1])
+            rows = []
+        source = here
+        rows.append(rec.row)
+    if rows and source is not None:
+        yield Page(rows=rows, request_id=source[0], page=source[1])
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+__all__ = [
+    "PAGE_SIZE",
+    "SmartAccClient",
+    "WindowStats",
+    "parse_servicestack_date",
+    "parse_servicestack_dates",
+]
