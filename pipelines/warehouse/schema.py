@@ -1,0 +1,413 @@
+"""The warehouse's tables and views, all generated from the data contracts.
+
+Each table is a contract (``customer``, ``customer_quarantine``, ``load_audit``) or a contract narrowed or
+widened with warehouse-only columns (``loaded_at``, ``load_id``, SCD2 validity). Deriving them here, as
+:class:`~pipelines.contracts.Contract` values, means one DDL generator and one comment generator serve every
+table, and every column comment is the contract's description.
+
+Tables:
+    ``customers``            one current row per ``customer_key`` (the newest version loaded).
+    ``customer_history``     SCD type 2: a row per content change, ``valid_from``/``valid_to``/``is_current``.
+    ``customer_versions``    every distinct version seen, narrow; ``customer_history`` is derived from
+                             it, which makes history independent of the order windows are loaded in.
+    ``customer_quarantine``  refused raw rows, replaced per (source, window) on every load.
+    ``load_audit``           one row per load attempt.
+Views:
+    ``v_customers``          current customers with analyst-friendly column names.
+    ``v_window_coverage``    loaded windows per source, and the gaps between them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Final
+
+from pipelines.contracts import Column, Contract, comment_sql, create_table_sql, load_contract, quote_ident
+from pipelines.errors import ContractError
+
+CUSTOMERS: Final = "customers"
+HISTORY: Final = "customer_history"
+VERSIONS: Final = "customer_versions"
+QUARANTINE_TABLE: Final = "customer_quarantine"
+AUDIT: Final = "load_audit"
+V_CUSTOMERS: Final = "v_customers"
+V_COVERAGE: Final = "v_window_coverage"
+
+# What identifies one version of a customer, and what describes when and where it was seen. Everything else
+# in the contract is content, which record_hash summarises.
+VERSION_COLUMNS: Final = (
+    "customer_key",
+    "modified_at",
+    "source_version",
+    "record_hash",
+    "source_window",
+    "extracted_at",
+)
+# A NULL source_version sorts below every stamp; the sentinel keeps comparisons total in both dialects.
+MIN_VERSION: Final = "-9223372036854775807"
+
+LOADED_AT = Column("loaded_at", "timestamp", True, "When the warehouse wrote this row (UTC).")
+LOAD_ID = Column("load_id", "string", True, "The load that wrote this row (load_audit.load_id).")
+VALID_FROM = Column(
+    "valid_from", "timestamp", True, "Start of this version's validity: its modified_at (UTC), inclusive."
+)
+VALID_TO = Column(
+    "valid_to",
+    "timestamp",
+    False,
+    "End of validity (UTC), exclusive: the next different version's modified_at; empty while current.",
+)
+IS_CURRENT = Column("is_current", "bool", True, "Whether this is the customer's current version.")
+
+
+@dataclass(frozen=True, slots=True)
+class TableSpec:
+    """A warehouse table: its (derived) contract and its primary key."""
+
+    contract: Contract
+    primary_key: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        """The table name."""
+        return self.contract.table
+
+    @property
+    def column_names(self) -> list[str]:
+        """Columns in table order."""
+        return self.contract.column_names
+
+
+def derive(
+    base: Contract,
+    *,
+    table: str,
+    description: str,
+    columns: Sequence[str] | None = None,
+    extra: Sequence[Column] = (),
+) -> Contract:
+    """A contract for a warehouse table: ``base``'s columns (or a subset) followed by ``extra`` ones."""
+    kept = base.columns if columns is None else tuple(base.column(name) for name in columns)
+    return dataclasses.replace(base, table=table, description=description, columns=(*kept, *extra))
+
+
+@cache
+def tables() -> dict[str, TableSpec]:
+    """Every table the warehouse holds, by name, in creation order."""
+    customer = load_contract("customer")
+    quarantine = load_contract("customer_quarantine")
+    audit = load_contract("load_audit")
+    specs = [
+        TableSpec(
+            derive(
+                customer,
+                table=CUSTOMERS,
+                description=(
+                    "Current customers: one row per customer_key, the newest version loaded "
+                    "(modified_at, then source_version, then record_hash decide). " + customer.description
+                ),
+                extra=(LOADED_AT, LOAD_ID),
+            ),
+            ("customer_key",),
+        ),
+        TableSpec(
+            derive(
+                customer,
+                table=HISTORY,
+                description=(
+                    "Customer history, SCD type 2: one row per change of content (record_hash) per "
+                    "customer_key, valid from valid_from (inclusive) to valid_to (exclusive)."
+                ),
+                extra=(VALID_FROM, VALID_TO, IS_CURRENT),
+            ),
+            ("customer_key", "modified_at", "record_hash"),
+        ),
+        TableSpec(
+            derive(
+                customer,
+                table=VERSIONS,
+                description=(
+                    "Every distinct customer version (customer_key, modified_at, record_hash) ever loaded, "
+                    "first sighting kept. customer_history is recomputed from it for the keys a load "
+                    "touches, so history does not depend on the order windows are loaded in."
+                ),
+                columns=VERSION_COLUMNS,
+                extra=(LOADED_AT, LOAD_ID),
+            ),
+            ("customer_key", "modified_at", "record_hash"),
+        ),
+        TableSpec(
+            derive(
+                quarantine,
+                table=QUARANTINE_TABLE,
+                description=(
+                    quarantine.description
+                    + " The (source_system, source_window) slice is replaced whole by every load of that "
+                    "window."
+                ),
+                extra=(LOADED_AT, LOAD_ID),
+            ),
+            (),
+        ),
+        TableSpec(audit, tuple(audit.primary_key)),
+    ]
+    return {spec.name: spec for spec in specs}
+
+
+def customer_columns() -> list[str]:
+    """The customer contract's columns, in order."""
+    return load_contract("customer").column_names
+
+
+def content_columns() -> list[str]:
+    """Contract columns that are a version's content (everything but the version columns)."""
+    return [c for c in load_contract("customer").column_names if c not in VERSION_COLUMNS]
+
+
+def table_statements(spec: TableSpec, dialect: str) -> list[str]:
+    """``CREATE TABLE IF NOT EXISTS`` and its comments for one table."""
+    return [
+        create_table_sql(spec.contract, dialect, primary_key=list(spec.primary_key)),
+        *comment_sql(spec.contract),
+    ]
+
+
+def index_statements(dialect: str) -> list[str]:
+    """Secondary indexes; Postgres only (DuckDB's zone maps serve these scans; ART indexes slow loads)."""
+    if dialect != "postgres":
+        return []
+    return [
+        f"CREATE INDEX IF NOT EXISTS ix_customer_quarantine_slice ON {quote_ident(QUARANTINE_TABLE)} "
+        '("source_system", "source_window")',
+        f"CREATE INDEX IF NOT EXISTS ix_load_audit_window ON {quote_ident(AUDIT)} "
+        '("source", "source_window")',
+    ]
+
+
+# -- views ---------------------------------------------------------------------------------------------
+
+# (friendly name, customers column). Lineage and hashes stay out: analysts who need them use customers.
+V_CUSTOMERS_COLUMNS: Final = (
+    ("customer_key", "customer_key"),
+    ("source", "source_system"),
+    ("source_id", "source_customer_id"),
+    ("customer_name", "name"),
+    ("trading_name", "nickname"),
+    ("address_line_1", "address_line1"),
+    ("address_line_2", "address_line2"),
+    ("address_line_3", "address_line3"),
+    ("address_line_4", "address_line4"),
+    ("postcode", "postcode"),
+    ("town", "town"),
+    ("state", "state"),
+    ("country_code", "country"),
+    ("phone", "phone"),
+    ("phone_2", "phone_2"),
+    ("mobile", "mobile"),
+    ("fax", "fax"),
+    ("email", "email"),
+    ("website", "website"),
+    ("contact_name", "contact_name"),
+    ("contact_phone", "contact_phone"),
+    ("currency_code", "currency"),
+    ("credit_limit", "credit_limit"),
+    ("outstanding_balance", "balance"),
+    ("payment_term_days", "payment_terms_days"),
+    ("payment_term_code", "payment_terms_code"),
+    ("salesperson_code", "salesperson_code"),
+    ("area_code", "area_code"),
+    ("customer_group_code", "category_code"),
+    ("price_level", "price_code"),
+    ("is_active", "is_active"),
+    ("is_bad_debtor", "is_bad_debtor"),
+    ("is_member", "is_member"),
+    ("member_type", "member_type"),
+    ("date_of_birth", "date_of_birth"),
+    ("customer_since", "customer_since"),
+    ("gender", "gender"),
+    ("business_registration_no", "registration_no"),
+    ("tax_id", "tax_id"),
+    ("sst_no", "sst_no"),
+    ("created_in_source_at", "created_at"),
+    ("last_modified_at", "modified_at"),
+    ("data_issues", "data_issues"),
+    ("loaded_at", "loaded_at"),
+)
+
+V_COVERAGE_COMMENTS: Final = {
+    "source": "Source system.",
+    "coverage": (
+        "loaded (at least one successful load), failed (only failed loads), running (a load started "
+        "and never finished: it died, nothing of it was committed) or gap (days between the first and "
+        "last loaded window that no successful load covers)."
+    ),
+    "source_window": "The lake window (YYYY-MM-DD_YYYY-MM-DD); empty for gaps.",
+    "window_start": "First Malaysia date of the window or gap.",
+    "window_end": "Last Malaysia date of the window or gap (inclusive).",
+    "days": "Days in the window or gap.",
+    "loads": "Load attempts of this window (all statuses).",
+    "first_loaded_at": "First successful load (UTC).",
+    "last_loaded_at": "Latest successful load (UTC).",
+    "rows_in": "Normalized rows of the latest successful load.",
+    "quarantined": "Quarantined rows of the latest successful load.",
+    "last_status": "Status of the latest load attempt.",
+}
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def v_customers_statements() -> list[str]:
+    """The ``v_customers`` view and its comments (each column's contract description)."""
+    spec = tables()[CUSTOMERS]
+    view = quote_ident(V_CUSTOMERS)
+    select = ",\n  ".join(f"{quote_ident(src)} AS {quote_ident(name)}" for name, src in V_CUSTOMERS_COLUMNS)
+    out = [
+        f"CREATE OR REPLACE VIEW {view} AS\nSELECT\n  {select}\nFROM {quote_ident(CUSTOMERS)}",
+        f"COMMENT ON VIEW {view} IS "
+        + _literal("Current customers of both sources, one row per customer_key, with friendly names."),
+    ]
+    for name, src in V_CUSTOMERS_COLUMNS:
+        description = spec.contract.column(src).description
+        out.append(f"COMMENT ON COLUMN {view}.{quote_ident(name)} IS {_literal(description)}")
+    return out
+
+
+def v_coverage_statements(dialect: str) -> list[str]:
+    """The ``v_window_coverage`` view: one row per loaded (or attempted) window, plus one per gap.
+
+    Gaps are computed by day, so a daily window inside a monthly one counts as covered and a missing month
+    between two loaded ones shows up as one gap row with its first and last day.
+    """
+    if dialect == "duckdb":
+        days = (
+            "SELECT source, CAST(unnest(generate_series(CAST(lo AS TIMESTAMP), CAST(hi AS TIMESTAMP), "
+            "INTERVAL 1 DAY)) AS DATE) AS day FROM bounds"
+        )
+    else:
+        days = (
+            "SELECT source, CAST(generate_series(CAST(lo AS TIMESTAMP), CAST(hi AS TIMESTAMP), "
+            "INTERVAL '1 day') AS DATE) AS day FROM bounds"
+        )
+    sql = f"""CREATE OR REPLACE VIEW {quote_ident(V_COVERAGE)} AS
+WITH windows AS (
+  SELECT source, source_window, min(window_start) AS window_start, min(window_end) AS window_end,
+         count(*) AS loads,
+         count(*) FILTER (WHERE status = 'succeeded') AS successful_loads,
+         min(finished_at) FILTER (WHERE status = 'succeeded') AS first_loaded_at,
+         max(finished_at) FILTER (WHERE status = 'succeeded') AS last_loaded_at
+  FROM load_audit GROUP BY source, source_window
+),
+last_ok AS (
+  SELECT DISTINCT ON (source, source_window) source, source_window, rows_in, quarantined
+  FROM load_audit WHERE status = 'succeeded'
+  ORDER BY source, source_window, finished_at DESC, load_id DESC
+),
+last_any AS (
+  SELECT DISTINCT ON (source, source_window) source, source_window, status
+  FROM load_audit ORDER BY source, source_window, started_at DESC, load_id DESC
+),
+bounds AS (
+  SELECT source, min(window_start) AS lo, max(window_end) AS hi
+  FROM load_audit WHERE status = 'succeeded' GROUP BY source
+),
+days AS ({days}),
+uncovered AS (
+  SELECT d.source, d.day FROM days d
+  WHERE NOT EXISTS (
+    SELECT 1 FROM load_audit a
+    WHERE a.status = 'succeeded' AND a.source = d.source AND d.day BETWEEN a.window_start AND a.window_end
+  )
+),
+islands AS (
+  SELECT source, day,
+         day - CAST(row_number() OVER (PARTITION BY source ORDER BY day) AS INTEGER) AS island
+  FROM uncovered
+)
+SELECT w.source,
+       CASE WHEN w.successful_loads > 0 THEN 'loaded'
+            WHEN la.status = 'running' THEN 'running' ELSE 'failed' END AS coverage,
+       w.source_window, w.window_start, w.window_end,
+       CAST(w.window_end - w.window_start + 1 AS INTEGER) AS days,
+       CAST(w.loads AS BIGINT) AS loads, w.first_loaded_at, w.last_loaded_at,
+       lo.rows_in, lo.quarantined, la.status AS last_status
+FROM windows w
+LEFT JOIN last_ok lo ON lo.source = w.source AND lo.source_window = w.source_window
+LEFT JOIN last_any la ON la.source = w.source AND la.source_window = w.source_window
+UNION ALL
+SELECT source, 'gap', NULL, min(day), max(day), CAST(count(*) AS INTEGER), CAST(0 AS BIGINT),
+       NULL, NULL, NULL, NULL, NULL
+FROM islands GROUP BY source, island"""
+    out = [
+        sql,
+        f"COMMENT ON VIEW {quote_ident(V_COVERAGE)} IS "
+        + _literal(
+            "Which lake windows of which source are loaded, when and with how many rows, and the gaps "
+            "between the first and last loaded window. Order by source, window_start to read it."
+        ),
+    ]
+    out += [
+        f"COMMENT ON COLUMN {quote_ident(V_COVERAGE)}.{quote_ident(name)} IS {_literal(text)}"
+        for name, text in V_COVERAGE_COMMENTS.items()
+    ]
+    return out
+
+
+def schema_statements(dialect: str) -> list[str]:
+    """Every statement :meth:`Warehouse.ensure_schema` runs, in order; all idempotent."""
+    out: list[str] = []
+    for spec in tables().values():
+        out += table_statements(spec, dialect)
+    out += index_statements(dialect)
+    out += v_customers_statements()
+    out += v_coverage_statements(dialect)
+    return out
+
+
+def contract_table_statements(
+    contract_name: str, dialect: str, *, table: str | None = None, extra_columns: list[str] | None = None
+) -> list[str]:
+    """DDL and comments for a table another part of skysmart keeps (e.g. the push outbox)."""
+    contract = load_contract(contract_name)
+    if table is not None and table in tables():
+        raise ContractError(f"table {table!r} belongs to the warehouse load; choose another name")
+    return [
+        create_table_sql(contract, dialect, table=table, extra_columns=extra_columns),
+        *comment_sql(contract, table=table),
+    ]
+
+
+# -- version order ----------------------------------------------------------------------------------------
+
+
+def newest_first(alias: str | None = None) -> str:
+    """``ORDER BY`` terms putting a key's newest version first: modified_at, source_version, record_hash."""
+    p = f"{alias}." if alias else ""
+    return f"{p}modified_at DESC, COALESCE({p}source_version, {MIN_VERSION}) DESC, {p}record_hash DESC"
+
+
+def oldest_first(alias: str | None = None) -> str:
+    """``ORDER BY`` terms listing a key's versions oldest first (the reverse of :func:`newest_first`)."""
+    p = f"{alias}." if alias else ""
+    return f"{p}modified_at, COALESCE({p}source_version, {MIN_VERSION}), {p}record_hash"
+
+
+def newer(candidate: str, current: str) -> str:
+    """A predicate: version ``candidate`` (a table alias) is strictly newer than ``current``."""
+    c, t = candidate, current
+    sv_c = f"COALESCE({c}.source_version, {MIN_VERSION})"
+    sv_t = f"COALESCE({t}.source_version, {MIN_VERSION})"
+    return (
+        f"({c}.modified_at > {t}.modified_at OR ({c}.modified_at = {t}.modified_at AND "
+        f"({sv_c} > {sv_t} OR ({sv_c} = {sv_t} AND {c}.record_hash > {t}.record_hash))))"
+    )
+
+
+def column_list(names: Sequence[str], alias: str | None = None) -> str:
+    """Quoted, comma-separated column names, optionally qualified by ``alias``."""
+    p = f"{alias}." if alias else ""
+    return ", ".join(p + quote_ident(n) for n in names)
