@@ -54,8 +54,8 @@ MIN_VALUE_MS: Final = -62_135_596_800_000  # .NET DateTime.MinValue: "not set" (
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _DATE_PATTERN: Final = r"^\\?/Date\((?P<ms>-?\d+)(?P<offset>[+-]\d{4})?\)\\?/$"
 _DATE_RE: Final = re.compile(_DATE_PATTERN)
-# A run of >= 20 rows sharing one EditDate second is read with offset pages under one cursor; such a group
-# is read again until two reads agree (see _read_at). Real data almost never needs a second read.
+# A run of >= 20 rows sharing one EditDate millisecond is read with offset pages under one cursor; such a
+# group is read again until two reads agree (see _read_at). Only bulk edits produce one.
 _GROUP_READS: Final = 5
 
 
@@ -345,16 +345,17 @@ class SmartAccClient:
     # 1. A *pass* fetches pages concurrently (speculative batches, no page count is known) from the window's
     #    first day until the first short page or the first page that ends past the window.
     # 2. It then asks the EditDate route for rows edited since the pass began, measured on the server's
-    #    clock (the HTTP ``Date`` of the earliest page, floored to the second, which is the resolution of the
-    #    path). An edit stamped before that could not shift anything between our fetches. No rows: nothing
+    #    clock (the HTTP ``Date`` of the earliest page; it is whole seconds, so it errs early). An edit
+    #    stamped before the first page was served cannot shift anything between our fetches. No rows: nothing
     #    moved while we read, the pass is a consistent snapshot of the window, and it is the answer.
     # 3. Otherwise the pass is repeated, up to ``max_passes``. A clean pass *replaces* the dirty ones
     #    rather than being merged with them: a row seen only in a dirty pass has since left the window
     #    (there are no deletes, and EditDate only moves forward), so merging would resurrect a stale copy.
     # 4. When every pass is dirty (a busy tenant), a sequential keyset read takes over: fetch page 1 at a
-    #    datetime cursor, move the cursor to the last row's EditDate second, repeat. Each request is one
-    #    atomic answer and every row before the last row's second is on that page, so no row can be skipped
-    #    however the data changes (a run of >= 20 rows in one second is re-read until two reads agree).
+    #    datetime cursor, move the cursor to the last row's EditDate (to the millisecond), repeat. Each
+    #    request is one atomic answer and every row edited before the last row's EditDate is on that page,
+    #    so no row can be skipped however the data changes (>= 20 rows with one EditDate are re-read until
+    #    two reads agree).
     #    A second keyset read of rows edited since the first began supplies their newer versions.
     # 5. Every customer is kept once, in its newest (EditDate, Stamp) version, and only if that version's
     #    EditDate lies in the window: a customer edited while we read moved to a later window, exactly like
@@ -414,8 +415,8 @@ class SmartAccClient:
         served = [f.served_at for f in fetched if f.served_at is not None]
         since = min(served) if len(served) == len(fetched) else before
         ctx = CallContext(SOURCE, "edited_since_check", window=window.key, page=1)
-        check = self._edit_date_page(_floor_second(since), 1, ctx)
         counter.add(requests=1)
+        check = self._edit_date_page(_cursor(since), 1, ctx)
         recs = [rec for f in fetched for rec in f.recs if window.contains(rec.edited)]
         counter.add(received=len(recs))
         newest = _newest(recs)
@@ -438,6 +439,7 @@ class SmartAccClient:
 
         def fetch(n: int) -> _Fetched:
             ctx = CallContext(SOURCE, f"window pass {number}", window=window.key, page=n)
+            counter.add(requests=1)
             return self._edit_date_page(window.start, n, ctx)
 
         pool = ThreadPoolExecutor(max_workers=width, thread_name_prefix="smartacc-page")
@@ -452,7 +454,6 @@ class SmartAccClient:
                 for future in done:
                     n = pending.pop(future)
                     got = future.result()
-                    counter.add(requests=1)
                     results[n] = got
                     if _ends_pass(got, end) and (last is None or n < last):
                         last = n
@@ -465,7 +466,7 @@ class SmartAccClient:
         """The fallback: a sequential keyset read of the window, then of everything edited since it began."""
         start = datetime.combine(window.start, datetime.min.time(), MYT)
         recs, began = self._keyset(start, window.end_utc_exclusive, window, counter)
-        later, _ = self._keyset(_floor_second(began), None, window, counter)
+        later, _ = self._keyset(_cursor(began), None, window, counter)
         in_window = [rec for rec in recs if window.contains(rec.edited)]
         counter.add(received=len(in_window))
         newest = _newest([*in_window, *later])
@@ -489,32 +490,31 @@ class SmartAccClient:
             out.extend(recs)
             if at_end or not recs or (stop is not None and recs[-1].edited >= stop):
                 return out, began
-            cursor = _floor_second(recs[-1].edited)
+            cursor = _cursor(recs[-1].edited)
 
     def _read_at(self, cursor: datetime, window: Window, counter: _Counter) -> tuple[list[_Fetched], bool]:
-        """Page 1 at ``cursor``; more pages only while >= 20 rows share the cursor's second.
+        """Page 1 at ``cursor``; more pages only while >= 20 rows share the cursor's EditDate.
 
-        Returns the pages and whether the data ended (a short page). The next cursor, the last row's second,
-        is then strictly later than ``cursor``.
+        Returns the pages and whether the data ended (a short page). The next cursor, the last row's
+        EditDate, is then strictly later than ``cursor``.
         """
 
         def fetch(n: int) -> _Fetched:
             ctx = CallContext(SOURCE, "window keyset", window=window.key, page=n)
-            got = self._edit_date_page(cursor, n, ctx)
             counter.add(requests=1)
-            return got
+            return self._edit_date_page(cursor, n, ctx)
 
         first = fetch(1)
-        if len(first.recs) < PAGE_SIZE or _floor_second(first.recs[-1].edited) > cursor:
+        if len(first.recs) < PAGE_SIZE or _cursor(first.recs[-1].edited) > cursor:
             return [first], len(first.recs) < PAGE_SIZE
-        # >= 20 rows in the cursor's second: offset pages under one cursor, which an edit in the group
+        # >= 20 rows with the cursor's EditDate: offset pages under one cursor, which an edit in the group
         # could shift. Read the group until two reads list the same rows.
         previous: list[str] | None = None
         pages = [first]
         for _ in range(_GROUP_READS):
-            while len(pages[-1].recs) == PAGE_SIZE and _floor_second(pages[-1].recs[-1].edited) == cursor:
+            while len(pages[-1].recs) == PAGE_SIZE and _cursor(pages[-1].recs[-1].edited) == cursor:
                 pages.append(fetch(len(pages) + 1))
-            group = [rec.key for p in pages for rec in p.recs if _floor_second(rec.edited) == cursor]
+            group = [rec.key for p in pages for rec in p.recs if _cursor(rec.edited) == cursor]
             if group == previous:
                 return pages, len(pages[-1].recs) < PAGE_SIZE
             previous = group
@@ -697,12 +697,17 @@ def _segment(value: str) -> str:
 def _edit_date_text(since: date | datetime) -> str:
     if isinstance(since, datetime):
         local = since.astimezone(MYT) if since.tzinfo is not None else since
-        return local.strftime("%Y-%m-%dT%H:%M:%S")
+        text = local.strftime("%Y-%m-%dT%H:%M:%S")
+        # Whole seconds give the documented form; a keyset cursor carries EditDate's milliseconds, which
+        # ServiceStack's ISO-8601 parser accepts (SMARTACC.md §6) and which keep ties rare.
+        return f"{text}.{local.microsecond // 1000:03d}" if local.microsecond else text
     return since.isoformat()
 
 
-def _floor_second(moment: datetime) -> datetime:
-    return moment.astimezone(MYT).replace(microsecond=0)
+def _cursor(moment: datetime) -> datetime:
+    """A keyset cursor: the instant in Malaysia time, to the millisecond (EditDate's resolution)."""
+    local = moment.astimezone(MYT)
+    return local.replace(microsecond=local.microsecond // 1000 * 1000)
 
 
 def _server_time(value: str | None) -> datetime | None:
