@@ -1,10 +1,231 @@
-"""Placeholder until the warehouse commands land."""
+"""``skysmart load``, ``status`` and ``sql``: fill the warehouse, see what it holds, query it."""
 
 from __future__ import annotations
 
 import argparse
+import os
+from collections.abc import Sequence
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
+
+from rich.markup import escape
+
+from pipelines.cli.ui import console, err_console, make_progress, print_table
+from pipelines.config import Settings
+from pipelines.lake import Lake
+from pipelines.warehouse import LoadResult, committed_windows, load_window, open_warehouse
+from pipelines.warehouse.schema import AUDIT, V_COVERAGE
+from pipelines.windows import SOURCES, Window
+
+_ERROR_CHARS = 70
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    """Nothing registered yet."""
+    """Add ``load``, ``status`` and ``sql``."""
+    load = sub.add_parser(
+        "load",
+        help="merge committed lake windows into the warehouse",
+        description=(
+            "Load every committed normalized window (and its quarantine) overlapping --from..--to into the "
+            "warehouse, oldest first. Idempotent: loading a window again changes nothing."
+        ),
+    )
+    load.add_argument("--from", dest="start", required=True, type=_date, help="first date, YYYY-MM-DD")
+    load.add_argument("--to", dest="end", required=True, type=_date, help="last date (inclusive), YYYY-MM-DD")
+    load.add_argument("--source", choices=[*SOURCES, "all"], default="all", help="default: all")
+    load.add_argument("--lake", help="lake URL (default: SKYSMART_LAKE or ./lake)")
+    _warehouse_arg(load)
+    load.set_defaults(handler=_load)
+
+    status = sub.add_parser(
+        "status",
+        help="what the warehouse holds: per source, window coverage and gaps, last runs, quarantine",
+    )
+    _warehouse_arg(status)
+    status.add_argument("--runs", type=int, default=10, help="how many recent loads to list (default 10)")
+    status.set_defaults(handler=_status)
+
+    sql = sub.add_parser(
+        "sql",
+        help="run one query and print the result (DuckDB opened read-only, Postgres read-only transactions)",
+    )
+    sql.add_argument("query", help='e.g. "SELECT state, count(*) FROM v_customers GROUP BY 1"')
+    _warehouse_arg(sql)
+    sql.add_argument("--max-rows", type=int, default=200, help="rows to print at most (default 200)")
+    sql.set_defaults(handler=_sql)
+
+
+def _warehouse_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--warehouse",
+        help="DuckDB file or postgresql:// URL (default: SKYSMART_WAREHOUSE or warehouse.duckdb)",
+    )
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _lake_url(args: argparse.Namespace) -> str:
+    return str(args.lake or os.environ.get("SKYSMART_LAKE", "").strip() or Settings().lake_url)
+
+
+# -- load -------------------------------------------------------------------------------------------------
+
+
+def _load(args: argparse.Namespace) -> int:
+    lake = Lake(_lake_url(args))
+    sources = SOURCES if args.source == "all" else (args.source,)
+    plan: list[Window] = [w for s in sources for w in committed_windows(lake, s, args.start, args.end)]
+    if not plan:
+        err_console.print(
+            f"[yellow]No committed normalized windows of {', '.join(sources)} overlap "
+            f"{args.start}..{args.end} in {lake.url}; nothing loaded."
+        )
+        return 0
+    results: list[LoadResult] = []
+    with open_warehouse(args.warehouse) as warehouse:
+        try:
+            with make_progress() as progress:
+                task = progress.add_task("load", total=len(plan), detail="")
+                for window in plan:
+                    progress.update(task, detail=str(window))
+                    results.append(load_window(warehouse, lake, window.source, window))
+                    progress.advance(task)
+        finally:
+            if results:
+                _print_results(results, warehouse.url)
+    return 0
+
+
+def _print_results(results: Sequence[LoadResult], url: str) -> None:
+    rows: list[list[Any]] = [
+        [r.source, r.window, r.rows_in, r.inserted, r.updated, r.unchanged, r.quarantined, f"{r.seconds:.2f}"]
+        for r in results
+    ]
+    rows.append(
+        [
+            "total",
+            f"{len(results)} windows",
+            *(sum(getattr(r, f) for r in results) for f in ("rows_in", "inserted", "updated", "unchanged")),
+            sum(r.quarantined for r in results),
+            f"{sum(r.seconds for r in results):.2f}",
+        ]
+    )
+    print_table(
+        f"Loaded into {url}",
+        ["source", "window", "rows in", "inserted", "updated", "unchanged", "quarantined", "seconds"],
+        rows,
+    )
+
+
+# -- status -----------------------------------------------------------------------------------------------
+
+
+def _status(args: argparse.Namespace) -> int:
+    with open_warehouse(args.warehouse, read_only=True) as wh:
+        if not wh.table_exists(AUDIT):
+            console.print(f"{wh.url} holds no skysmart tables yet; run `skysmart load` first.")
+            return 0
+        per_source = wh.query(
+            """SELECT s.source,
+  (SELECT count(*) FROM customers c WHERE c.source_system = s.source),
+  (SELECT count(*) FROM customer_history h WHERE h.source_system = s.source),
+  (SELECT count(*) FROM v_window_coverage v WHERE v.source = s.source AND v.coverage = 'loaded'),
+  (SELECT min(window_start) FROM v_window_coverage v WHERE v.source = s.source AND v.coverage = 'loaded'),
+  (SELECT max(window_end) FROM v_window_coverage v WHERE v.source = s.source AND v.coverage = 'loaded'),
+  (SELECT sum(days) FROM v_window_coverage v WHERE v.source = s.source AND v.coverage = 'gap'),
+  (SELECT max(finished_at) FROM load_audit a WHERE a.source = s.source AND a.status = 'succeeded')
+FROM (SELECT DISTINCT source FROM load_audit) s ORDER BY s.source"""
+        )
+        print_table(
+            f"Warehouse {wh.url}",
+            ["source", "customers", "history rows", "windows", "loaded dates", "gap days", "last load"],
+            [
+                [_fmt(r[0]), r[1], r[2], r[3], _span(r[4], r[5]), int(r[6] or 0), _fmt(r[7])]
+                for r in per_source
+            ],
+        )
+        coverage = wh.query(
+            f"SELECT source, coverage, window_start, window_end, days, loads, last_loaded_at, rows_in, "
+            f"quarantined FROM {V_COVERAGE} ORDER BY source, window_start, coverage"
+        )
+        print_table(
+            "Coverage (a gap: days between the first and last loaded window that no load covers)",
+            ["source", "coverage", "dates", "days", "loads", "last loaded", "rows", "quarantined"],
+            [
+                [_fmt(r[0]), _style(r[1]), _span(r[2], r[3]), r[4], r[5], _fmt(r[6]), r[7], r[8]]
+                for r in coverage
+            ],
+        )
+        runs = wh.query(
+            "SELECT started_at, source, source_window, status, rows_in, inserted, updated, unchanged, "
+            "quarantined, seconds, error FROM load_audit ORDER BY started_at DESC, load_id DESC LIMIT ?",
+            (args.runs,),
+        )
+        print_table(
+            f"Last {len(runs)} loads",
+            ["started", "window", "status", "rows in", "ins", "upd", "same", "quar", "s", "error"],
+            [
+                [_fmt(r[0]), _fmt(f"{r[1]}:{r[2]}"), _style(r[3]), *r[4:9], _fmt(r[9]), _fmt(_short(r[10]))]
+                for r in runs
+            ],
+        )
+        rules = wh.query(
+            "SELECT source_system, rule, count(*), count(DISTINCT source_window) FROM customer_quarantine "
+            "GROUP BY source_system, rule ORDER BY source_system, count(*) DESC, rule"
+        )
+        print_table(
+            "Quarantine by rule",
+            ["source", "rule", "rows", "windows"],
+            [[_fmt(v) for v in row] for row in rules],
+        )
+    return 0
+
+
+def _style(state: str) -> str:
+    colour = {"gap": "red", "failed": "red", "running": "yellow"}.get(state)
+    return f"[{colour}]{state}[/]" if colour else state
+
+
+def _span(start: date | None, end: date | None) -> str:
+    return f"{start} → {end}" if start else ""
+
+
+def _short(text: str | None) -> str | None:
+    if text is None or len(text) <= _ERROR_CHARS:
+        return text
+    return text[: _ERROR_CHARS - 1] + "…"
+
+
+# -- sql --------------------------------------------------------------------------------------------------
+
+
+def _sql(args: argparse.Namespace) -> int:
+    with open_warehouse(args.warehouse, read_only=True) as wh:
+        names, rows = wh.query_table(args.query)
+    shown = rows[: args.max_rows]
+    more = f", first {len(shown)} shown" if len(rows) > len(shown) else ""
+    print_table(
+        f"{len(rows)} row{'s' if len(rows) != 1 else ''}{more}",
+        names,
+        [[_fmt(v) for v in row] for row in shown],
+    )
+    return 0
+
+
+def _fmt(value: Any) -> Any:
+    """Values as an analyst reads them: timestamps (UTC) to the second, decimals as written, text unstyled."""
+    if isinstance(value, str):
+        return escape(value)
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    return value
