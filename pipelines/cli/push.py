@@ -1,10 +1,184 @@
-"""Placeholder until the push commands land."""
+"""``skysmart push``: create the SmartAcc customers SkyBiz lacks, through the outbox, exactly once.
+
+``--dry-run`` prints what would be created, what is invalid and why, and what SkyBiz already has, and
+changes nothing — not SkyBiz, not the outbox, not even by creating the outbox table. A real run shows a
+progress bar on stderr and a summary table on stdout; the outbox table ``skybiz_push_outbox`` is the log.
+
+Exit codes (besides the dispatcher's): 6 when some customers need review (a code conflict), 4 when some
+outcomes are still unknown after the run (SkyBiz kept failing; the next run settles them first).
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+from pipelines.config import Settings
+from pipelines.errors import ConfigError
+
+EXIT_NEEDS_REVIEW = 6
+EXIT_UNRESOLVED = 4
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    """Nothing registered yet."""
+    """Add ``push``."""
+    parser = sub.add_parser(
+        "push",
+        help="create SmartAcc customers that SkyBiz lacks (batches of ≤500, exactly once)",
+        description=(
+            "Select current SmartAcc customers with no SkyBiz counterpart from the warehouse, map them to "
+            "SkyBiz create documents (data_contracts/smartacc_to_skybiz.yaml), check them client-side and "
+            "send them in batches of at most 500, recording every step in skybiz_push_outbox."
+        ),
+    )
+    parser.add_argument("--dry-run", action="store_true", help="show what would happen; change nothing")
+    parser.add_argument("--limit", type=int, metavar="N", help="take on at most N customers")
+    parser.add_argument(
+        "--warehouse", metavar="URL", help="DuckDB path or postgresql:// URL (default: SKYSMART_WAREHOUSE)"
+    )
+    parser.add_argument(
+        "--currencies",
+        metavar="CODES",
+        help="SkyBiz currency table, comma-separated (default: SKYSMART_PUSH_CURRENCIES, else the mapping's)",
+    )
+    parser.add_argument(
+        "--show", type=int, default=20, metavar="N", help="rows listed per section of a dry run (default 20)"
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Plan or push, then print the summary."""
+    from pipelines.push import PushSettings
+    from pipelines.warehouse import open_warehouse
+
+    if args.limit is not None and args.limit < 0:
+        raise ConfigError("--limit must be 0 or more", field="--limit")
+    settings = Settings.from_env()
+    push_settings = PushSettings(currencies=_currencies(args.currencies, os.environ))
+    url = args.warehouse or settings.warehouse_url
+    with open_warehouse(url) as warehouse:
+        if args.dry_run:
+            return _dry_run(warehouse, args, push_settings)
+        return _push(warehouse, settings, args, push_settings)
+
+
+def _currencies(option: str | None, env: Mapping[str, str]) -> tuple[str, ...] | None:
+    raw = option if option is not None else env.get("SKYSMART_PUSH_CURRENCIES", "")
+    codes = tuple(c.strip().upper() for c in raw.split(",") if c.strip())
+    return codes or None
+
+
+def _dry_run(warehouse: Any, args: argparse.Namespace, push_settings: Any) -> int:
+    from pipelines.cli.ui import console
+    from pipelines.push import plan_push
+
+    plan = plan_push(warehouse, limit=args.limit, settings=push_settings)
+    result = plan.result()
+    show = max(args.show, 0)
+    _section(
+        f"would create ({result.to_create:,} in {result.batches:,} batch(es))",
+        ("customer_key", "CusCode", "CusName", "CurCode", "D_ay", "CategoryCode", "note"),
+        [
+            (
+                i.customer_key,
+                i.cus_code,
+                i.document.get("CusName"),
+                i.document.get("CurCode"),
+                i.document.get("D_ay"),
+                i.document.get("CategoryCode"),
+                i.reason or "",
+            )
+            for i in plan.of("create", "verify")
+        ],
+        show,
+    )
+    _section(
+        f"invalid — never sent ({result.invalid:,})",
+        ("customer_key", "CusCode", "reason"),
+        [(i.customer_key, i.cus_code, i.reason) for i in plan.of("invalid")],
+        show,
+    )
+    _section(
+        f"held from earlier runs ({result.rejected + result.needs_review:,})",
+        ("customer_key", "CusCode", "state", "reason"),
+        [(i.customer_key, i.cus_code, i.action, i.reason) for i in plan.of("rejected", "needs_review")],
+        show,
+    )
+    _section(
+        f"already in SkyBiz ({result.already_exists:,})",
+        ("customer_key", "derived CusCode", "SkyBiz CusCode", "matched by"),
+        [(c.customer_key, c.cus_code, c.skybiz_code, c.matched_by) for c in plan.counterparts],
+        show,
+    )
+    _summary(result, "push (dry run)")
+    console.print("dry run: nothing was sent and nothing was written")
+    return 0
+
+
+def _section(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], show: int) -> None:
+    from pipelines.cli.ui import console, print_table
+
+    if not rows:
+        return
+    print_table(title, columns, rows[:show])
+    if len(rows) > show:
+        console.print(f"… and {len(rows) - show:,} more")
+
+
+def _push(warehouse: Any, settings: Settings, args: argparse.Namespace, push_settings: Any) -> int:
+    from pipelines.cli.ui import console, make_progress, print_table
+    from pipelines.push import Outbox, PushProgress, push_customers
+    from pipelines.sources.skybiz import SkyBizClient
+
+    with SkyBizClient(settings.require_skybiz()) as client, make_progress() as progress:
+        task = progress.add_task("push skybiz", total=None, detail="")
+
+        def on_progress(event: PushProgress) -> None:
+            progress.update(
+                task,
+                total=event.total,
+                completed=event.settled,
+                detail=f"{event.requests:,} req · {event.created:,} created · {event.rejected:,} refused",
+            )
+
+        result = push_customers(
+            warehouse, client, limit=args.limit, settings=push_settings, progress=on_progress
+        )
+    _summary(result, f"push {result.run_id}")
+    outbox = Outbox(warehouse)
+    problems = warehouse.query(
+        "SELECT customer_key, cus_code, state, reason FROM skybiz_push_outbox "
+        "WHERE run_id = ? AND state IN ('rejected', 'needs_review') ORDER BY state, customer_key",
+        (result.run_id,),
+    )
+    _section("refused or held this run", ("customer_key", "CusCode", "state", "reason"), problems, args.show)
+    print_table("outbox (all runs)", ("state", "customers"), sorted(outbox.counts().items()))
+    console.print("details: SELECT * FROM skybiz_push_outbox WHERE state IN ('rejected', 'needs_review')")
+    if result.needs_review:
+        return EXIT_NEEDS_REVIEW
+    if result.unresolved:
+        return EXIT_UNRESOLVED
+    return 0
+
+
+def _summary(result: Any, title: str) -> None:
+    from pipelines.cli.ui import print_table
+
+    rows = [
+        ("selected", result.selected),
+        ("valid", result.valid),
+        ("invalid (never sent)", result.invalid),
+        ("already in SkyBiz", result.already_exists),
+        ("created", result.created),
+        ("  of which confirmed after a lost answer", result.confirmed),
+        ("rejected by SkyBiz", result.rejected),
+        ("needs review", result.needs_review),
+        ("unresolved", result.unresolved),
+        ("create requests", result.requests),
+        ("batches saved" if not result.dry_run else "batches needed", result.batches),
+        ("read-backs", result.reads),
+    ]
+    print_table(title, ("", "customers / requests"), rows)

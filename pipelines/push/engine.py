@@ -1,0 +1,743 @@
+"""Push SmartAcc customers into SkyBiz as create batches, exactly once.
+
+SkyBiz takes at most 500 documents per request, refuses the whole batch when one document is invalid, and
+has no idempotency key (shared/api/SKYBIZ.md §5, §9). So:
+
+* every document is checked client-side first (:mod:`pipelines.push.validate`); an invalid one is recorded
+  ``rejected`` with its field and never sent;
+* a batch SkyBiz refuses is answered by taking out exactly the documents ``fail_details`` names and sending
+  the rest again; when the answer names none, the batch is split in two until the culprit stands alone. A
+  currency SkyBiz says does not exist is remembered for the rest of the run, so later batches do not trip
+  over it again;
+* the outbox (:mod:`pipelines.push.outbox`) is written before and after every request. A request whose
+  answer was lost (timeout, dropped connection, 5xx, a crash before the answer was recorded) leaves its
+  documents ``sent``; before any of them is sent again, SkyBiz is *read* to see whether it was created.
+  "Customer code already exists" is success for a document with an unanswered attempt, and a conflict
+  (``needs_review``) for one we never sent.
+
+One push at a time per warehouse: run it from one DAG with ``max_active_runs=1`` or one terminal.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Final, Literal
+
+from pipelines.errors import (
+    ApiError,
+    AuthenticationError,
+    ConfigError,
+    CreateOutcomeUnknownError,
+    PermissionDeniedError,
+    PushConflictError,
+    PushValidationError,
+    RateLimitedError,
+    RequestRejectedError,
+    SkysmartError,
+    TransientApiError,
+)
+from pipelines.push.mapping import DEFAULT_MAPPING, PushMapping, Value, canonical_json, load_mapping
+from pipelines.push.outbox import Outbox, OutboxEntry
+from pipelines.push.ports import SkyBizLike, WarehouseLike
+from pipelines.push.select import Candidate, Counterpart, select_customers
+from pipelines.push.validate import MAX_BATCH, CreateRules, reason_text, validate_documents
+from pipelines.sources.skybiz import CreateResult
+from pipelines.windows import MYT, plan_windows
+
+# create: send it; verify: an earlier request may have created it, read SkyBiz first; invalid: refused
+# client-side; rejected: SkyBiz refused this very document before; needs_review: a code conflict.
+Action = Literal["create", "verify", "invalid", "rejected", "needs_review"]
+ALREADY_EXISTS: Final = "Customer code already exists"
+_CURRENCY = re.compile(r"Currency code '(?P<code>[^']*)' does not exist")
+_MISSING = re.compile(r"Missing fields - (?P<fields>.+)$")
+
+
+@dataclass(frozen=True, slots=True)
+class PushSettings:
+    """How a push behaves; the defaults suit a tenant that follows the vendor documents.
+
+    Attributes:
+        mapping: the mapping file in ``data_contracts/`` (without ``.yaml``).
+        batch_size: documents per request, at most 500 (SkyBiz's limit).
+        defaults: field defaults for this run, over the mapping's (e.g. ``{"AccountCode": "AR-002"}``).
+        currencies: the SkyBiz currency table; ``None`` uses the mapping's ``skybiz_currencies``.
+        match_on: matching rules to use (mapping names); ``None`` uses all of them.
+        include_inactive: also push customers SmartAcc marks inactive.
+        max_attempts: requests one document may ride in one run before it is left for the next run.
+        max_waits: how often one run waits out a 429 or a connection that would not open, before giving up.
+        wait_seconds: the wait when a 429 carries no ``Retry-After``.
+        verify_filtered_max: up to this many unknown outcomes are checked with one filtered read each
+            (``filters: {"CusCode": ...}``, tiny answers); more are checked with one ``CusCode``-only read
+            per window, which is one request however many documents a lost batch held.
+        verify_lookback_days: read back from this many days before the attempt (clock skew, midnight).
+    """
+
+    mapping: str = DEFAULT_MAPPING
+    batch_size: int = MAX_BATCH
+    defaults: Mapping[str, Value] = field(default_factory=dict)
+    currencies: tuple[str, ...] | None = None
+    match_on: tuple[str, ...] | None = None
+    include_inactive: bool = False
+    max_attempts: int = 5
+    max_waits: int = 10
+    wait_seconds: float = 1.0
+    verify_filtered_max: int = 10
+    verify_lookback_days: int = 1
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.batch_size <= MAX_BATCH:
+            raise ConfigError(f"batch_size must be 1..{MAX_BATCH}, got {self.batch_size}", field="batch_size")
+
+
+@dataclass(frozen=True, slots=True)
+class PushResult:
+    """What one push did; each selected customer ends in exactly one of the five outcome counts.
+
+    ``selected == invalid + created + rejected + needs_review + unresolved``.
+
+    Attributes:
+        selected: SmartAcc customers without a SkyBiz counterpart that this run took on (``limit`` applied).
+        valid: of those, the ones that passed client-side validation.
+        invalid: refused client-side (outbox ``rejected``, never sent).
+        already_exists: SmartAcc customers SkyBiz already has (by CusCode, by the outbox, or matched).
+        created: customers now ``created`` that were not before this run.
+        rejected: refused by SkyBiz (this run, or earlier with the same document).
+        needs_review: SkyBiz has the code but we never sent it, or two customers share one code.
+        unresolved: still ``pending``/``sent`` after the run (SkyBiz kept failing); the next run settles them.
+        confirmed: of ``created``, those whose answer was lost and which a read-back (or an "already
+            exists" answer) confirmed.
+        to_create: documents the run set out to send (a dry run: would send).
+        requests: create requests sent.
+        batches: create requests SkyBiz saved (a dry run: batches it would take).
+        reads: read requests made to settle unknown outcomes.
+        dry_run: nothing was written or sent.
+        run_id: the id written to the outbox rows this run changed.
+    """
+
+    selected: int
+    valid: int
+    invalid: int
+    already_exists: int
+    created: int
+    rejected: int
+    needs_review: int
+    requests: int
+    batches: int
+    unresolved: int = 0
+    confirmed: int = 0
+    to_create: int = 0
+    reads: int = 0
+    dry_run: bool = False
+    run_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedCustomer:
+    """One selected customer and what the push will do with it."""
+
+    customer_key: str
+    cus_code: str
+    action: Action
+    reason: str | None
+    document: Mapping[str, Value]
+    payload_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class PushPlan:
+    """Everything a push would do, decided before anything is sent; what a dry run prints."""
+
+    items: tuple[PlannedCustomer, ...]
+    counterparts: tuple[Counterpart, ...]
+    batch_size: int
+
+    def of(self, *actions: Action) -> list[PlannedCustomer]:
+        """The planned customers with one of these actions."""
+        return [item for item in self.items if item.action in actions]
+
+    def result(self, run_id: str = "") -> PushResult:
+        """The counts a dry run reports."""
+        invalid = len(self.of("invalid"))
+        to_create = len(self.of("create", "verify"))
+        return PushResult(
+            selected=len(self.items),
+            valid=len(self.items) - invalid,
+            invalid=invalid,
+            already_exists=len(self.counterparts),
+            created=0,
+            rejected=len(self.of("rejected")),
+            needs_review=len(self.of("needs_review")),
+            requests=0,
+            batches=math.ceil(to_create / self.batch_size),
+            to_create=to_create,
+            dry_run=True,
+            run_id=run_id,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PushProgress:
+    """Reported after every request, for progress bars."""
+
+    settled: int
+    total: int
+    requests: int
+    created: int
+    rejected: int
+
+
+ProgressCallback = Callable[[PushProgress], None]
+
+
+def plan_push(
+    warehouse: WarehouseLike, *, limit: int | None = None, settings: PushSettings = PushSettings()
+) -> PushPlan:
+    """Decide, without writing or sending anything, what a push would do with each SmartAcc customer."""
+    mapping = load_mapping(settings.mapping)
+    return _plan(warehouse, Outbox(warehouse).load(), mapping, _rules(mapping, settings), limit, settings)
+
+
+def push_customers(
+    warehouse: WarehouseLike,
+    client: SkyBizLike | None,
+    *,
+    dry_run: bool = False,
+    limit: int | None = None,
+    settings: PushSettings = PushSettings(),
+    progress: ProgressCallback | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> PushResult:
+    """Create the SmartAcc customers SkyBiz lacks, in batches of at most 500, each exactly once.
+
+    Args:
+        warehouse: holds ``customers`` (both sources) and the outbox.
+        client: the SkyBiz client; may be ``None`` for a dry run, which never calls SkyBiz.
+        dry_run: decide and count only; write nothing (not even the outbox) and send nothing.
+        limit: take on at most this many customers (earlier unsettled attempts first).
+        settings: batch size, defaults, currency table, matching, retry bounds.
+        progress: called after every request.
+        sleep: how to wait out a 429 (tests pass a recorder).
+
+    Raises:
+        AuthenticationError, PermissionDeniedError: SkyBiz refused the key; the outbox says what is pending.
+        RateLimitedError, TransientApiError: SkyBiz kept refusing past ``max_waits``; nothing is lost.
+    """
+    run_id = f"push-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    mapping = load_mapping(settings.mapping)
+    rules = _rules(mapping, settings)
+    outbox = Outbox(warehouse)
+    if dry_run:
+        return _plan(warehouse, outbox.load(), mapping, rules, limit, settings).result(run_id)
+    if client is None:
+        raise ConfigError("a push that is not a dry run needs a SkyBiz client", field="SKYSMART_SKYBIZ_URL")
+    outbox.ensure()
+    entries = outbox.load()
+    plan = _plan(warehouse, entries, mapping, rules, limit, settings)
+    run = _Run(outbox, entries, client, settings, rules, run_id, progress, sleep)
+    run.record(plan)
+    run.settle_unknown([i for i in plan.items if i.action == "verify"])
+    run.send()
+    return run.result(plan)
+
+
+# -- planning -----------------------------------------------------------------------------------------
+
+
+def _rules(mapping: PushMapping, settings: PushSettings) -> CreateRules:
+    currencies = settings.currencies if settings.currencies is not None else mapping.currencies
+    return CreateRules.load(currencies, mapping.target_contract)
+
+
+def _plan(
+    warehouse: WarehouseLike,
+    entries: Mapping[str, OutboxEntry],
+    mapping: PushMapping,
+    rules: CreateRules,
+    limit: int | None,
+    settings: PushSettings,
+) -> PushPlan:
+    match_on = settings.match_on if settings.match_on is not None else tuple(m.name for m in mapping.matching)
+    unknown = set(match_on) - {m.name for m in mapping.matching}
+    if unknown:
+        raise ConfigError(f"unknown matching rule(s) {sorted(unknown)}", field="match_on")
+    selection = select_customers(
+        warehouse,
+        mapping,
+        outbox=entries,
+        match_on=match_on,
+        defaults=settings.defaults,
+        include_inactive=settings.include_inactive,
+        limit=limit,
+    )
+    problems = validate_documents([(c.customer_key, c.document) for c in selection.candidates], rules)
+    code_owner = {e.cus_code.upper(): e.customer_key for e in entries.values()}
+    items = [
+        _decide(c, entries.get(c.customer_key), problems[c.customer_key], code_owner)
+        for c in selection.candidates
+    ]
+    return PushPlan(tuple(items), selection.counterparts, settings.batch_size)
+
+
+def _decide(
+    candidate: Candidate,
+    entry: OutboxEntry | None,
+    problems: Sequence[PushValidationError],
+    code_owner: Mapping[str, str],
+) -> PlannedCustomer:
+    key, code = candidate.customer_key, candidate.cus_code
+
+    def plan(action: Action, reason: str | None = None) -> PlannedCustomer:
+        return PlannedCustomer(key, code, action, reason, candidate.document, candidate.payload_hash)
+
+    if entry is not None and entry.state == "sent":
+        return plan("verify", "an earlier request may have created it; SkyBiz is read first")
+    owner = code_owner.get(code.upper())
+    if owner is not None and owner != key:
+        return plan("needs_review", f"CusCode: {code} is already the outbox code of {owner}")
+    all_problems = [*candidate.mapping_problems, *problems]
+    if all_problems:
+        return plan("invalid", reason_text(all_problems))
+    if entry is not None and entry.state == "needs_review":
+        return plan("needs_review", entry.reason)  # held until a person resolves it (see README, Push)
+    if (
+        entry is not None
+        and entry.state == "rejected"
+        and entry.attempts > 0
+        and entry.payload_hash == candidate.payload_hash
+    ):
+        return plan("rejected", entry.reason)  # SkyBiz refused this very document; it must change first
+    return plan("create")
+
+
+# -- the run ------------------------------------------------------------------------------------------
+
+
+class _Run:
+    """One push run: the outbox entries it changes, the requests it sends, and what it learned."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        entries: dict[str, OutboxEntry],
+        client: SkyBizLike,
+        settings: PushSettings,
+        rules: CreateRules,
+        run_id: str,
+        progress: ProgressCallback | None,
+        sleep: Callable[[float], None],
+    ) -> None:
+        self.outbox = outbox
+        self.entries = entries
+        self.client = client
+        self.settings = settings
+        self.rules = rules
+        self.run_id = run_id
+        self.progress = progress
+        self.sleep = sleep
+        self.queue: deque[OutboxEntry] = deque()
+        self.forced: list[list[OutboxEntry]] = []  # halves of a batch refused without naming anyone
+        self.requests = 0
+        self.saved_batches = 0
+        self.reads = 0
+        self.waits = 0
+        self.confirmed = 0
+        self.tried: dict[str, int] = {}
+        self.total = 0
+        self.settled = 0
+        self.refused_currencies: dict[str, str] = {}  # SkyBiz code → request id that said it does not exist
+
+    # -- recording the plan -------------------------------------------------------------------------------
+
+    def record(self, plan: PushPlan) -> None:
+        """Write ``pending``/``rejected``/``needs_review`` for the whole plan before anything is sent."""
+        now = datetime.now(UTC)
+        changed: list[OutboxEntry] = []
+        for item in plan.items:
+            known = self.entries.get(item.customer_key)
+            if item.action in ("rejected", "verify") or (
+                item.action == "needs_review" and known is not None and known.state == "needs_review"
+            ):
+                continue  # held, or settled first by reading SkyBiz
+            entry = self._entry(item, now)
+            if item.action == "create":
+                entry.state, entry.reason = "pending", None
+                self.queue.append(entry)
+            elif item.action == "invalid":
+                entry.state, entry.reason = "rejected", item.reason
+            else:
+                entry.state, entry.reason = "needs_review", item.reason
+            entry.run_id = self.run_id
+            changed.append(entry)
+        # A customer SkyBiz now shows under our code, after a request of ours lost its answer: it is ours.
+        for part in plan.counterparts:
+            ours = self.entries.get(part.customer_key)
+            if (
+                ours is not None
+                and part.matched_by == "cus_code"
+                and (ours.state == "sent" or (ours.state == "pending" and ours.unanswered_attempts))
+            ):
+                ours.state, ours.reason = "created", "found in SkyBiz (warehouse) after a lost answer"
+                ours.run_id = self.run_id
+                changed.append(ours)
+        self.outbox.save(changed, now=now)
+        self.total = len(self.queue) + len(plan.of("verify"))
+
+    def _entry(self, item: PlannedCustomer, now: datetime) -> OutboxEntry:
+        entry = self.entries.get(item.customer_key)
+        payload = canonical_json(item.document)
+        if entry is None:
+            entry = OutboxEntry(
+                customer_key=item.customer_key,
+                cus_code=item.cus_code,
+                payload_hash=item.payload_hash,
+                payload=payload,
+                state="pending",
+                run_id=self.run_id,
+                first_seen_at=now,
+                updated_at=now,
+            )
+            self.entries[item.customer_key] = entry
+        else:
+            entry.cus_code, entry.payload_hash, entry.payload = item.cus_code, item.payload_hash, payload
+        return entry
+
+    # -- unknown outcomes ---------------------------------------------------------------------------------
+
+    def settle_unknown(self, items: Sequence[PlannedCustomer]) -> None:
+        """Find out whether documents left ``sent`` by an earlier run exist, before sending any again."""
+        if not items:
+            return
+        entries = [self.entries[i.customer_key] for i in items]
+        found = self._look_up(entries)
+        if found is None:
+            return  # SkyBiz could not be read: they stay ``sent`` and count as unresolved
+        resend: list[OutboxEntry] = []
+        for item, entry in zip(items, entries, strict=True):
+            if entry.cus_code.upper() in found:
+                self._created(entry, "created by an earlier request whose answer was lost; read back")
+                self.confirmed += 1
+                continue
+            # Not created: the current document goes through the same checks as any other.
+            problems = validate_documents([(item.customer_key, item.document)], self.rules)[item.customer_key]
+            entry.cus_code, entry.payload_hash = item.cus_code, item.payload_hash
+            entry.payload = canonical_json(item.document)
+            if problems:
+                entry.state, entry.reason = "rejected", reason_text(problems)
+                self.settled += 1
+            else:
+                entry.state, entry.reason = "pending", None
+                resend.append(entry)
+            entry.run_id = self.run_id
+        self.outbox.save(entries)
+        self.queue.extendleft(reversed(resend))
+
+    def _look_up(self, entries: Sequence[OutboxEntry]) -> set[str] | None:
+        """The CusCodes among ``entries`` that SkyBiz has, read from the days since their last attempt.
+
+        ``None`` when SkyBiz could not be read (transient failures outlasted the client's retries).
+        """
+        codes = {e.cus_code.upper() for e in entries}
+        now_myt = datetime.now(MYT)
+        attempts = [e.last_attempt_at for e in entries if e.last_attempt_at is not None]
+        since = min(attempts).astimezone(MYT) if attempts else now_myt
+        start = since.date() - timedelta(days=self.settings.verify_lookback_days)
+        windows = plan_windows("skybiz", start, now_myt.date())
+        found: set[str] = set()
+        try:
+            if len(codes) <= self.settings.verify_filtered_max:
+                for code in sorted(codes):
+                    for window in windows:
+                        self.reads += 1
+                        page = self.client.read_window(window, fields=["CusCode"], filters={"CusCode": code})
+                        if any(str(row.get("CusCode") or "").strip().upper() == code for row in page.rows):
+                            found.add(code)
+                            break
+            else:
+                for window in windows:
+                    self.reads += 1
+                    page = self.client.read_window(window, fields=["CusCode"])
+                    found |= codes & {str(row.get("CusCode") or "").strip().upper() for row in page.rows}
+        except TransientApiError:
+            return None
+        return found
+
+    # -- sending ------------------------------------------------------------------------------------------
+
+    def send(self) -> None:
+        """Send the queue in batches until every document is settled or the run has to stop."""
+        while self.forced or self.queue:
+            if self.forced:
+                batch = self.forced.pop()
+            else:
+                take = min(self.settings.batch_size, len(self.queue))
+                batch = [self.queue.popleft() for _ in range(take)]
+            batch = self._drop_known_refusals(batch)
+            if batch:
+                self._deliver(batch)
+            self._report()
+
+    def _drop_known_refusals(self, batch: list[OutboxEntry]) -> list[OutboxEntry]:
+        """Take out documents whose currency SkyBiz already said does not exist (earlier in this run)."""
+        keep: list[OutboxEntry] = []
+        refused: list[OutboxEntry] = []
+        for entry in batch:
+            currency = str(entry.document.get("CurCode", ""))
+            if currency in self.refused_currencies:
+                entry.state = "rejected"
+                entry.reason = (
+                    f"CurCode: Currency code '{currency}' does not exist (SkyBiz said so in request "
+                    f"{self.refused_currencies[currency]}; not sent again)"
+                )
+                entry.run_id = self.run_id
+                refused.append(entry)
+            else:
+                keep.append(entry)
+        if refused:
+            self.outbox.save(refused)
+            self.settled += len(refused)
+        return keep
+
+    def _deliver(self, batch: list[OutboxEntry]) -> None:
+        """One request for ``batch``, and whatever its answer makes necessary."""
+        for entry in batch:
+            self.tried[entry.customer_key] = self.tried.get(entry.customer_key, 0) + 1
+        result = self._request(batch)
+        if result is None:  # the answer was lost: look before sending anything again
+            self._after_lost_answer(batch)
+        elif isinstance(result, RequestRejectedError):
+            self._split_or_reject(batch, f"document: SkyBiz refused the request: {result.message}")
+        elif result.ok:
+            self.saved_batches += 1
+            for entry in batch:
+                self._answered(entry, result.request_id)
+                self._created(entry, None)
+            self.outbox.save(batch)
+        elif result.inserted:
+            # Not all-or-nothing after all? Never documented; treat as an unknown outcome and look.
+            self._after_lost_answer(batch)
+        else:
+            self._after_refusal(batch, result)
+
+    def _request(self, batch: list[OutboxEntry]) -> CreateResult | RequestRejectedError | None:
+        """Mark ``sent``, send, and return the answer (``None`` when the outcome is unknown).
+
+        Refusals that prove nothing was saved (429, a connection that never opened) put the batch back to
+        ``pending`` and are waited out here, at most ``max_waits`` times per run.
+        """
+        while True:
+            now = datetime.now(UTC)
+            self.requests += 1
+            for entry in batch:
+                entry.state, entry.attempts, entry.last_attempt_at = "sent", entry.attempts + 1, now
+                entry.batch_no, entry.run_id = self.requests, self.run_id
+            self.outbox.save(batch, now=now)  # committed before the request leaves
+            try:
+                return self.client.create([entry.document for entry in batch])
+            except RateLimitedError as exc:
+                self._not_saved(batch, exc)
+                self._wait(exc, exc.retry_after)
+            except CreateOutcomeUnknownError:
+                for entry in batch:
+                    entry.unanswered_attempts += 1
+                self.outbox.save(batch)
+                return None
+            except TransientApiError as exc:
+                if exc.context.get("sent") is False:  # the connection never opened: nothing was sent
+                    self._not_saved(batch, exc)
+                    self._wait(exc, None)
+                    continue
+                for entry in batch:
+                    entry.unanswered_attempts += 1
+                self.outbox.save(batch)
+                return None
+            except (AuthenticationError, PermissionDeniedError) as exc:
+                self._not_saved(batch, exc, reason=f"document: not sent, {exc.message}")
+                raise
+            except RequestRejectedError as exc:
+                self._not_saved(batch, exc)
+                return exc
+            except PushValidationError as exc:
+                self._not_saved(batch, exc)  # the client's own guard refused: nothing left
+                raise
+            except ApiError:
+                # An answer we cannot read ("no envelope"): the batch may have been saved.
+                for entry in batch:
+                    entry.unanswered_attempts += 1
+                self.outbox.save(batch)
+                return None
+
+    def _not_saved(self, batch: list[OutboxEntry], exc: SkysmartError, *, reason: str | None = None) -> None:
+        for entry in batch:
+            entry.state = "pending"
+            if exc.request_id:
+                entry.request_ids.append(exc.request_id)
+            if reason:
+                entry.reason = reason
+        self.outbox.save(batch)
+
+    def _wait(self, exc: SkysmartError, retry_after: float | None) -> None:
+        self.waits += 1
+        if self.waits > self.settings.max_waits:
+            raise exc
+        self.sleep(retry_after if retry_after is not None else self.settings.wait_seconds)
+
+    def _after_lost_answer(self, batch: list[OutboxEntry]) -> None:
+        found = self._look_up(batch)
+        if found is None:
+            return  # cannot tell: they stay ``sent`` for the next run
+        resend: list[OutboxEntry] = []
+        for entry in batch:
+            if entry.cus_code.upper() in found:
+                self._created(entry, "created; the answer was lost, confirmed by a read")
+                self.confirmed += 1
+            else:
+                entry.state = "pending"
+                if self.tried.get(entry.customer_key, 0) < self.settings.max_attempts:
+                    resend.append(entry)
+        self.outbox.save(batch)
+        self.queue.extendleft(reversed(resend))
+
+    def _after_refusal(self, batch: list[OutboxEntry], result: CreateResult) -> None:
+        """Take out exactly the documents SkyBiz named, record why, and put the others back in line."""
+        reasons = result.fail_details.reasons_by_code()
+        for code in result.failed_codes:
+            reasons.setdefault(code, [])
+        by_code = {code.strip().upper(): texts for code, texts in reasons.items() if code.strip()}
+        named: list[OutboxEntry] = []
+        rest: list[OutboxEntry] = []
+        for entry in batch:
+            self._answered(entry, result.request_id)
+            texts = by_code.get(entry.cus_code.upper())
+            if texts is None:
+                entry.state = "pending"
+                rest.append(entry)
+                continue
+            named.append(entry)
+            self._judge(entry, texts, result.request_id)
+        if not named:
+            self.outbox.save(batch)
+            why = f"document: SkyBiz refused the batch without naming it (request {result.request_id})"
+            self._split_or_reject(batch, why)
+            return
+        self.outbox.save(batch)
+        self.queue.extendleft(reversed(rest))
+
+    def _judge(self, entry: OutboxEntry, texts: Sequence[str], request_id: str) -> None:
+        """The outcome of one document SkyBiz named in a refused batch."""
+        entry.run_id = self.run_id
+        if any(ALREADY_EXISTS in t for t in texts):
+            if entry.unanswered_attempts > 0:
+                # An earlier request of ours, whose answer was lost, created it.
+                self._created(
+                    entry,
+                    f"created by an earlier request whose answer was lost; SkyBiz says "
+                    f"'{ALREADY_EXISTS}' (request {request_id})",
+                )
+                self.confirmed += 1
+                return
+            conflict = PushConflictError(
+                f"needs review — CusCode: SkyBiz already has {entry.cus_code} but skysmart never sent it "
+                f"(request {request_id})",
+                source="skybiz",
+                record_key=entry.customer_key,
+                field="CusCode",
+            )
+            entry.state, entry.reason = "needs_review", conflict.message
+            self.settled += 1
+            return
+        entry.state = "rejected"
+        entry.reason = "; ".join(_server_reason(t, request_id) for t in texts) or (
+            f"document: SkyBiz listed it as failed without a reason (request {request_id})"
+        )
+        for text in texts:
+            if match := _CURRENCY.search(text):
+                self.refused_currencies.setdefault(match["code"], request_id)
+        self.settled += 1
+
+    def _split_or_reject(self, batch: list[OutboxEntry], reason: str) -> None:
+        """Bisect a batch refused without naming anyone; a lone document is the culprit."""
+        if len(batch) == 1:
+            entry = batch[0]
+            entry.state, entry.reason, entry.run_id = "rejected", reason, self.run_id
+            self.settled += 1
+            self.outbox.save(batch)
+            return
+        for entry in batch:
+            entry.state = "pending"
+        self.outbox.save(batch)
+        middle = len(batch) // 2
+        self.forced += [batch[middle:], batch[:middle]]
+
+    def _answered(self, entry: OutboxEntry, request_id: str) -> None:
+        entry.request_ids.append(request_id)
+
+    def _created(self, entry: OutboxEntry, reason: str | None) -> None:
+        entry.state, entry.reason, entry.run_id = "created", reason, self.run_id
+        self.settled += 1
+
+    def _report(self) -> None:
+        if self.progress is None:
+            return
+        states = [e.state for e in self.entries.values() if e.run_id == self.run_id]
+        self.progress(
+            PushProgress(
+                settled=self.settled,
+                total=self.total,
+                requests=self.requests,
+                created=states.count("created"),
+                rejected=states.count("rejected"),
+            )
+        )
+
+    # -- the result ---------------------------------------------------------------------------------------
+
+    def result(self, plan: PushPlan) -> PushResult:
+        """Count where every selected customer ended up."""
+        tally = {"invalid": 0, "created": 0, "rejected": 0, "needs_review": 0, "unresolved": 0}
+        for item in plan.items:
+            entry = self.entries.get(item.customer_key)
+            state = entry.state if entry is not None else "pending"
+            if item.action == "invalid":
+                tally["invalid"] += 1
+            elif state == "created":
+                tally["created"] += 1
+            elif state in ("rejected", "needs_review"):
+                tally[state] += 1
+            else:
+                tally["unresolved"] += 1
+        return PushResult(
+            selected=len(plan.items),
+            valid=len(plan.items) - tally["invalid"],
+            invalid=tally["invalid"],
+            already_exists=len(plan.counterparts),
+            created=tally["created"],
+            rejected=tally["rejected"],
+            needs_review=tally["needs_review"],
+            requests=self.requests,
+            batches=self.saved_batches,
+            unresolved=tally["unresolved"],
+            confirmed=self.confirmed,
+            to_create=self.total,
+            reads=self.reads,
+            run_id=self.run_id,
+        )
+
+
+def _server_reason(text: str, request_id: str) -> str:
+    """A SkyBiz failure text as an outbox reason that starts with the field it is about."""
+    if match := _MISSING.search(text):
+        fields = match["fields"].strip()
+    elif _CURRENCY.search(text):
+        fields = "CurCode"
+    elif "CusCode" in text:
+        fields = "CusCode"
+    else:
+        fields = "document"
+    return f"{fields}: SkyBiz: {text} (request {request_id})"

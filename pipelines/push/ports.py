@@ -1,0 +1,69 @@
+"""What the push needs from the warehouse and from the SkyBiz client, as structural types.
+
+The push is written against these few methods rather than the concrete classes, so the exactly-once rules
+read in one place and a test can wrap the real client (to crash right after a request, say) without
+subclassing it. :class:`pipelines.warehouse.base.Warehouse` and
+:class:`pipelines.sources.skybiz.SkyBizClient` provide them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from pipelines.sources import Page
+from pipelines.sources.skybiz import CreateResult
+from pipelines.windows import Window
+
+
+class WarehouseLike(Protocol):
+    """The warehouse calls the push makes (``?`` placeholders in every dialect)."""
+
+    @property
+    def dialect(self) -> str:
+        """``duckdb`` or ``postgres``."""
+        ...
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Run one statement."""
+        ...
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a query and return its rows."""
+        ...
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """Statements inside commit together or not at all."""
+        ...
+
+    def ensure_table(
+        self, contract_name: str, table: str | None = None, extra_columns: list[str] | None = None
+    ) -> None:
+        """Create a contract's table if it is missing."""
+        ...
+
+    def table_exists(self, table: str) -> bool:
+        """Whether a table exists in the current schema."""
+        ...
+
+    def lock(self, name: str) -> None:
+        """Serialise writers on ``name`` until the current transaction ends."""
+        ...
+
+
+class SkyBizLike(Protocol):
+    """The SkyBiz calls the push makes: create a batch, and read back what exists."""
+
+    def create(self, documents: Sequence[Mapping[str, Any]]) -> CreateResult:
+        """Send one create batch (never retried by the client)."""
+        ...
+
+    def read_window(
+        self,
+        window: Window,
+        fields: list[str] | None = None,
+        filters: dict[str, str] | None = None,
+    ) -> Page:
+        """Read customers modified in a window."""
+        ...
