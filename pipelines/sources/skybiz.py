@@ -212,6 +212,23 @@ class SkyBizClient:
             return False, redact(f"{type(exc).__name__}: {exc}")
         return True, f"SkyBiz customer read ok ({len(page.rows)} row(s) today, request_id={page.request_id})"
 
+    def call(self, payload: Mapping[str, Any], *, retry: bool = True) -> dict[str, Any]:
+        """Send one raw ``customer.php`` request (credentials added) and return its envelope.
+
+        For diagnostics and for actions this client has no method for. The envelope's errors are mapped to
+        typed errors exactly as for :meth:`read_window`; numbers in the result are their vendor text.
+        """
+        action = payload.get("action")
+        ctx = CallContext(SOURCE, str(action) if isinstance(action, str) and action else "call")
+        return self.http.request(
+            "POST",
+            self.url,
+            ctx=ctx,
+            interpret=lambda resp: self._envelope(resp, ctx)[0],
+            json_body=self._body(payload),
+            retry=retry,
+        )
+
     # -- create -------------------------------------------------------------------------------------------
 
     def create(self, documents: Sequence[Mapping[str, Any]]) -> CreateResult:
