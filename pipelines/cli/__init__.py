@@ -25,7 +25,7 @@ from pipelines.errors import (
     redact,
 )
 
-SUBCOMMAND_MODULES = ("sandbox", "extract", "normalize", "warehouse", "push", "run")
+SUBCOMMAND_MODULES = ("sandbox", "extract", "normalize", "warehouse", "push", "run", "quality")
 
 EXIT_CODES: tuple[tuple[type[SkysmartError], int], ...] = (
     (ConfigError, 2),

@@ -1,0 +1,132 @@
+"""``skysmart validate``: run the contract's quality suite on every normalized window of a date range.
+
+Windows are the ones committed in the lake's normalized layer that overlap ``--from``..``--to`` (whatever
+cut normalized them: month windows of a backfill or the short windows of incremental runs). Each gets its
+``validation.json`` and ``report.html`` in the quality layer. The summary table goes to stdout, progress to
+stderr; when any window has error failures the command ends with a :class:`DataQualityError` (exit code 5)
+after validating all of them, so one bad month does not hide the state of the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from pipelines.errors import DataQualityError, LakeError, WindowError
+from pipelines.windows import SOURCES, Window
+
+if TYPE_CHECKING:
+    from pipelines.lake import Lake
+    from pipelines.quality import QualityResult
+
+
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    """Add ``validate``."""
+    parser = sub.add_parser(
+        "validate",
+        help="validate normalized customer windows against the contract's quality suite",
+        description=(
+            "Run the great-expectations suite generated from data_contracts/customer.yaml on every "
+            "normalized window overlapping the range (Malaysia dates, both inclusive) and keep "
+            "validation.json and report.html beside each window in the quality layer. Exit code 5 when "
+            "any window has error-severity failures; warnings are reported only."
+        ),
+    )
+    parser.add_argument(
+        "--from", dest="date_from", required=True, metavar="YYYY-MM-DD", help="first date (inclusive)"
+    )
+    parser.add_argument(
+        "--to", dest="date_to", required=True, metavar="YYYY-MM-DD", help="last date (inclusive)"
+    )
+    parser.add_argument(
+        "--source", choices=(*SOURCES, "all"), default="all", help="which source's windows (default: all)"
+    )
+    parser.add_argument("--lake", metavar="PATH", help="lake path or URL (default: SKYSMART_LAKE or ./lake)")
+    parser.set_defaults(handler=run)
+
+
+def parse_date(text: str, option: str) -> date:
+    """A ``YYYY-MM-DD`` option value, or a :class:`WindowError` that says which option is wrong."""
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise WindowError(f"{option} {text!r} is not a date in YYYY-MM-DD form") from None
+
+
+def windows_in_range(lake: Lake, sources: tuple[str, ...], start: date, end: date) -> list[Window]:
+    """Normalized windows of ``sources`` overlapping ``start``..``end``, oldest first per source."""
+    from pipelines.lake import CUSTOMERS, NORMALIZED
+
+    return [
+        window
+        for source in sources
+        for window in lake.windows(NORMALIZED, source, CUSTOMERS)
+        if window.start <= end and window.end >= start
+    ]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Validate each window with a progress bar, print the summary, raise when errors were found."""
+    from pipelines.cli.ui import console, make_progress, print_table
+    from pipelines.config import Settings
+    from pipelines.lake import Lake
+    from pipelines.quality import validate_window
+
+    start, end = parse_date(args.date_from, "--from"), parse_date(args.date_to, "--to")
+    if start > end:
+        raise WindowError(f"--from {start} is after --to {end}")
+    sources = SOURCES if args.source == "all" else (args.source,)
+    lake = Lake(args.lake or Settings.from_env().lake_url)
+    windows = windows_in_range(lake, sources, start, end)
+    if not windows:
+        raise LakeError(
+            f"no normalized windows of {', '.join(sources)} between {start} and {end} in lake {lake.url}; "
+            "run skysmart normalize (or skysmart run) first"
+        )
+    results: list[QualityResult] = []
+    started = time.perf_counter()
+    with make_progress() as progress:
+        task = progress.add_task("validate", total=len(windows), detail="")
+        for window in windows:
+            progress.update(task, detail=str(window))
+            results.append(validate_window(lake, window.source, window, raise_on_error=False))
+            progress.advance(task)
+    seconds = time.perf_counter() - started
+
+    print_table(
+        f"quality of normalized customers in {lake.url}",
+        ("source", "window", "rows", "expectations", "passed", "failed errors", "failed warnings", "status"),
+        [
+            (
+                r.source,
+                r.window,
+                r.rows,
+                r.evaluated,
+                r.passed,
+                r.failed_errors,
+                r.failed_warnings,
+                "FAILED" if r.failed_errors else "warnings" if r.failed_warnings else "ok",
+            )
+            for r in results
+        ],
+    )
+    for r in results:
+        if r.failed:
+            console.print(f"{r.source}:{r.window}: {r.report_html_url}")
+            for failure in r.failures:
+                console.print(f"  {failure.severity:<7} {failure.describe()}")
+    failed = [r for r in results if not r.success]
+    console.print(
+        f"validated {len(results)} window(s), {sum(r.rows for r in results):,} rows in {seconds:.1f} s; "
+        f"{len(failed)} with error failures; reports under {lake.url}/quality/"
+    )
+    if failed:
+        named = ", ".join(f"{r.source}:{r.window}" for r in failed[:5]) + (" ..." if len(failed) > 5 else "")
+        raise DataQualityError(
+            f"{len(failed)} of {len(results)} window(s) have error-severity failures ({named}); "
+            f"first report: {failed[0].report_html_url}",
+            failed_windows=len(failed),
+        )
+    return 0
