@@ -21,19 +21,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
-from typing import Any, Final
+from collections.abc import Callable, Mapping
+from typing import Final
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pipelines.sandbox.switches import Switches
 
-Scope = dict[str, Any]
-Message = dict[str, Any]
-Receive = Callable[[], Any]
-Send = Callable[[Message], Any]
-ASGIApp = Callable[[Scope, Receive, Send], Any]
 ErrorRenderer = Callable[[int, str], tuple[bytes, str]]
 """``render_error(status, message) -> (body, content_type)`` in the emulated API's own error shape."""
 
+DEFAULT_MESSAGES: Final = {500: "Internal Server Error", 429: "Too Many Requests"}
 BAD_GATEWAY_HTML: Final = (
     b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
     b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
@@ -47,12 +45,22 @@ class FaultMiddleware:
         app: the emulator's ASGI app.
         switches: the live switches; read on every request, so tests can flip them while serving.
         render_error: builds an error body in the API's own shape.
+        messages: the error message each injected status carries in that API (default: the HTTP reason
+            phrase, ``Internal Server Error`` / ``Too Many Requests``).
     """
 
-    def __init__(self, app: ASGIApp, *, switches: Switches, render_error: ErrorRenderer) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        switches: Switches,
+        render_error: ErrorRenderer,
+        messages: Mapping[int, str] | None = None,
+    ) -> None:
         self.app = app
         self.switches = switches
         self.render_error = render_error
+        self.messages = {**DEFAULT_MESSAGES, **(messages or {})}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one request, misbehaving as the switches say."""
@@ -67,8 +75,7 @@ class FaultMiddleware:
             await self.app(scope, receive, send)
         elif fault in ("500", "429"):
             status = int(fault)
-            message = "Internal Server Error" if status == 500 else "Rate limit exceeded"
-            body, content_type = self.render_error(status, message)
+            body, content_type = self.render_error(status, self.messages[status])
             extra = [(b"retry-after", str(switches.retry_after_seconds).encode())] if status == 429 else []
             await _drain(receive)
             await _respond(send, status, body, content_type, extra)
