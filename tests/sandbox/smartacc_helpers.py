@@ -133,6 +133,16 @@ def tiny_data(n: int = 45) -> TinyData:
     return TinyData(table, terms, groups, areas, ud, date(2024, 1, 1), date(2024, 12, 31))
 
 
+class SwappableApp:
+    """An ASGI app that forwards to whichever app is current: one server, a fresh emulator per test."""
+
+    def __init__(self) -> None:
+        self.app: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
