@@ -1,10 +1,222 @@
-"""Placeholder until the sandbox commands land."""
+"""``skysmart sandbox serve``: both emulators on loopback until interrupted.
+
+Every option can also come from a ``SKYSMART_SANDBOX_*`` variable (the option wins): ``SIZE``, ``SEED``,
+``SKYBIZ_PORT``, ``SMARTACC_PORT``, ``LATENCY_MS``, ``FAULTS`` (``500=0.05,429=0.01``), ``RATE_LIMIT_KEY``,
+``RATE_LIMIT_IP``, ``MUTATE_EVERY``, ``WRITE_ENDPOINTS``, ``SKYBIZ_MODE``.
+
+SkyBiz rate limits default to the sandbox numbers agreed in ``shared/api/SKYBIZ.md`` §10 (60 requests a minute
+per key, 120 per IP); ``0`` turns a tier off. SmartAcc documents no rate limit, so it has none.
+
+``--write-endpoints FILE`` writes the endpoints JSON (URLs and sandbox credentials) atomically once both
+servers accept connections, and removes it on a clean stop, so "the file exists" means "the sandbox is up".
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
+
+from pipelines.cli.ui import console
+from pipelines.errors import ConfigError
+from pipelines.sandbox.switches import FAULTS, Switches
+
+ENV_PREFIX = "SKYSMART_SANDBOX_"
+DEFAULT_SIZE = 10_000
+DEFAULT_SEED = 42
+DEFAULT_RATE_LIMIT_KEY = 60
+DEFAULT_RATE_LIMIT_IP = 120
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    """Nothing registered yet."""
+    """Add ``sandbox serve``."""
+    parser = sub.add_parser("sandbox", help="run the SkyBiz and SmartAcc emulators on loopback")
+    commands = parser.add_subparsers(dest="sandbox_command", required=True, metavar="SUBCOMMAND")
+    serve = commands.add_parser(
+        "serve",
+        help="serve both emulators until interrupted",
+        description="Serve seeded SkyBiz and SmartAcc emulators on 127.0.0.1 until SIGINT/SIGTERM. "
+        f"Options default to {ENV_PREFIX}* environment variables.",
+    )
+    serve.add_argument("--size", type=int, help=f"customers per system (default {DEFAULT_SIZE})")
+    serve.add_argument("--seed", type=int, help=f"data seed (default {DEFAULT_SEED})")
+    serve.add_argument(
+        "--skybiz-port", "--port-skybiz", dest="skybiz_port", type=int, help="SkyBiz port (default: free)"
+    )
+    serve.add_argument(
+        "--smartacc-port",
+        "--port-smartacc",
+        dest="smartacc_port",
+        type=int,
+        help="SmartAcc port (default: free)",
+    )
+    serve.add_argument("--latency-ms", type=float, help="latency added to every answer of both APIs")
+    serve.add_argument(
+        "--fault",
+        action="append",
+        default=None,
+        metavar="KIND=RATE",
+        help=f"random fault rate for both APIs, repeatable; kinds: {', '.join(FAULTS)}",
+    )
+    serve.add_argument(
+        "--rate-limit-key",
+        type=int,
+        help=f"SkyBiz requests/minute per key (default {DEFAULT_RATE_LIMIT_KEY})",
+    )
+    serve.add_argument(
+        "--rate-limit-ip", type=int, help=f"SkyBiz requests/minute per IP (default {DEFAULT_RATE_LIMIT_IP})"
+    )
+    serve.add_argument("--mutate-every", type=int, help="edit a customer after every N requests (0: off)")
+    serve.add_argument("--skybiz-mode", choices=("0", "1", "2"), help="SkyBiz integration mode (default 2)")
+    serve.add_argument("--write-endpoints", metavar="FILE", help="write the endpoints JSON here when ready")
+    serve.set_defaults(handler=serve_command)
+
+
+def resolve_options(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Options, else ``SKYSMART_SANDBOX_*`` variables, else defaults; bad values raise ConfigError."""
+    env = os.environ if env is None else env
+
+    def pick(name: str, var: str, kind: type, default: Any) -> Any:
+        given = getattr(args, name, None)
+        if given is not None:
+            return given
+        raw = env.get(ENV_PREFIX + var, "").strip()
+        if not raw:
+            return default
+        try:
+            return kind(raw)
+        except ValueError:
+            raise ConfigError(
+                f"{ENV_PREFIX}{var} must be a {kind.__name__}, got {raw!r}", field=var
+            ) from None
+
+    fault_specs: list[str] = list(args.fault or [])
+    if not fault_specs and env.get(ENV_PREFIX + "FAULTS", "").strip():
+        fault_specs = [part for part in env[ENV_PREFIX + "FAULTS"].split(",") if part.strip()]
+    options = {
+        "size": pick("size", "SIZE", int, DEFAULT_SIZE),
+        "seed": pick("seed", "SEED", int, DEFAULT_SEED),
+        "skybiz_port": pick("skybiz_port", "SKYBIZ_PORT", int, 0),
+        "smartacc_port": pick("smartacc_port", "SMARTACC_PORT", int, 0),
+        "latency_ms": pick("latency_ms", "LATENCY_MS", float, 0.0),
+        "faults": parse_faults(fault_specs),
+        "rate_limit_key": pick("rate_limit_key", "RATE_LIMIT_KEY", int, DEFAULT_RATE_LIMIT_KEY),
+        "rate_limit_ip": pick("rate_limit_ip", "RATE_LIMIT_IP", int, DEFAULT_RATE_LIMIT_IP),
+        "mutate_every": pick("mutate_every", "MUTATE_EVERY", int, 0),
+        "skybiz_mode": pick("skybiz_mode", "SKYBIZ_MODE", str, "2"),
+        "write_endpoints": pick("write_endpoints", "WRITE_ENDPOINTS", str, None),
+    }
+    if not 1 <= options["size"] <= 10_000_000:
+        raise ConfigError(f"--size must be between 1 and 10,000,000, got {options['size']}", field="size")
+    if options["skybiz_mode"] not in ("0", "1", "2"):
+        raise ConfigError("SkyBiz mode must be 0, 1 or 2", field="skybiz_mode")
+    for name in ("skybiz_port", "smartacc_port", "rate_limit_key", "rate_limit_ip", "mutate_every"):
+        if options[name] < 0:
+            raise ConfigError(f"{name.replace('_', '-')} must not be negative", field=name)
+    return options
+
+
+def parse_faults(specs: list[str]) -> dict[str, float]:
+    """``["500=0.05", "drop=0.01"]`` → ``{"500": 0.05, "drop": 0.01}``, checked."""
+    rates: dict[str, float] = {}
+    for spec in specs:
+        kind, sep, rate_text = spec.strip().partition("=")
+        if not sep or kind not in FAULTS:
+            raise ConfigError(f"bad fault {spec!r}; use KIND=RATE with KIND one of {', '.join(FAULTS)}")
+        try:
+            rate = float(rate_text)
+        except ValueError:
+            raise ConfigError(f"bad fault rate in {spec!r}; use a number between 0 and 1") from None
+        if not 0.0 <= rate <= 1.0:
+            raise ConfigError(f"fault rate in {spec!r} must be between 0 and 1")
+        rates[kind] = rate
+    return rates
+
+
+def _switches(options: Mapping[str, Any], *, skybiz: bool) -> Switches:
+    return Switches(
+        latency_ms=options["latency_ms"],
+        fault_rates=dict(options["faults"]),
+        rate_limit_per_key_per_min=(options["rate_limit_key"] or None) if skybiz else None,
+        rate_limit_per_ip_per_min=(options["rate_limit_ip"] or None) if skybiz else None,
+        mutate_every_n_requests=options["mutate_every"],
+        seed=options["seed"],
+    )
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    """Generate, serve, print the endpoints, and wait for SIGINT/SIGTERM."""
+    from pipelines.sandbox.server import SandboxServer
+
+    options = resolve_options(args)
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    endpoints_file = Path(options["write_endpoints"]) if options["write_endpoints"] else None
+    _say(f"sandbox: generating {options['size']:,} customers per system (seed {options['seed']}) ...")
+    server = SandboxServer(
+        options["size"],
+        options["seed"],
+        skybiz_port=options["skybiz_port"],
+        smartacc_port=options["smartacc_port"],
+        skybiz_switches=_switches(options, skybiz=True),
+        smartacc_switches=_switches(options, skybiz=False),
+        skybiz_mode=options["skybiz_mode"],
+    )
+    try:
+        try:
+            server.start()
+        except OSError as exc:
+            raise ConfigError(f"cannot bind the sandbox ports: {exc}") from None
+        endpoints = server.endpoints
+        _say(
+            f"sandbox: generated in {server.generation_seconds:.2f} s, "
+            f"serving after {server.startup_seconds:.2f} s more"
+        )
+        _say(f"SkyBiz   {endpoints.skybiz_url}/customer.php  (mode {options['skybiz_mode']})")
+        _say(f"         api_key    {endpoints.skybiz_api_key}")
+        _say(f"         api_secret {endpoints.skybiz_api_secret}")
+        _say(f"SmartAcc {endpoints.smartacc_url}")
+        _say(f"         api_key    {endpoints.smartacc_api_key}")
+        _say(f"         username   {endpoints.smartacc_username}")
+        _say(f"         password   {endpoints.smartacc_password}")
+        _say(
+            "switches: "
+            f"latency {options['latency_ms']:g} ms, faults {options['faults'] or 'none'}, "
+            f"SkyBiz rate limits {options['rate_limit_key'] or 'off'}/min per key, "
+            f"{options['rate_limit_ip'] or 'off'}/min per IP, mutate every {options['mutate_every'] or 'off'}"
+        )
+        if endpoints_file is not None:
+            _write_atomically(endpoints_file, endpoints.to_json())
+            _say(f"endpoints written to {endpoints_file}")
+        _say("sandbox: ready (Ctrl-C or SIGTERM to stop)")
+        while not stop.wait(0.5):
+            if not server.running:
+                _say("sandbox: a server thread stopped unexpectedly")
+                return 1
+        _say("sandbox: stopping")
+    finally:
+        server.stop()
+        if endpoints_file is not None:
+            endpoints_file.unlink(missing_ok=True)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        time.sleep(0)
+    _say("sandbox: stopped")
+    return 0
+
+
+def _say(text: str) -> None:
+    # Plain lines (no markup, no wrapping): logs stay greppable and credentials copyable.
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temp.write_text(text, encoding="utf-8")
+    temp.replace(path)
