@@ -55,6 +55,7 @@ from pipelines.windows import MYT, plan_windows
 # client-side; rejected: SkyBiz refused this very document before; needs_review: a code conflict.
 Action = Literal["create", "verify", "invalid", "rejected", "needs_review"]
 ALREADY_EXISTS: Final = "Customer code already exists"
+SAME_BATCH: Final = "Duplicate CusCode found in the same batch"
 _CURRENCY = re.compile(r"Currency code '(?P<code>[^']*)' does not exist")
 _MISSING = re.compile(r"Missing fields - (?P<fields>.+)$")
 
@@ -351,6 +352,7 @@ class _Run:
         self.tried: dict[str, int] = {}
         self.total = 0
         self.settled = 0
+        self.halted = False  # SkyBiz could not be read back: stop sending, the next run settles
         self.refused_currencies: dict[str, str] = {}  # SkyBiz code → request id that said it does not exist
 
     # -- recording the plan -------------------------------------------------------------------------------
@@ -472,7 +474,7 @@ class _Run:
 
     def send(self) -> None:
         """Send the queue in batches until every document is settled or the run has to stop."""
-        while self.forced or self.queue:
+        while (self.forced or self.queue) and not self.halted:
             if self.forced:
                 batch = self.forced.pop()
             else:
@@ -591,7 +593,8 @@ class _Run:
     def _after_lost_answer(self, batch: list[OutboxEntry]) -> None:
         found = self._look_up(batch)
         if found is None:
-            return  # cannot tell: they stay ``sent`` for the next run
+            self.halted = True  # cannot tell: they stay ``sent``, and nothing more is sent this run
+            return
         resend: list[OutboxEntry] = []
         for entry in batch:
             if entry.cus_code.upper() in found:
@@ -599,7 +602,7 @@ class _Run:
                 self.confirmed += 1
             else:
                 entry.state = "pending"
-                if self.tried.get(entry.customer_key, 0) < self.settings.max_attempts:
+                if not self._worn_out(entry):
                     resend.append(entry)
         self.outbox.save(batch)
         self.queue.extendleft(reversed(resend))
@@ -612,6 +615,7 @@ class _Run:
         by_code = {code.strip().upper(): texts for code, texts in reasons.items() if code.strip()}
         named: list[OutboxEntry] = []
         rest: list[OutboxEntry] = []
+        later: list[OutboxEntry] = []
         for entry in batch:
             self._answered(entry, result.request_id)
             texts = by_code.get(entry.cus_code.upper())
@@ -620,6 +624,12 @@ class _Run:
                 rest.append(entry)
                 continue
             named.append(entry)
+            if texts and all(SAME_BATCH in t for t in texts) and not self._worn_out(entry):
+                # Our batches never hold a code twice (validated), so this is about the batch, not the
+                # document: it goes again, in a later request.
+                entry.state = "pending"
+                later.append(entry)
+                continue
             self._judge(entry, texts, result.request_id)
         if not named:
             self.outbox.save(batch)
@@ -628,6 +638,7 @@ class _Run:
             return
         self.outbox.save(batch)
         self.queue.extendleft(reversed(rest))
+        self.queue.extend(later)
 
     def _judge(self, entry: OutboxEntry, texts: Sequence[str], request_id: str) -> None:
         """The outcome of one document SkyBiz named in a refused batch."""
@@ -674,6 +685,9 @@ class _Run:
         self.outbox.save(batch)
         middle = len(batch) // 2
         self.forced += [batch[middle:], batch[:middle]]
+
+    def _worn_out(self, entry: OutboxEntry) -> bool:
+        return self.tried.get(entry.customer_key, 0) >= self.settings.max_attempts
 
     def _answered(self, entry: OutboxEntry, request_id: str) -> None:
         entry.request_ids.append(request_id)

@@ -136,19 +136,6 @@ def validate_documents(
     return problems
 
 
-def check_batch(documents: Sequence[Mapping[str, Any]]) -> None:
-    """The vendor sample client's own refusal (SKYBIZ.md §5.4), kept as a last guard before each request."""
-    if len(documents) > MAX_BATCH:
-        raise PushValidationError(
-            f"CLIENT-SIDE REJECTION: You have {len(documents)} documents. Maximum is {MAX_BATCH}."
-        )
-    for position, doc in enumerate(documents, start=1):
-        if _empty(doc.get("CusCode")):
-            raise PushValidationError(
-                f"CLIENT-SIDE REJECTION: Document at position {position} has empty CusCode", field="CusCode"
-            )
-
-
 def reason_text(problems: Iterable[PushValidationError]) -> str:
     """One line for the outbox ``reason``: the problems' texts (each starts with its field), ``; ``-joined."""
     return "; ".join(dict.fromkeys(p.message for p in problems))

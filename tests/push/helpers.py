@@ -1,0 +1,94 @@
+"""Warehouse rows for push tests: common-model customers of both sources, inserted into ``customers``.
+
+The push reads the warehouse, not the lake, so the tests write exactly the customers they need (with the
+defects they need) instead of running the whole pipeline for every case.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from pipelines.contracts import load_contract, quote_ident
+
+NOW = datetime(2026, 11, 1, 4, 0, tzinfo=UTC)
+
+
+def smartacc_row(i: int, **overrides: Any) -> dict[str, Any]:
+    """A valid SmartAcc customer in the common model; ``overrides`` replace columns."""
+    ident = overrides.pop("id", f"300-T{i:05d}")
+    row: dict[str, Any] = {
+        "customer_key": f"smartacc:{ident}",
+        "source_system": "smartacc",
+        "source_customer_id": ident,
+        "name": f"Syarikat Ujian {i} Sdn Bhd",
+        "address_line1": f"{i} Jalan SS2/{i % 70}",
+        "address_line2": "Seksyen 2",
+        "postcode": "47300",
+        "town": "Petaling Jaya",
+        "state": "Selangor",
+        "country": "MY",
+        "phone": f"+6037{i:07d}",
+        "mobile": f"+6012{i:07d}",
+        "email": f"akaun{i}@ujian{i}.com.my",
+        "currency": "MYR",
+        "credit_limit": Decimal("5000.00"),
+        "payment_terms_days": 30,
+        "payment_terms_code": "C30",
+        "salesperson_code": "S01",
+        "area_code": "SEL",
+        "category_code": "WHOLESALE",
+        "is_active": True,
+        "registration_no": f"20200{i:07d}",
+        "modified_at": NOW,
+        "source_window": "2026-10-01_2026-10-31",
+        "extracted_at": NOW,
+        "source_extras": json.dumps({"GSTRegisterNumber": f"GST{i:06d}"}),
+    }
+    row.update(overrides)
+    return row
+
+
+def skybiz_row(code: str, **overrides: Any) -> dict[str, Any]:
+    """A SkyBiz customer in the common model."""
+    row: dict[str, Any] = {
+        "customer_key": f"skybiz:{code}",
+        "source_system": "skybiz",
+        "source_customer_id": code,
+        "name": f"SkyBiz {code}",
+        "currency": "MYR",
+        "modified_at": NOW,
+        "source_window": "2026-10-01_2026-10-31",
+        "extracted_at": NOW,
+    }
+    row.update(overrides)
+    return row
+
+
+def insert_customers(warehouse: Any, rows: list[dict[str, Any]]) -> None:
+    """Create the warehouse schema if needed and insert rows into ``customers`` (one transaction)."""
+    warehouse.ensure_schema()
+    columns = [*load_contract("customer").column_names, "loaded_at", "load_id"]
+    json_cast = "JSONB" if warehouse.dialect == "postgres" else "JSON"
+    one = "(" + ", ".join(f"CAST(? AS {json_cast})" if c == "source_extras" else "?" for c in columns) + ")"
+    with warehouse.transaction():
+        for start in range(0, len(rows), 200):
+            chunk = rows[start : start + 200]
+            params: list[Any] = []
+            for row in chunk:
+                full = {"loaded_at": NOW, "load_id": "test", **row}
+                full.setdefault("record_hash", hashlib.sha256(repr(sorted(row.items())).encode()).hexdigest())
+                params += [full.get(c) for c in columns]
+            warehouse.execute(
+                f"INSERT INTO customers ({', '.join(quote_ident(c) for c in columns)}) "
+                f"VALUES {', '.join([one] * len(chunk))}",
+                params,
+            )
+
+
+def outbox_states(warehouse: Any) -> dict[str, str]:
+    """``customer_key → state`` of every outbox row."""
+    return dict(warehouse.query("SELECT customer_key, state FROM skybiz_push_outbox"))
