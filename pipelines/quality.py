@@ -24,6 +24,7 @@ import json
 import logging
 import math
 import time
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -436,7 +437,10 @@ def _run(
         result_format["unexpected_index_column_names"] = [key_column]
     else:
         frame = df.reset_index(drop=True)
-    result = definition.run(batch_parameters={"dataframe": frame}, result_format=result_format)
+    with warnings.catch_warnings():
+        # GX matches with ``str.contains``, which warns about the contract's grouping parentheses.
+        warnings.filterwarnings("ignore", message="This pattern is interpreted as a regular expression")
+        result = definition.run(batch_parameters={"dataframe": frame}, result_format=result_format)
     return registered, cast("ExpectationSuiteValidationResult", result)
 
 

@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
 
     print_table(
         f"quality of normalized customers in {lake.url}",
-        ("source", "window", "rows", "expectations", "passed", "failed errors", "failed warnings", "status"),
+        ("source", "window", "rows", "expectations", "passed", "errors", "warnings", "status", "report"),
         [
             (
                 r.source,
@@ -108,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
                 r.failed_errors,
                 r.failed_warnings,
                 "FAILED" if r.failed_errors else "warnings" if r.failed_warnings else "ok",
+                _relative(r.report_html_url, lake),
             )
             for r in results
         ],
@@ -130,3 +131,11 @@ def run(args: argparse.Namespace) -> int:
             failed_windows=len(failed),
         )
     return 0
+
+
+def _relative(url: str | None, lake: Lake) -> str:
+    """A report's location inside the lake, short enough for a table cell."""
+    if not url:
+        return ""
+    prefix = lake.full_url(lake.root).rstrip("/") + "/"
+    return url.removeprefix(prefix)

@@ -1,0 +1,376 @@
+"""Validation of normalized customers: suites from the contract, raising on errors, value-free reports."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import re
+import subprocess
+import sys
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from pipelines.contracts import CONTRACTS_DIR, load_contract, pandas_dtypes, parse_contract
+from pipelines.errors import ContractError, DataQualityError, LakeError
+from pipelines.lake import CUSTOMERS, NORMALIZED, QUALITY, Lake
+from pipelines.quality import (
+    MAX_KEYS,
+    REPORT_HTML,
+    REPORT_JSON,
+    QualityResult,
+    build_suite,
+    frame_from_table,
+    validate_frame,
+    validate_window,
+)
+from pipelines.windows import Window
+from tests.quality.frames import customer_frame, customer_table
+
+JAN = Window("skybiz", date(2024, 1, 1), date(2024, 1, 31))
+ROWS = 60
+# A personal value planted in every failing row: it must never reach an error message or a report.
+CANARY_EMAIL = "siti.canary@kedai.example.my"
+CANARY_NAME = "Siti Canary binti Ahmad"
+
+
+@pytest.fixture(scope="module")
+def clean() -> pd.DataFrame:
+    return customer_frame(ROWS)
+
+
+def _with_canary(df: pd.DataFrame, rows: list[int]) -> pd.DataFrame:
+    out = df.copy()
+    for i in rows:
+        out.loc[i, "email"] = CANARY_EMAIL
+        out.loc[i, "contact_name"] = CANARY_NAME
+    return out
+
+
+def _stored(stored: dict, check: str) -> dict:
+    return next(r for r in stored["results"] if r["expectation_config"]["meta"]["check"] == check)
+
+
+def _report_dir(lake: Lake, window: Window = JAN) -> Path:
+    return Path(lake.window_dir(QUALITY, window.source, CUSTOMERS, window))
+
+
+# -- the suite ------------------------------------------------------------------------------------------
+
+
+def test_suite_has_one_expectation_per_check_plus_columns_and_dtypes() -> None:
+    contract = load_contract("customer")
+    suite = build_suite(contract)
+    rules = [e.meta["rule"] for e in suite.expectations]
+    assert len(suite.expectations) == 1 + len(contract.columns) + len(contract.checks)
+    assert rules.count("columns") == 1
+    assert rules.count("dtype") == len(contract.columns)
+    email = next(e for e in suite.expectations if e.meta["check"] == "email:pattern")
+    assert email.expectation_type == "expect_column_values_to_match_regex"
+    assert email.severity.value == "critical" and email.meta["severity"] == "error"
+    state = next(e for e in suite.expectations if e.meta["check"] == "state:validValues")
+    assert state.severity.value == "warning" and state.meta["severity"] == "warning"
+    dtypes = {e.column: e.dtype for e in suite.expectations if e.meta["rule"] == "dtype"}
+    assert dtypes["name"] == "str"
+    assert dtypes["payment_terms_days"] == "Int32"
+    assert dtypes["credit_limit"] == "decimal128(18, 2)[pyarrow]"
+    assert dtypes["modified_at"] == "datetime64[us, UTC]"
+
+
+def test_check_without_its_parameter_is_a_contract_error() -> None:
+    doc = yaml.safe_load((CONTRACTS_DIR / "customer.yaml").read_text())
+    doc["schema"][0]["properties"][0]["quality"] = [{"rule": "pattern", "severity": "error"}]
+    with pytest.raises(ContractError, match="needs 'pattern'") as err:
+        build_suite(parse_contract(doc))
+    assert err.value.field == "customer_key"
+
+
+def test_importing_quality_does_not_import_great_expectations() -> None:
+    code = "import sys, pipelines.quality, pipelines.cli.quality; print('great_expectations' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+# -- clean data -----------------------------------------------------------------------------------------
+
+
+def test_clean_frame_passes_and_is_not_changed(clean: pd.DataFrame) -> None:
+    before = clean.copy()
+    result = validate_frame(clean, "customer")
+    assert result.success
+    assert result.evaluated == result.passed == len(build_suite("customer").expectations)
+    assert (result.failed_errors, result.failed_warnings, result.failures) == (0, 0, ())
+    assert result.rows == ROWS
+    assert result.report_json_url is None and result.report_html_url is None
+    pd.testing.assert_frame_equal(clean, before)
+
+
+# -- error failures -------------------------------------------------------------------------------------
+
+
+def _break_not_null(df: pd.DataFrame) -> pd.DataFrame:
+    df.loc[[3, 7], "name"] = None
+    return df
+
+
+def _break_unique(df: pd.DataFrame) -> pd.DataFrame:
+    df.loc[7, "customer_key"] = df.loc[3, "customer_key"]
+    df.loc[7, "source_customer_id"] = df.loc[3, "source_customer_id"]
+    return df
+
+
+def _break_valid_values(df: pd.DataFrame) -> pd.DataFrame:
+    df.loc[[3, 7], "source_system"] = "quickbooks"
+    return df
+
+
+def _break_pattern(df: pd.DataFrame) -> pd.DataFrame:
+    df.loc[[3, 7], "email"] = "siti.canary@@kedai"  # the failing value itself is personal data
+    return df
+
+
+def _break_length(df: pd.DataFrame) -> pd.DataFrame:
+    df.loc[[3, 7], "name"] = "Kedai " + "X" * 200
+    return df
+
+
+def _break_dtype(df: pd.DataFrame) -> pd.DataFrame:
+    return df.astype({"payment_terms_days": "float64"})
+
+
+def _break_columns(df: pd.DataFrame) -> pd.DataFrame:
+    return df.drop(columns=["website"])
+
+
+NOT_NULL = "expect_column_values_to_not_be_null"
+UNIQUE = "expect_column_values_to_be_unique"
+IN_SET = "expect_column_values_to_be_in_set"
+REGEX = "expect_column_values_to_match_regex"
+LENGTHS = "expect_column_value_lengths_to_be_between"
+TWO = ["C000003", "C000007"]
+ERROR_CASES = [
+    # (id, breaker, check, expectation, failing rows, keys named, error count: a missing column fails twice)
+    ("notNull", _break_not_null, "name:notNull", NOT_NULL, 2, TWO, 1),
+    ("unique", _break_unique, "customer_key:unique", UNIQUE, 2, ["C000003"], 1),
+    ("validValues", _break_valid_values, "source_system:validValues", IN_SET, 2, TWO, 1),
+    ("pattern", _break_pattern, "email:pattern", REGEX, 2, TWO, 1),
+    ("length", _break_length, "name:length", LENGTHS, 2, TWO, 1),
+    ("dtype", _break_dtype, "payment_terms_days:dtype", "expect_column_dtype_to_equal", None, [], 1),
+    ("columns", _break_columns, "table:columns", "expect_table_columns_to_match_ordered_list", None, [], 2),
+]
+
+
+@pytest.mark.parametrize(
+    ("breaker", "check", "expectation", "count", "keys", "errors"),
+    [pytest.param(*case[1:], id=case[0]) for case in ERROR_CASES],
+)
+def test_each_kind_of_error_failure_raises_a_readable_value_free_summary(
+    tmp_path: Path, clean: pd.DataFrame, breaker, check, expectation, count, keys, errors
+) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    bad = breaker(_with_canary(clean, [3, 7]))
+
+    with pytest.raises(DataQualityError) as caught:
+        validate_frame(bad, "customer", lake=lake, window=JAN)
+
+    err = caught.value
+    text = str(err)
+    assert text.startswith(
+        f"data quality check of skybiz:2024-01-01_2024-01-31 failed: {errors} error and 0 warning"
+    )
+    assert f"errors: {check} ({expectation})" in text
+    if count is not None:
+        assert f"{count} rows" in text
+    for key in keys:
+        assert f"skybiz:{key}" in text
+    report = _report_dir(lake) / REPORT_HTML
+    assert f"full report: {report}" in text
+    assert str(_report_dir(lake) / REPORT_JSON) in text
+    assert (err.source, err.window, err.context["failed_errors"]) == ("skybiz", JAN.key, errors)
+    for secret in ("canary", "Canary", "@@"):
+        assert secret not in text
+        assert secret not in report.read_text()
+        assert secret not in (_report_dir(lake) / REPORT_JSON).read_text()
+
+
+def test_dtype_and_column_failures_say_what_was_expected(tmp_path: Path, clean: pd.DataFrame) -> None:
+    result = validate_frame(_break_columns(_break_dtype(clean.copy())), "customer", raise_on_error=False)
+    details = {f.check: f.detail for f in result.failures}
+    assert details["payment_terms_days:dtype"] == "expected Int32, found float64"
+    assert details["table:columns"] == "missing website"
+    assert details["website:dtype"] == "expected str, found no such column"
+    assert not result.success and result.failed_warnings == 0
+
+
+def test_range_error_raises(clean: pd.DataFrame) -> None:
+    # customer.yaml's ranges are warnings; the same rule at error severity must fail the run.
+    doc = yaml.safe_load((CONTRACTS_DIR / "customer.yaml").read_text())
+    prop = next(p for p in doc["schema"][0]["properties"] if p["name"] == "payment_terms_days")
+    prop["quality"][0]["severity"] = "error"
+    bad = clean.copy()
+    bad.loc[5, "payment_terms_days"] = 9999
+    expected = r"payment_terms_days:range \(expect_column_values_to_be_between\)"
+    with pytest.raises(DataQualityError, match=expected):
+        validate_frame(bad, parse_contract(doc))
+
+
+def test_error_summary_names_the_first_three_errors_then_counts_the_rest(clean: pd.DataFrame) -> None:
+    bad = _break_pattern(_break_valid_values(_break_not_null(clean.copy())))
+    bad.loc[11, "currency"] = "RM"
+    bad.loc[12, "country"] = "Malaysia"
+    with pytest.raises(DataQualityError) as caught:
+        validate_frame(bad, "customer")
+    text = str(caught.value)
+    assert "5 error and 0 warning expectation(s) failed" in text
+    assert text.count("(expect_") == 3
+    assert "; and 2 more" in text
+    assert "no report was stored" in text
+
+
+# -- warnings -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def warned(tmp_path_factory: pytest.TempPathFactory, clean: pd.DataFrame) -> tuple[QualityResult, Lake]:
+    lake = Lake(str(tmp_path_factory.mktemp("warned") / "lake"))
+    bad = _with_canary(clean, [2, 4, 6, 8])
+    bad.loc[2, "state"] = "Selangorr"
+    bad.loc[4, "postcode"] = "47500!!"
+    bad.loc[6, "gender"] = "X"
+    bad.loc[8, "credit_limit"] = Decimal("-5.00")
+    bad.loc[list(range(10, 30)), "payment_terms_days"] = -1
+    return validate_frame(bad, "customer", lake=lake, window=JAN), lake
+
+
+def test_warning_failures_do_not_raise_but_are_reported(warned: tuple[QualityResult, Lake]) -> None:
+    result, _ = warned
+    assert result.success
+    assert (result.failed_errors, result.failed_warnings) == (0, 5)
+    by_check = {f.check: f for f in result.failures}
+    assert set(by_check) == {
+        "state:validValues",
+        "postcode:pattern",
+        "gender:validValues",
+        "credit_limit:range",
+        "payment_terms_days:range",
+    }
+    assert all(f.severity == "warning" for f in result.failures)
+    assert by_check["state:validValues"].keys == ("skybiz:C000002",)
+    assert by_check["credit_limit:range"].unexpected_count == 1
+    terms = by_check["payment_terms_days:range"]
+    assert terms.unexpected_count == 20
+    assert terms.keys == tuple(f"skybiz:C{i:06d}" for i in range(10, 10 + MAX_KEYS))
+
+
+def test_reports_sit_beside_the_window_and_name_every_failing_key(warned: tuple[QualityResult, Lake]) -> None:
+    result, lake = warned
+    directory = _report_dir(lake)
+    assert result.report_json_url == str(directory / REPORT_JSON)
+    assert result.report_html_url == str(directory / REPORT_HTML)
+
+    stored = json.loads((directory / REPORT_JSON).read_text())
+    assert stored["meta"]["skysmart"]["window"] == JAN.key
+    assert stored["statistics"]["evaluated_expectations"] == result.evaluated == len(stored["results"])
+    terms = _stored(stored, "payment_terms_days:range")
+    assert terms["expectation_config"]["severity"] == "warning"
+    assert terms["result"]["unexpected_index_list"] == [
+        {"customer_key": [f"skybiz:C{i:06d}" for i in range(10, 30)]}
+    ]
+
+    page = (directory / REPORT_HTML).read_text()
+    assert "PASSED with warnings" in page
+    for key in ("skybiz:C000002", "skybiz:C000004", "skybiz:C000006", "skybiz:C000008", "skybiz:C000029"):
+        assert key in page
+    assert "gender:validValues" in page and "warning" in page
+    assert not re.search(r"https?://", page)
+    assert "<script" not in page and "src=" not in page and "<link" not in page
+    for text in (page, (directory / REPORT_JSON).read_text()):
+        assert "canary" not in text.lower()
+        assert "Selangorr" not in text and "47500!!" not in text
+
+
+def test_result_is_small_and_survives_pickling(warned: tuple[QualityResult, Lake]) -> None:
+    result, _ = warned
+    assert pickle.loads(pickle.dumps(result)) == result
+    assert len(pickle.dumps(result)) < 4_000
+    err = DataQualityError("x", source="skybiz", window=JAN.key, failed_errors=2)
+    assert pickle.loads(pickle.dumps(err)).context["failed_errors"] == 2
+
+
+# -- keys -----------------------------------------------------------------------------------------------
+
+
+def test_html_lists_fifty_keys_and_counts_the_rest_while_json_keeps_all(tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    bad = customer_frame(130)
+    bad.loc[:, "gender"] = "U"
+    result = validate_frame(bad, "customer", lake=lake, window=JAN)
+    failure = next(f for f in result.failures if f.check == "gender:validValues")
+    assert failure.unexpected_count == 130 and len(failure.keys) == MAX_KEYS
+    page = Path(result.report_html_url or "").read_text()
+    assert "skybiz:C000049" in page and "skybiz:C000050" not in page
+    assert "and 80 more" in page
+    stored = json.loads(Path(result.report_json_url or "").read_text())
+    gender = _stored(stored, "gender:validValues")
+    assert len(gender["result"]["unexpected_index_list"][0]["customer_key"]) == 130
+
+
+def test_frame_without_the_key_column_names_rows_by_number(clean: pd.DataFrame) -> None:
+    bad = clean.copy()
+    bad.loc[[4, 9], "gender"] = "U"
+    result = validate_frame(bad, "customer", key_column="no_such_column")
+    failure = next(f for f in result.failures if f.check == "gender:validValues")
+    assert failure.keys == ("row 4", "row 9")
+
+
+# -- windows in the lake --------------------------------------------------------------------------------
+
+
+def test_validate_window_reads_the_normalized_window_and_reports_beside_it(tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    smartacc = Window("smartacc", date(2024, 3, 1), date(2024, 3, 31))
+    lake.write_table(NORMALIZED, "smartacc", CUSTOMERS, smartacc, customer_table(40, "smartacc", smartacc))
+
+    result = validate_window(lake, "smartacc", smartacc.key)
+
+    assert result.success and result.rows == 40 and result.failed == 0
+    assert (result.source, result.window) == ("smartacc", smartacc.key)
+    directory = _report_dir(lake, smartacc)
+    assert result.report_html_url == str(directory / REPORT_HTML)
+    assert json.loads((directory / REPORT_JSON).read_text())["success"] is True
+    assert "PASSED" in (directory / REPORT_HTML).read_text()
+
+
+def test_validate_window_raises_on_errors_in_the_lake(tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    table = customer_table(20)
+    emails = table.column("email").to_pylist()
+    emails[6] = "not-an-email"
+    table = table.set_column(table.schema.get_field_index("email"), "email", [emails])
+    lake.write_table(NORMALIZED, "skybiz", CUSTOMERS, JAN, table)
+    with pytest.raises(DataQualityError, match=r"email:pattern .* 1 row, keys skybiz:C000006"):
+        validate_window(lake, "skybiz", JAN)
+    assert (_report_dir(lake) / REPORT_HTML).exists()
+
+
+def test_validate_window_of_a_missing_window_is_a_lake_error(tmp_path: Path) -> None:
+    with pytest.raises(LakeError, match="normalized window not found"):
+        validate_window(Lake(str(tmp_path / "lake")), "skybiz", JAN)
+
+
+def test_frame_from_table_gives_the_contract_dtypes_even_with_nulls() -> None:
+    contract = load_contract("customer")
+    table = customer_table(3)
+    nulls = table.set_column(
+        table.schema.get_field_index("payment_terms_days"),
+        "payment_terms_days",
+        [[None, 30, None]],
+    )
+    frame = frame_from_table(nulls, contract)
+    for name, dtype in pandas_dtypes(contract).items():
+        assert frame[name].dtype == pd.api.types.pandas_dtype(dtype), name
+    assert frame["payment_terms_days"].isna().tolist() == [True, False, True]
