@@ -777,8 +777,9 @@ class SmartAccState:
     # -- sessions ---------------------------------------------------------------------------------------
 
     def _new_session(self, principal: _Principal) -> str:
+        # Not registered with redact(): sessions come and go, and the registry only grows. Cookies are
+        # masked where requests are recorded instead.
         session_id = secrets.token_urlsafe(15)
-        register_secret(session_id)
         with self._lock:
             self._sessions[session_id] = principal
         return session_id
@@ -1305,6 +1306,9 @@ def _auth_body(session_id: str, principal: _Principal) -> str:
 _SECRET_KEYS: Final = re.compile(r"(?i)^(password|apikey|api_key|secret|accesstoken|accesstokensecret)$")
 
 
+_SECRET_HEADERS: Final = frozenset({"proxy-authorization", "x-api-key", "apikey", "x-apikey"})
+
+
 def _mask_headers(headers: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
     out: dict[str, str] = {}
     for raw_name, raw_value in headers:
@@ -1316,13 +1320,15 @@ def _mask_headers(headers: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
         elif name == "cookie":
             parts = [p.strip().partition("=") for p in value.split(";") if p.strip()]
             value = "; ".join(f"{k}=***" for k, _, _ in parts)
-        else:
-            value = redact(value)
+        elif name in _SECRET_HEADERS:
+            value = "***"
         out[name] = value
     return out
 
 
 def _mask_query(query: str) -> str:
+    if not query:
+        return ""
     pairs = parse_qsl(query, keep_blank_values=True)
     return redact("&".join(f"{k}={'***' if _SECRET_KEYS.match(k) else v}" for k, v in pairs))
 
