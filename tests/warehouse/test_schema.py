@@ -1,0 +1,138 @@
+"""The warehouse DDL is the contracts': columns, types, nullability and comments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pipelines.contracts import load_contract
+from pipelines.warehouse import Warehouse
+from pipelines.warehouse.schema import V_CUSTOMERS_COLUMNS, tables
+
+# How each engine's information_schema spells the contract's portable types.
+TYPE_NAMES = {
+    "duckdb": {
+        "string": "VARCHAR",
+        "json": "JSON",
+        "int32": "INTEGER",
+        "int64": "BIGINT",
+        "float64": "DOUBLE",
+        "bool": "BOOLEAN",
+        "date": "DATE",
+        "timestamp": "TIMESTAMP WITH TIME ZONE",
+        "decimal(18,2)": "DECIMAL(18,2)",
+    },
+    "postgres": {
+        "string": "text",
+        "json": "jsonb",
+        "int32": "integer",
+        "int64": "bigint",
+        "float64": "double precision",
+        "bool": "boolean",
+        "date": "date",
+        "timestamp": "timestamp with time zone",
+        "decimal(18,2)": "numeric",
+    },
+}
+
+
+def comments(wh: Warehouse, table: str) -> tuple[str | None, dict[str, str | None]]:
+    """The table's (or view's) comment and its columns' comments."""
+    if wh.dialect == "duckdb":
+        table_comment = wh.query(
+            "SELECT comment FROM duckdb_tables() WHERE table_name = ? "
+            "UNION ALL SELECT comment FROM duckdb_views() WHERE view_name = ?",
+            (table, table),
+        )[0][0]
+        cols = wh.query("SELECT column_name, comment FROM duckdb_columns() WHERE table_name = ?", (table,))
+    else:
+        table_comment = wh.query("SELECT obj_description(CAST(? AS regclass), 'pg_class')", (table,))[0][0]
+        cols = wh.query(
+            "SELECT attname, col_description(attrelid, attnum) FROM pg_attribute "
+            "WHERE attrelid = CAST(? AS regclass) AND attnum > 0 AND NOT attisdropped",
+            (table,),
+        )
+    return table_comment, dict(cols)
+
+
+def columns(wh: Warehouse, table: str) -> list[tuple[Any, ...]]:
+    return wh.query(
+        "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+        "WHERE table_name = ? AND table_schema = current_schema() ORDER BY ordinal_position",
+        (table,),
+    )
+
+
+@pytest.mark.parametrize("table", list(tables()))
+def test_tables_match_their_contracts(warehouse: Warehouse, table: str) -> None:
+    warehouse.ensure_schema()
+    spec = tables()[table]
+    names = TYPE_NAMES[warehouse.dialect]
+
+    found = columns(warehouse, table)
+    table_comment, column_comments = comments(warehouse, table)
+
+    assert [name for name, _, _ in found] == spec.column_names
+    expected = [
+        (c.name, names[c.physical_type], "NO" if c.required or c.name in spec.primary_key else "YES")
+        for c in spec.contract.columns
+    ]
+    assert found == expected
+    assert table_comment == spec.contract.description
+    assert column_comments == {c.name: c.description for c in spec.contract.columns}
+
+
+def test_customers_carry_the_customer_contract_and_load_columns(warehouse: Warehouse) -> None:
+    warehouse.ensure_schema()
+    customer = load_contract("customer")
+
+    found = [name for name, _, _ in columns(warehouse, "customers")]
+    _, column_comments = comments(warehouse, "customers")
+
+    assert found == [*customer.column_names, "loaded_at", "load_id"]
+    assert column_comments["phone"] == customer.column("phone").description
+    assert "E.164" in (column_comments["phone"] or "")
+
+
+def test_v_customers_has_friendly_names_and_contract_comments(warehouse: Warehouse) -> None:
+    warehouse.ensure_schema()
+    customer = tables()["customers"].contract
+
+    view_comment, column_comments = comments(warehouse, "v_customers")
+
+    assert view_comment and "one row per customer_key" in view_comment
+    assert list(column_comments) == [friendly for friendly, _ in V_CUSTOMERS_COLUMNS]
+    for friendly, source in V_CUSTOMERS_COLUMNS:
+        assert column_comments[friendly] == customer.column(source).description
+    assert "customer_name" in column_comments and "name" not in column_comments
+
+
+def test_ensure_schema_is_idempotent(warehouse_url: str) -> None:
+    from pipelines.warehouse import open_warehouse
+
+    for _ in range(2):  # a fresh connection each time: no cached "already done"
+        with open_warehouse(warehouse_url) as wh:
+            wh.ensure_schema()
+            wh.execute(
+                "INSERT INTO load_audit (load_id, source, source_window, window_start, window_end, status, "
+                "started_at) VALUES (?, 'skybiz', '2024-01-01_2024-01-31', DATE '2024-01-01', "
+                "DATE '2024-01-31', 'running', TIMESTAMP '2024-02-01 00:00:00')",
+                (f"id-{_}",),
+            )
+    with open_warehouse(warehouse_url) as wh:
+        assert wh.query("SELECT count(*) FROM load_audit") == [(2,)]
+
+
+def test_ensure_table_for_another_contract(warehouse: Warehouse) -> None:
+    extra = ['"sent_at" TIMESTAMPTZ', '"attempts" INTEGER NOT NULL DEFAULT 0']
+    warehouse.ensure_table("customer_quarantine", table="quarantine_outbox", extra_columns=extra)
+    warehouse.ensure_table("customer_quarantine", table="quarantine_outbox", extra_columns=extra)
+    contract = load_contract("customer_quarantine")
+
+    found = [name for name, _, _ in columns(warehouse, "quarantine_outbox")]
+    table_comment, column_comments = comments(warehouse, "quarantine_outbox")
+
+    assert found == [*contract.column_names, "sent_at", "attempts"]
+    assert table_comment == contract.description
+    assert column_comments["rule"] == contract.column("rule").description
