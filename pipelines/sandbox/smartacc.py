@@ -401,9 +401,16 @@ def _kind_of(name: str, dtype: pa.DataType) -> str:
     return _S
 
 
+def _one_array(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """The column as one array, without the copy ``combine_chunks`` makes even of a single chunk."""
+    if isinstance(column, pa.ChunkedArray):
+        return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    return column
+
+
 def _render_ready(column: pa.ChunkedArray | pa.Array, kind: str) -> pa.Array:
     """A column in the form rendering wants: dates as UTC epoch ms (null = not set), decimals as float."""
-    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    arr = _one_array(column)
     if kind in (_D, _DN):
         dtype = arr.type
         if pa.types.is_date(dtype):
@@ -801,14 +808,14 @@ def _sorted_by_id(table: pa.Table) -> pa.Table:
     """The table in AcCustomerID order (it should already be); duplicate ids are refused."""
     if table.num_rows < 2:
         return table
-    ids = table.column("AcCustomerID").combine_chunks()
+    ids = _one_array(table.column("AcCustomerID"))
     if ids.null_count:
         raise ValueError("SmartAcc data has customers without AcCustomerID")
     ascending = pc.all(pc.less(ids.slice(0, len(ids) - 1), ids.slice(1))).as_py()
     if ascending:
         return table
     table = table.take(pc.sort_indices(table, [("AcCustomerID", "ascending")]))
-    ids = table.column("AcCustomerID").combine_chunks()
+    ids = _one_array(table.column("AcCustomerID"))
     if pc.any(pc.equal(ids.slice(0, len(ids) - 1), ids.slice(1))).as_py():
         raise ValueError("SmartAcc data has duplicate AcCustomerID values")
     return table

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from datetime import datetime
@@ -386,3 +387,19 @@ def test_serves_the_generated_dataset() -> None:
     assert {t["AcTermID"] for t in terms} >= set(data.smartacc.column("AcTermID").unique().to_pylist()) - {
         None
     }
+
+
+def test_unsorted_input_is_served_in_id_order_and_an_empty_dataset_serves_empty_pages() -> None:
+    data = tiny_data(30)
+    shuffled = data.smartacc.take(list(reversed(range(30))))
+    states = [
+        SmartAccState(dataclasses.replace(data, smartacc=shuffled)),
+        SmartAccState(dataclasses.replace(data, smartacc=data.smartacc.slice(0, 0))),
+    ]
+    for state, expected in zip(states, (ALL_IDS[:20], []), strict=True):
+        with serve(create_app(state)) as base:
+            headers = {"Authorization": f"Bearer {state.credentials.api_key}"}
+            page = requests.get(f"{base}/Customers/page/1", headers=headers, timeout=10)
+            edits = requests.get(f"{base}/Customers/EditDate/2000-01-01", headers=headers, timeout=10)
+        assert ids(page) == expected
+        assert len(ids(edits)) == len(expected)
