@@ -567,6 +567,14 @@ class SmartAccState:
         with self._lock:
             return len(self._id_order)
 
+    def customer_ids(self) -> list[str]:
+        """Every AcCustomerID the server holds now, in id order (the order of the page route)."""
+        with self._lock:
+            order = self._id_order.copy()
+            created = {slot: cid for cid, slot in self._created.items()}
+        base = self._ids.to_pylist()
+        return [created[s] if s >= self._n_base else str(base[s]) for s in order.tolist()]
+
     def customer(self, customer_id: str) -> dict[str, Any] | None:
         """One customer as the server holds it (render-ready values: dates are UTC epoch ms), or None."""
         with self._lock:
