@@ -25,7 +25,12 @@ Decisions where the vendor is silent (beyond §9) — kept here so client and em
   e-invoice fields, §9); other properties are ignored. Update changes only the properties sent. Both answer
   the whole stored AcCustomer record. A new customer gets ``Stamp`` 0, ``CreateDate`` = ``EditDate`` = now,
   ``CreateBy``/``EditBy`` = the caller's user name, and defaults for fields not sent (``_CREATE_DEFAULTS``).
-- 401 carries ``WWW-Authenticate: credentials realm="/auth/credentials"`` (the first auth provider).
+- 401 carries ``WWW-Authenticate: credentials realm="/auth/credentials"`` (the first auth provider); a
+  refused login (401 ``Invalid Username or Password``) does not. ``?apikey=`` is not accepted (ServiceStack's
+  default), ``/apikeys`` is not served, sessions never expire, ``/auth/logout`` ends one.
+- Run-time switches besides :class:`Switches`: ``require_secure_connection`` and ``revoked_permissions`` on
+  the state. Latency, faults and 429s are the fault middleware's (it renders them with
+  :func:`render_error`); live mutation (``mutate_every_n_requests``) is applied here.
 """
 
 from __future__ import annotations
