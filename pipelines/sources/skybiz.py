@@ -61,6 +61,8 @@ ERROR_MESSAGES: Final[Mapping[str, type[ApiError]]] = {
     "Invalid action. Use 'read' or 'create'.": RequestRejectedError,
     "Invalid JSON payload": RequestRejectedError,
     "Maximum 500 documents per request": RequestRejectedError,
+    "No documents provided": RequestRejectedError,
+    "Method not allowed": RequestRejectedError,
 }
 
 _DOCUMENT_REASON = re.compile(r"^Document \d+ \(CusCode: (?P<code>.*?)\): (?P<reason>.*)$", re.DOTALL)

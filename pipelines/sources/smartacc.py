@@ -622,7 +622,7 @@ class SmartAccClient:
     ) -> tuple[dict[str, Any], str, datetime | None]:
         assert resp.request_id is not None
         body = resp.body
-        self._raise_for_error(resp, ctx)
+        raise_for_response_status(resp, ctx)
         if not isinstance(body, dict) or not isinstance(body.get(key), list):
             raise ApiError(
                 f"{ctx.describe()}: HTTP {resp.status_code} without a {key} list",
@@ -639,7 +639,7 @@ class SmartAccClient:
         return body, resp.request_id, _server_time(resp.headers.get("Date"))
 
     def _interpret_login(self, resp: JsonResponse, ctx: CallContext) -> None:
-        self._raise_for_error(resp, ctx)
+        raise_for_response_status(resp, ctx)
         session_id = resp.body.get("SessionId") if isinstance(resp.body, dict) else None
         if isinstance(session_id, str) and session_id:
             register_secret(session_id)
@@ -651,34 +651,34 @@ class SmartAccClient:
                 status_code=resp.status_code,
             )
 
-    @staticmethod
-    def _raise_for_error(resp: JsonResponse, ctx: CallContext) -> None:
-        """Raise the typed error of a ServiceStack ``ResponseStatus`` or an error status (SMARTACC.md §7)."""
-        body = resp.body if isinstance(resp.body, dict) else {}
-        status = body.get("ResponseStatus")
-        status = status if isinstance(status, dict) else {}
-        code = status.get("ErrorCode") if isinstance(status.get("ErrorCode"), str) else None
-        message = status.get("Message") if isinstance(status.get("Message"), str) else None
-        if resp.status_code < 400 and not code and not message:
-            return
-        text = f"{ctx.describe()}: HTTP {resp.status_code} {code or ''}: {message or 'no message'}"
-        http_status = resp.status_code
-        if http_status < 400:
-            # An error body on a success status: let the ErrorCode say what it was.
-            http_status = {"Unauthorized": 401, "AuthenticationException": 401, "Forbidden": 403}.get(
-                code or "", 403 if code == "UnauthorizedAccessException" else 400
-            )
-        if http_status == 404 and message == "ApiKey does not exist":
-            raise AuthenticationError(
-                text, **ctx.error_fields(), request_id=resp.request_id, status_code=resp.status_code
-            )
-        raise status_error(
-            http_status,
-            text,
-            ctx,
-            request_id=resp.request_id,
-            retry_after=retry_after_seconds(resp.headers.get("Retry-After")),
+
+def raise_for_response_status(resp: JsonResponse, ctx: CallContext) -> None:
+    """Raise the typed error of a ServiceStack ``ResponseStatus`` or an error status (SMARTACC.md §7)."""
+    body = resp.body if isinstance(resp.body, dict) else {}
+    status = body.get("ResponseStatus")
+    status = status if isinstance(status, dict) else {}
+    code = status.get("ErrorCode") if isinstance(status.get("ErrorCode"), str) else None
+    message = status.get("Message") if isinstance(status.get("Message"), str) else None
+    if resp.status_code < 400 and not code and not message:
+        return
+    text = f"{ctx.describe()}: HTTP {resp.status_code}{f' {code}' if code else ''}: {message or 'no message'}"
+    http_status = resp.status_code
+    if http_status < 400:
+        # An error body on a success status: let the ErrorCode say what it was.
+        http_status = {"Unauthorized": 401, "AuthenticationException": 401, "Forbidden": 403}.get(
+            code or "", 403 if code == "UnauthorizedAccessException" else 400
         )
+    if http_status == 404 and message == "ApiKey does not exist":
+        raise AuthenticationError(
+            text, **ctx.error_fields(), request_id=resp.request_id, status_code=resp.status_code
+        )
+    raise status_error(
+        http_status,
+        text,
+        ctx,
+        request_id=resp.request_id,
+        retry_after=retry_after_seconds(resp.headers.get("Retry-After")),
+    )
 
 
 # -- helpers --------------------------------------------------------------------------------------------
