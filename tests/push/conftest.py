@@ -3,7 +3,8 @@ warehouse that is a real DuckDB file or a real Postgres database."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,27 @@ import pytest
 
 from pipelines.config import Settings
 from pipelines.sandbox.server import SandboxServer
-from pipelines.sources.skybiz import SkyBizClient
+from pipelines.sources.skybiz import CreateResult, SkyBizClient
 from pipelines.warehouse import Warehouse, open_warehouse
+
+
+class RecordingClient:
+    """The real SkyBiz client, keeping every create answer it hands back (what the push was told)."""
+
+    def __init__(self, real: SkyBizClient) -> None:
+        self.real = real
+        self.answers: list[CreateResult] = []
+
+    def create(self, documents: Sequence[Mapping[str, Any]]) -> CreateResult:
+        result = self.real.create(documents)
+        self.answers.append(result)
+        return result
+
+    def read_window(self, *args: Any, **kwargs: Any) -> Any:
+        return self.real.read_window(*args, **kwargs)
+
+    def close(self) -> None:
+        self.real.close()
 
 
 @dataclass
@@ -21,7 +41,7 @@ class PushRig:
     """What a push test talks to."""
 
     sandbox: SandboxServer
-    client: SkyBizClient
+    client: RecordingClient
     warehouse: Warehouse
     warehouse_url: str
 
@@ -30,13 +50,23 @@ class PushRig:
         """Create requests SkyBiz received, oldest first."""
         return [r for r in self.sandbox.skybiz.received if r.action == "create"]
 
-    def created_codes(self) -> list[str]:
-        """Every CusCode in a create SkyBiz processed (answer lost or not), in order, duplicates kept."""
-        codes: list[str] = []
-        for request in self.creates:
-            if request.status == 200:
-                codes += [d["CusCode"] for d in request.body["customer_data"]["documents"]]
-        return codes
+    def assert_each_created_once(self, codes: set[str]) -> None:
+        """Every code exists in SkyBiz, no answer saved one twice, and none was ever sent again once saved.
+
+        SkyBiz cannot store a code twice; a push that resent a created customer would have been told
+        "Customer code already exists" for it, so that answer must never have come back.
+        """
+        assert all(self.sandbox.skybiz.customer(code) is not None for code in codes)
+        answers = self.client.answers
+        saved = Counter(code for answer in answers if answer.ok for code in answer.successful_codes)
+        assert not saved or max(saved.values()) == 1
+        exists = {
+            dup.cuscode
+            for answer in self.client.answers
+            for dup in answer.fail_details.duplicate_customers
+            if dup.error == "Customer code already exists"
+        }
+        assert not exists & codes, f"resent after it was created: {sorted(exists & codes)[:5]}"
 
 
 @pytest.fixture(params=["duckdb", "postgres"])
@@ -57,11 +87,11 @@ def duckdb_url(tmp_path: Path) -> str:
 @pytest.fixture
 def make_rig(sandbox_factory: Callable[..., SandboxServer]) -> Iterator[Callable[..., PushRig]]:
     """Build a rig on a given warehouse URL; the SkyBiz sandbox is small (the push brings its customers)."""
-    opened: list[tuple[SkyBizClient, Warehouse]] = []
+    opened: list[tuple[RecordingClient, Warehouse]] = []
 
     def make(url: str, *, size: int = 20, seed: int = 5) -> PushRig:
         sandbox = sandbox_factory(size=size, seed=seed)
-        client = SkyBizClient(Settings.from_env(sandbox.endpoints.as_env()).require_skybiz())
+        client = RecordingClient(SkyBizClient(Settings.from_env(sandbox.endpoints.as_env()).require_skybiz()))
         warehouse = open_warehouse(url)
         opened.append((client, warehouse))
         return PushRig(sandbox, client, warehouse, url)
