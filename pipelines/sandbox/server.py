@@ -225,6 +225,8 @@ class SandboxServer:
     def stop(self) -> None:
         """Stop both servers and release their ports (idempotent)."""
         for served in self._served:
+            served.server.should_exit = True  # both wind down at once
+        for served in self._served:
             served.stop()
         self._served = []
 

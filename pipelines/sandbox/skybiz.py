@@ -590,8 +590,7 @@ class SkyBizState:
             if n == 0:
                 return changed
             now = self._now_wall()
-            for _ in range(count):
-                row = self._rng.randrange(n)
+            for row in self._rng.sample(range(n), min(count, n)):
                 code = self._codes[row]
                 record = self._overlay.get(code) or self._base_record(row)
                 record = dict(record)
