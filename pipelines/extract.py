@@ -23,7 +23,6 @@ from urllib.parse import urlsplit
 
 import pyarrow as pa
 
-from pipelines import __version__
 from pipelines.contracts import arrow_schema, load_contract
 from pipelines.errors import ContractError
 from pipelines.lake import CUSTOMERS, RAW, Lake, WindowWriter
@@ -39,7 +38,7 @@ LINEAGE: Final = ("_extracted_at", "_request_id", "_page", "_window", "_unknown_
 # Rows buffered before a Parquet row group is written: big enough for efficient row groups and zstd, small
 # enough (tens of MB at most) that a million-row window does not grow memory.
 DEFAULT_BATCH_ROWS: Final = 50_000
-_WHO: Final = frozenset({"client", "client_version", "source_host"})
+_WHO: Final = frozenset({"client", "source_host"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,13 +359,15 @@ class _Buffer:
 
 
 def client_facts(client: object, url: str) -> dict[str, Any]:
-    """Who read a window and from where, with nothing secret: class, version and the URL's host only."""
+    """Who read a window and from where, with nothing secret: the client class and the URL's host only.
+
+    The manifest records the skysmart version itself (``client_version``).
+    """
     parts = urlsplit(url)
     # hostname/port never include userinfo, so credentials embedded in a URL cannot reach the manifest.
     host = f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname
     return {
         "client": f"{type(client).__module__}.{type(client).__qualname__}",
-        "client_version": __version__,
         "source_host": host,
     }
 
