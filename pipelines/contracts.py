@@ -130,12 +130,18 @@ def parse_contract(doc: dict[str, Any], origin: str = "<contract>") -> Contract:
             raise ContractError(f"{origin}: unknown physicalType {ptype!r}", field=name)
         required = bool(prop.get("required", False))
         unique = bool(prop.get("unique", False))
+        if prop.get("primaryKey") and not required:
+            # Both databases make key columns NOT NULL: a nullable key would make the DDL disagree with
+            # the Arrow schema and the suite.
+            raise ContractError(f"{origin}: primary key column must be required: true", field=name)
         checks: list[Check] = []
         if required:
             checks.append(Check("notNull", "error", name))
         if unique:
             checks.append(Check("unique", "error", name))
         for raw in prop.get("quality") or []:
+            if not isinstance(raw, dict):
+                raise ContractError(f"{origin}: quality entry {raw!r} is not a mapping", field=name)
             rule = raw.get("rule")
             severity = raw.get("severity", "error")
             if rule not in RULES:
