@@ -23,6 +23,7 @@ import html
 import json
 import logging
 import math
+import re
 import time
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -235,7 +236,13 @@ def _expectation_for(ge: Any, check: Check) -> Expectation:
             )
         return e.ExpectColumnValuesToBeInSet(value_set=values, **common)  # type: ignore[no-any-return]
     if check.rule == "pattern":
-        return e.ExpectColumnValuesToMatchRegex(regex=str(_require(check, "pattern")), **common)  # type: ignore[no-any-return]
+        pattern = str(_require(check, "pattern"))
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            message = f"check {check.name}: pattern is not a regex: {exc}"
+            raise ContractError(message, field=check.column) from None
+        return e.ExpectColumnValuesToMatchRegex(regex=pattern, **common)  # type: ignore[no-any-return]
     if check.rule in ("range", "length"):
         low, high = params.get("min"), params.get("max")
         if low is None and high is None:

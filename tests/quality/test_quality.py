@@ -81,10 +81,19 @@ def test_suite_has_one_expectation_per_check_plus_columns_and_dtypes() -> None:
     assert dtypes["modified_at"] == "datetime64[us, UTC]"
 
 
-def test_check_without_its_parameter_is_a_contract_error() -> None:
+@pytest.mark.parametrize(
+    ("quality", "message"),
+    [
+        pytest.param({"rule": "pattern"}, "needs 'pattern'", id="pattern-missing"),
+        pytest.param({"rule": "pattern", "pattern": "^(skybiz"}, "pattern is not a regex", id="bad-regex"),
+        pytest.param({"rule": "validValues", "validValues": []}, "non-empty list", id="no-values"),
+        pytest.param({"rule": "length"}, "needs min, max or both", id="no-bounds"),
+    ],
+)
+def test_check_with_unusable_parameters_is_a_contract_error(quality: dict, message: str) -> None:
     doc = yaml.safe_load((CONTRACTS_DIR / "customer.yaml").read_text())
-    doc["schema"][0]["properties"][0]["quality"] = [{"rule": "pattern", "severity": "error"}]
-    with pytest.raises(ContractError, match="needs 'pattern'") as err:
+    doc["schema"][0]["properties"][0]["quality"] = [quality]
+    with pytest.raises(ContractError, match=message) as err:
         build_suite(parse_contract(doc))
     assert err.value.field == "customer_key"
 
