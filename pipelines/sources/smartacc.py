@@ -54,6 +54,7 @@ MIN_VALUE_MS: Final = -62_135_596_800_000  # .NET DateTime.MinValue: "not set" (
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _DATE_PATTERN: Final = r"^\\?/Date\((?P<ms>-?\d+)(?P<offset>[+-]\d{4})?\)\\?/$"
 _DATE_RE: Final = re.compile(_DATE_PATTERN)
+_PATH_UNSAFE: Final = re.compile(r"[/\\%?#]|^\.{1,2}$")
 # A run of >= 20 rows sharing one EditDate millisecond is read with offset pages under one cursor; such a
 # group is read again until two reads agree (see _read_at). Only bulk edits produce one.
 _GROUP_READS: Final = 5
@@ -278,12 +279,24 @@ class SmartAccClient:
     def by_id(self, customer_id: str) -> list[Row]:
         """The customer with this ``AcCustomerID`` as a list (empty when there is none; never a 404)."""
         ctx = CallContext(SOURCE, "by_id")
-        return self._customers(f"/Customers/CustomerID/{_segment(customer_id)}", ctx, 1).rows
+        return self._lookup_by("CustomerID", "AcCustomerID", customer_id, ctx)
 
     def by_mobile(self, mobile_no: str) -> list[Row]:
         """Customers with this ``MobileNo`` (0..n)."""
         ctx = CallContext(SOURCE, "by_mobile")
-        return self._customers(f"/Customers/MobileNo/{_segment(mobile_no)}", ctx, 1).rows
+        return self._lookup_by("MobileNo", "MobileNo", mobile_no, ctx)
+
+    def _lookup_by(self, route: str, name: str, value: str, ctx: CallContext) -> list[Row]:
+        if not value:
+            raise ValueError(f"an empty {name} would change the route")
+        if _PATH_UNSAFE.search(value):
+            # A "/" survives no path segment (servers decode %2F before routing), so such a value goes in
+            # the query string, which ServiceStack binds to the same request DTO (SMARTACC.md §1).
+            path, params = "/Customers", {name: value}
+        else:
+            path, params = f"/Customers/{route}/{quote(value, safe='')}", {}
+        body, _ = self._call("GET", path, params, ctx, "Customers")
+        return [text_row(item) for item in body["Customers"]]
 
     # -- lookups ------------------------------------------------------------------------------------------
 
@@ -686,12 +699,6 @@ def raise_for_response_status(resp: JsonResponse, ctx: CallContext) -> None:
 
 def _new_request_id() -> str:
     return f"sa-{uuid.uuid4().hex}"
-
-
-def _segment(value: str) -> str:
-    if not value:
-        raise ValueError("an empty path segment would change the route")
-    return quote(value, safe="")
 
 
 def _edit_date_text(since: date | datetime) -> str:
