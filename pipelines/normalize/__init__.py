@@ -1,0 +1,18 @@
+"""Normalization: raw SkyBiz and SmartAcc windows into the common customer model, plus a quarantine.
+
+``normalize_window(lake, source, window)`` is the step; ``normalize_frame`` / ``normalize_table`` are the
+pure cores; ``skybiz`` and ``smartacc`` hold each vendor's quirks, ``clean`` the shared vectorized
+cleaners and ``model`` the assembly (quarantine rules, de-duplication, extras, issues, record hash).
+"""
+
+from __future__ import annotations
+
+from pipelines.normalize.core import (
+    NormalizeResult,
+    normalize_frame,
+    normalize_table,
+    normalize_window,
+    to_frame,
+)
+
+__all__ = ["NormalizeResult", "normalize_frame", "normalize_table", "normalize_window", "to_frame"]
