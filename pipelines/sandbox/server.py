@@ -265,6 +265,11 @@ class SandboxServer:
         return self._skybiz
 
     @property
+    def skybiz_credentials(self) -> SkyBizCredentials:
+        """Every SkyBiz key pair the sandbox accepts (read+create, read-only, create-only, no permission)."""
+        return self._skybiz_credentials
+
+    @property
     def smartacc(self) -> SmartAccState:
         """The live SmartAcc state: switches, credentials, customers, ``received``."""
         if self._smartacc is None:

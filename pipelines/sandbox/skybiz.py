@@ -57,7 +57,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from pipelines.errors import register_secret
+from pipelines.errors import redact, register_secret
 from pipelines.sandbox.data import SKYBIZ_READ_FIELDS, SandboxData
 from pipelines.sandbox.faults import FaultMiddleware
 from pipelines.sandbox.switches import Switches
@@ -309,7 +309,6 @@ class SkyBizState:
 
     Attributes:
         switches: latency/faults (applied by the fault middleware), rate limits and live mutation (here).
-        credentials: the provisioned key pairs (clear text lives only here, for the server's endpoints).
         mode: integration mode ``"0"`` disabled, ``"1"`` production (HTTPS only), ``"2"`` developer (default).
         prefix: the path before ``/apiv2``.
         currencies: the currency table a create's ``CurCode`` must be in.
@@ -333,7 +332,8 @@ class SkyBizState:
         Args:
             data: the generated dataset.
             switches: run-time switches; a well-behaved server without rate limits when omitted.
-            credentials: accepted key pairs; the deterministic sandbox defaults when omitted.
+            credentials: accepted key pairs; the deterministic sandbox defaults when omitted. Only salted
+                hashes of the secrets are kept; the object itself is not.
             mode: the integration mode.
             prefix: the path before ``/apiv2`` (``/01/clientportal`` in the vendor's sample URL).
             clock: "now" as an aware datetime (stamps creates and edits); the wall clock by default.
@@ -342,7 +342,6 @@ class SkyBizState:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
         self.switches = switches if switches is not None else Switches()
-        self.credentials = credentials if credentials is not None else SkyBizCredentials()
         self.mode = mode
         self.prefix = prefix.rstrip("/")
         self.currencies: frozenset[str] = frozenset(data.skybiz_currencies)
@@ -351,8 +350,7 @@ class SkyBizState:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._lock = threading.RLock()
         self._keys: dict[str, _KeyRecord] = {}
-        self._secrets_seen: set[str] = set()
-        for key in self.credentials.key_pairs():
+        for key in (credentials if credentials is not None else SkyBizCredentials()).key_pairs():
             self.add_key(key.api_key, key.api_secret, read=key.read, create=key.create)
         self._key_hits: dict[str, deque[float]] = {}
         self._ip_hits: dict[str, deque[float]] = {}
@@ -381,7 +379,6 @@ class SkyBizState:
         salt = secrets.token_bytes(16)
         with self._lock:
             self._keys[api_key] = _KeyRecord(salt, _hash_secret(salt, api_secret), read, create)
-            self._secrets_seen.add(api_secret)
 
     def set_permissions(self, api_key: str, *, read: bool | None = None, create: bool | None = None) -> None:
         """Grant or revoke Customer — Read / Create for a key at run time."""
@@ -629,14 +626,13 @@ class SkyBizState:
     # -- recording --------------------------------------------------------------------------------------
 
     def _mask(self, value: Any) -> Any:
+        """A recordable copy: ``api_secret`` masked, and any registered secret wherever else it appears."""
         if isinstance(value, Mapping):
             return {k: "***" if k == "api_secret" else self._mask(v) for k, v in value.items()}
         if isinstance(value, list):
             return [self._mask(v) for v in value]
         if isinstance(value, str):
-            with self._lock:
-                known = list(self._secrets_seen)
-            return "***" if any(s and s in value for s in known) else value
+            return redact(value)
         return value
 
 

@@ -41,7 +41,7 @@ def url(server: SandboxServer) -> str:
 
 
 def creds(server: SandboxServer, which: str = "") -> dict[str, str]:
-    c = server.skybiz.credentials
+    c = server.skybiz_credentials
     prefix = f"{which}_" if which else ""
     return {"api_key": getattr(c, f"{prefix}api_key"), "api_secret": getattr(c, f"{prefix}api_secret")}
 
