@@ -51,6 +51,7 @@ from urllib.parse import parse_qsl
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import requests
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -379,6 +380,29 @@ class SkyBizState:
         salt = secrets.token_bytes(16)
         with self._lock:
             self._keys[api_key] = _KeyRecord(salt, _hash_secret(salt, api_secret), read, create)
+
+    def provision(
+        self, callback_url: str, *, read: bool = True, create: bool = True, timeout: float = 10.0
+    ) -> str:
+        """Register a new key pair and deliver it once to ``callback_url``, as the portal does (§1, §10).
+
+        The callback is a POST of ``{"api_key": ..., "api_secret": ...}`` with ``X-Timestamp`` (unix seconds)
+        and ``X-Signature`` (hex HMAC-SHA256 of ``timestamp + "." + raw body``, keyed with the secret). The
+        secret is never available again; the key is returned for reference.
+
+        Raises:
+            requests.RequestException: the callback could not be delivered (the pair is then not registered).
+        """
+        api_key = "sbx_" + secrets.token_hex(14)
+        api_secret = secrets.token_hex(24)
+        register_secret(api_secret)
+        raw = json.dumps({"api_key": api_key, "api_secret": api_secret}).encode()
+        stamp = str(int(time.time()))
+        signature = hmac.new(api_secret.encode(), stamp.encode() + b"." + raw, hashlib.sha256).hexdigest()
+        headers = {"Content-Type": "application/json", "X-Timestamp": stamp, "X-Signature": signature}
+        requests.post(callback_url, data=raw, headers=headers, timeout=timeout).raise_for_status()
+        self.add_key(api_key, api_secret, read=read, create=create)
+        return api_key
 
     def set_permissions(self, api_key: str, *, read: bool | None = None, create: bool | None = None) -> None:
         """Grant or revoke Customer — Read / Create for a key at run time."""

@@ -6,12 +6,20 @@ rule that a secret never reaches what the emulator records.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+import time
 from typing import Any
 
 import pytest
 import requests
+from starlette.applications import Starlette
+from starlette.responses import Response
+from starlette.routing import Route
 
 from pipelines.sandbox import skybiz as sb
+from pipelines.sandbox.server import _Served
 from tests.sandbox.skybiz_helpers import (
     VENDOR_DOC,
     assert_error,
@@ -238,3 +246,31 @@ def test_secrets_never_recorded(sandbox_factory):
     # Only salted hashes are kept for verification; the state holds no secret in clear.
     kept = {k: v for k, v in vars(state).items() if k not in ("_table", "_read", "_overlay")}  # not data
     assert secret not in repr(kept)
+
+
+def test_provisioning_callback_delivers_a_signed_key_pair_once(sandbox_factory):
+    delivered = []
+
+    async def receive(request):
+        delivered.append((dict(request.headers), await request.body()))
+        return Response("ok")
+
+    receiver = _Served("callback", Starlette(routes=[Route("/hook", receive, methods=["POST"])]), 0)
+    receiver.start()
+    try:
+        receiver.wait_started(deadline=time.monotonic() + 30)
+        server = sandbox_factory()
+        api_key = server.skybiz.provision(f"http://127.0.0.1:{receiver.port}/hook", read=True, create=False)
+    finally:
+        receiver.stop()
+    assert len(delivered) == 1
+    headers, raw = delivered[0]
+    pair = json.loads(raw)
+    assert pair["api_key"] == api_key and len(pair["api_secret"]) >= 32
+    expected = hmac.new(
+        pair["api_secret"].encode(), headers["x-timestamp"].encode() + b"." + raw, hashlib.sha256
+    )
+    assert headers["x-signature"] == expected.hexdigest()
+    ok_data(post(server, {**pair, **READ}))
+    assert_error(post(server, {**pair, **CREATE_ONE}), 403, sb.MSG_CREATE_DENIED)
+    assert pair["api_secret"] not in repr(list(server.skybiz.received))
