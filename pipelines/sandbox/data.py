@@ -472,7 +472,14 @@ def _choose(which: np.ndarray, *options: pa.Array | str) -> pa.Array:
 
 def _by_choice(which: np.ndarray, k: int, build: Callable[[int, np.ndarray], pa.Array]) -> pa.Array:
     """Variant ``which[r]`` for each row ``r``; each variant is built only for the rows that chose it."""
-    parts: list[pa.Array] = []
+    return _by_choice_many(which, k, lambda i, sel: (build(i, sel),))[0]
+
+
+def _by_choice_many(
+    which: np.ndarray, k: int, build: Callable[[int, np.ndarray], tuple[pa.Array, ...]]
+) -> list[pa.Array]:
+    """Like :func:`_by_choice` for builders that return several aligned columns."""
+    parts: list[tuple[pa.Array, ...]] = []
     picked: list[np.ndarray] = []
     for i in range(k):
         sel = np.flatnonzero(which == i)
@@ -480,11 +487,10 @@ def _by_choice(which: np.ndarray, k: int, build: Callable[[int, np.ndarray], pa.
             parts.append(build(i, sel))
             picked.append(sel)
     if not parts:
-        return pa.array([], pa.string())
+        return [pa.array([], pa.string())]
     rows = np.concatenate(picked)
-    position = np.empty(len(which), dtype=np.int64)
-    position[rows] = np.arange(len(rows))
-    return pa.concat_arrays(parts).take(pa.array(position))
+    position = pa.array(np.argsort(rows, kind="stable"))
+    return [pa.concat_arrays([p[c] for p in parts]).take(position) for c in range(len(parts[0]))]
 
 
 def _nulls(rng: np.random.Generator, arr: pa.Array, share: float) -> pa.Array:
@@ -566,15 +572,21 @@ def _entities(rng: np.random.Generator, n: int) -> _Entities:
     # Companies: "Maju Jaya Trading", "Kedai Runcit Aminah", "Lim Brothers Trading", "Syarikat Sinar Timur".
     w1, w2 = _pick(rng, _CO_WORDS, n), _pick(rng, _CO_WORDS, n)
     suffix = _pick(rng, _CO_SUFFIX, n)
-    surname = _pick(rng, _CHINESE_SURNAME, n)
-    company = _choose(
-        rng.choice(5, size=n, p=[0.5, 0.15, 0.15, 0.1, 0.1]),
-        _cat(w1, " ", w2, " ", suffix),
-        _cat(w1, " ", suffix),
-        _cat(_pick(rng, _SHOP_KIND, n), " ", first),
-        _cat(surname, _pick(rng, [" Brothers ", " & Sons ", " Bros. "], n), suffix),
-        _cat(_pick(rng, _SHOP_KIND, n), " ", w1, " ", w2),
-    )
+
+    def company_name(style: int, sel: np.ndarray) -> pa.Array:
+        k, idx = len(sel), pa.array(sel)
+        if style == 0:
+            return _cat(w1.take(idx), " ", w2.take(idx), " ", suffix.take(idx))
+        if style == 1:
+            return _cat(w1.take(idx), " ", suffix.take(idx))
+        if style == 2:
+            return _cat(_pick(rng, _SHOP_KIND, k), " ", first.take(idx))
+        if style == 3:
+            brothers = _pick(rng, [" Brothers ", " & Sons ", " Bros. "], k)
+            return _cat(_pick(rng, _CHINESE_SURNAME, k), brothers, suffix.take(idx))
+        return _cat(_pick(rng, _SHOP_KIND, k), " ", w1.take(idx), " ", w2.take(idx))
+
+    company = _by_choice(rng.choice(5, size=n, p=[0.5, 0.15, 0.15, 0.1, 0.1]), 5, company_name)
     name = _where(is_company, company, person)
     initial = (_first_bytes(pc.utf8_upper(name)) - ord("A")).clip(0, 25)
 
@@ -604,14 +616,20 @@ def _entities(rng: np.random.Generator, n: int) -> _Entities:
     hi = np.array([t[3] for t in _TOWNS])[town_idx]
     postcode = _num(lo + (rng.integers(0, 1 << 30, size=n) % (hi - lo + 1)), 5)
     number = _num(rng.integers(1, 300, size=n))
-    house = _choose(
-        rng.choice(5, size=n, p=[0.4, 0.2, 0.15, 0.15, 0.1]),
-        _cat("No. ", number, ", "),
-        _cat(number, ", "),
-        _cat("Lot ", _num(rng.integers(100, 9000, size=n)), ", "),
-        _cat(number, "-", _num(rng.integers(1, 20, size=n)), ", "),
-        _cat(number, "A, "),
-    )
+
+    def house_number(style: int, sel: np.ndarray) -> pa.Array:
+        k, num = len(sel), number.take(pa.array(sel))
+        if style == 0:
+            return _cat("No. ", num, ", ")
+        if style == 1:
+            return _cat(num, ", ")
+        if style == 2:
+            return _cat("Lot ", _num(rng.integers(100, 9000, size=k)), ", ")
+        if style == 3:
+            return _cat(num, "-", _num(rng.integers(1, 20, size=k)), ", ")
+        return _cat(num, "A, ")
+
+    house = _by_choice(rng.choice(5, size=n, p=[0.4, 0.2, 0.15, 0.15, 0.1]), 5, house_number)
     addr1 = _cat(house, _pick(rng, _STREETS, n))
     addr2 = _take(_TAMAN, rng.integers(0, len(_TAMAN), size=n))
 
@@ -653,13 +671,19 @@ def _entities(rng: np.random.Generator, n: int) -> _Entities:
     domain = _cat(_slug(_cat(w1, w2)), _pick(rng, [".com.my", ".com", ".my", ".com.my"], n))
     co_email = _cat(mailbox, "@", domain)
     s_first, s_family = _slug(first), _slug(family)
-    person_local = _choose(
-        rng.choice(4, size=n),
-        _cat(s_first, ".", s_family),
-        _cat(s_first, s_family),
-        _cat(s_first, _num(rng.integers(1, 99, size=n))),
-        _cat(s_first, "_", s_family, _num(rng.integers(60, 99, size=n))),
-    )
+
+    def local_part(style: int, sel: np.ndarray) -> pa.Array:
+        k, idx = len(sel), pa.array(sel)
+        f, fam = s_first.take(idx), s_family.take(idx)
+        if style == 0:
+            return _cat(f, ".", fam)
+        if style == 1:
+            return _cat(f, fam)
+        if style == 2:
+            return _cat(f, _num(rng.integers(1, 99, size=k)))
+        return _cat(f, "_", fam, _num(rng.integers(60, 99, size=k)))
+
+    person_local = _by_choice(rng.choice(4, size=n), 4, local_part)
     p_email = _cat(person_local, "@", _pick(rng, _FREE_MAIL, n))
     email = _where(rng.random(n) < 0.88, _where(is_company, co_email, p_email), "")
     website = _where(is_company & (rng.random(n) < 0.25), _cat("www.", domain), "")
@@ -709,31 +733,37 @@ def _people(
     rng: np.random.Generator, n: int, ethnicity: np.ndarray, male: np.ndarray
 ) -> tuple[pa.Array, pa.Array, pa.Array]:
     """Full names by naming custom, with the first name and the family (or father's) name."""
-    malay_first = _where(male, _pick(rng, _MALAY_M, n), _pick(rng, _MALAY_F, n))
-    malay_father = _pick(rng, _MALAY_FATHER, n)
-    bin_ = _pick(rng, [" bin ", " Bin ", " b. "], n, [8, 2, 1])
-    binti = _pick(rng, [" binti ", " Binti ", " bt. "], n, [8, 2, 1])
-    malay = _cat(malay_first, _where(male, bin_, binti), malay_father)
-    surname = _pick(rng, _CHINESE_SURNAME, n)
-    given = _where(male, _pick(rng, _CHINESE_GIVEN_M, n), _pick(rng, _CHINESE_GIVEN_F, n))
-    english = _where(male, _pick(rng, _ENGLISH_M, n), _pick(rng, _ENGLISH_F, n))
-    chinese = _choose(
-        rng.choice(3, size=n, p=[0.6, 0.25, 0.15]),
-        _cat(surname, " ", given),
-        _cat(english, " ", surname, " ", given),
-        _cat(english, " ", surname),
-    )
-    indian_first = _where(male, _pick(rng, _INDIAN_M, n), _pick(rng, _INDIAN_F, n))
-    indian_father = _pick(rng, _INDIAN_FATHER, n)
-    al_ap = _where(male, _pick(rng, [" a/l ", " A/L "], n), _pick(rng, [" a/p ", " A/P "], n))
-    indian = _cat(indian_first, al_ap, indian_father)
-    iban_first = _where(male, _pick(rng, _IBAN_M, n), _pick(rng, _IBAN_F, n))
-    iban_father = _pick(rng, _IBAN_FATHER, n)
-    iban = _cat(iban_first, " anak ", iban_father)
-    full = _choose(ethnicity, malay, chinese, indian, iban)
-    chinese_first = _choose(rng.choice(2, size=n), given, english)
-    first = _choose(ethnicity, malay_first, chinese_first, indian_first, iban_first)
-    family = _choose(ethnicity, malay_father, surname, indian_father, iban_father)
+
+    def build(group: int, sel: np.ndarray) -> tuple[pa.Array, pa.Array, pa.Array]:
+        k, m = len(sel), male[sel]
+        if group == 0:  # Malay: "Ahmad bin Ismail", "Siti binti Abdullah"
+            first = _where(m, _pick(rng, _MALAY_M, k), _pick(rng, _MALAY_F, k))
+            father = _pick(rng, _MALAY_FATHER, k)
+            bin_ = _pick(rng, [" bin ", " Bin ", " b. "], k, [8, 2, 1])
+            binti = _pick(rng, [" binti ", " Binti ", " bt. "], k, [8, 2, 1])
+            return _cat(first, _where(m, bin_, binti), father), first, father
+        if group == 1:  # Chinese: "Tan Wei Ming", "Jason Tan Wei Ming", "Michelle Lim"
+            surname = _pick(rng, _CHINESE_SURNAME, k)
+            given = _where(m, _pick(rng, _CHINESE_GIVEN_M, k), _pick(rng, _CHINESE_GIVEN_F, k))
+            english = _where(m, _pick(rng, _ENGLISH_M, k), _pick(rng, _ENGLISH_F, k))
+            style = rng.choice(3, size=k, p=[0.6, 0.25, 0.15])
+            full = _choose(
+                style,
+                _cat(surname, " ", given),
+                _cat(english, " ", surname, " ", given),
+                _cat(english, " ", surname),
+            )
+            return full, _where(style == 0, given, english), surname
+        if group == 2:  # Indian: "Muthu a/l Rajan", "Kavitha a/p Subramaniam"
+            first = _where(m, _pick(rng, _INDIAN_M, k), _pick(rng, _INDIAN_F, k))
+            father = _pick(rng, _INDIAN_FATHER, k)
+            link = _where(m, _pick(rng, [" a/l ", " A/L "], k), _pick(rng, [" a/p ", " A/P "], k))
+            return _cat(first, link, father), first, father
+        first = _where(m, _pick(rng, _IBAN_M, k), _pick(rng, _IBAN_F, k))  # Iban: "Jimmy anak Jugah"
+        father = _pick(rng, _IBAN_FATHER, k)
+        return _cat(first, " anak ", father), first, father
+
+    full, first, family = _by_choice_many(ethnicity, 4, build)
     return full, first, family
 
 
