@@ -310,7 +310,7 @@ def _decide(
     if (
         entry is not None
         and entry.state == "rejected"
-        and entry.attempts > 0
+        and entry.refused_by == "skybiz"
         and entry.payload_hash == candidate.payload_hash
     ):
         return plan("rejected", entry.reason)  # SkyBiz refused this very document; it must change first
@@ -368,11 +368,12 @@ class _Run:
             ):
                 continue  # held, or settled first by reading SkyBiz
             entry = self._entry(item, now)
+            entry.refused_by = None
             if item.action == "create":
                 entry.state, entry.reason = "pending", None
                 self.queue.append(entry)
             elif item.action == "invalid":
-                entry.state, entry.reason = "rejected", item.reason
+                entry.state, entry.reason, entry.refused_by = "rejected", item.reason, "skysmart"
             else:
                 entry.state, entry.reason = "needs_review", item.reason
             entry.run_id = self.run_id
@@ -431,7 +432,7 @@ class _Run:
             entry.cus_code, entry.payload_hash = item.cus_code, item.payload_hash
             entry.payload = canonical_json(item.document)
             if problems:
-                entry.state, entry.reason = "rejected", reason_text(problems)
+                entry.state, entry.reason, entry.refused_by = "rejected", reason_text(problems), "skysmart"
                 self.settled += 1
             else:
                 entry.state, entry.reason = "pending", None
@@ -492,7 +493,7 @@ class _Run:
         for entry in batch:
             currency = str(entry.document.get("CurCode", ""))
             if currency in self.refused_currencies:
-                entry.state = "rejected"
+                entry.state, entry.refused_by = "rejected", "skybiz"
                 entry.reason = (
                     f"CurCode: Currency code '{currency}' does not exist (SkyBiz said so in request "
                     f"{self.refused_currencies[currency]}; not sent again)"
@@ -663,7 +664,7 @@ class _Run:
             entry.state, entry.reason = "needs_review", conflict.message
             self.settled += 1
             return
-        entry.state = "rejected"
+        entry.state, entry.refused_by = "rejected", "skybiz"
         entry.reason = "; ".join(_server_reason(t, request_id) for t in texts) or (
             f"document: SkyBiz listed it as failed without a reason (request {request_id})"
         )
@@ -677,6 +678,7 @@ class _Run:
         if len(batch) == 1:
             entry = batch[0]
             entry.state, entry.reason, entry.run_id = "rejected", reason, self.run_id
+            entry.refused_by = "skybiz"
             self.settled += 1
             self.outbox.save(batch)
             return
@@ -693,7 +695,7 @@ class _Run:
         entry.request_ids.append(request_id)
 
     def _created(self, entry: OutboxEntry, reason: str | None) -> None:
-        entry.state, entry.reason, entry.run_id = "created", reason, self.run_id
+        entry.state, entry.reason, entry.run_id, entry.refused_by = "created", reason, self.run_id, None
         self.settled += 1
 
     def _report(self) -> None:

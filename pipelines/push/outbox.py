@@ -26,8 +26,8 @@ from pipelines.push.ports import WarehouseLike
 
 CONTRACT: Final = "skybiz_push_outbox"
 STATES: Final = ("pending", "sent", "created", "rejected", "needs_review")
-# Rows per multi-row upsert: 500 × 14 parameters stays far below every driver's parameter limit.
-_CHUNK: Final = 500
+# Rows per upsert statement (each column travels as one array parameter).
+_CHUNK: Final = 5_000
 
 
 @dataclass(slots=True)
@@ -46,6 +46,7 @@ class OutboxEntry:
     unanswered_attempts: int = 0
     request_ids: list[str] = field(default_factory=list)
     reason: str | None = None
+    refused_by: str | None = None
     batch_no: int | None = None
     last_attempt_at: datetime | None = None
 
@@ -106,26 +107,32 @@ class Outbox:
     # -- SQL -------------------------------------------------------------------------------------------
 
     def _upsert_sql(self, chunk: Sequence[OutboxEntry]) -> tuple[str, list[Any]]:
+        """One ``INSERT … SELECT unnest(?) … ON CONFLICT`` per chunk: one array parameter per column.
+
+        A multi-row ``VALUES`` list with a parameter per cell makes DuckDB spend ~0.14 s binding 500 rows;
+        fourteen array parameters bind in a few milliseconds in both engines.
+        """
         dialect = self.warehouse.dialect
-        placeholders = []
+        text = sql_type(load_contract("customer").column("name"), dialect)  # VARCHAR / TEXT
+        selects = []
         for col in self.contract.columns:
-            # JSON text goes in through an explicit cast: JSON in DuckDB, JSONB in Postgres.
-            cast = col.physical_type == "json"
-            placeholders.append(f"CAST(? AS {sql_type(col, dialect)})" if cast else "?")
-        row_sql = "(" + ", ".join(placeholders) + ")"
+            if col.physical_type == "json":
+                # JSON travels as text and is cast per element: JSON in DuckDB, JSONB in Postgres.
+                selects.append(f"CAST(unnest(CAST(? AS {text}[])) AS {sql_type(col, dialect)})")
+            else:
+                selects.append(f"unnest(CAST(? AS {sql_type(col, dialect)}[]))")
         cols = ", ".join(quote_ident(c) for c in self._columns)
         updates = ", ".join(
             f"{quote_ident(c)} = excluded.{quote_ident(c)}" for c in self._columns if c != "customer_key"
         )
         sql = (
-            f"INSERT INTO {self.table} ({cols}) VALUES {', '.join([row_sql] * len(chunk))} "
+            f"INSERT INTO {self.table} ({cols}) SELECT {', '.join(selects)} "
             f'ON CONFLICT ("customer_key") DO UPDATE SET {updates}'
         )
-        params: list[Any] = []
-        for entry in chunk:
-            for column in self._columns:
-                value = getattr(entry, column)
-                params.append(json.dumps(value) if column == "request_ids" else value)
+        params: list[Any] = [
+            [json.dumps(e.request_ids) if column == "request_ids" else getattr(e, column) for e in chunk]
+            for column in self._columns
+        ]
         return sql, params
 
     def _entry(self, row: Sequence[Any]) -> OutboxEntry:
@@ -146,6 +153,7 @@ class Outbox:
             unanswered_attempts=int(values["unanswered_attempts"]),
             request_ids=list(json.loads(request_ids) if isinstance(request_ids, str) else request_ids or []),
             reason=values["reason"],
+            refused_by=values["refused_by"],
             batch_no=values["batch_no"],
             last_attempt_at=_aware(values["last_attempt_at"]) if values["last_attempt_at"] else None,
         )

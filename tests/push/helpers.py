@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from pipelines.contracts import load_contract, quote_ident
+from pipelines.contracts import load_contract, quote_ident, sql_type
 
 NOW = datetime(2026, 11, 1, 4, 0, tzinfo=UTC)
 
@@ -69,24 +69,34 @@ def skybiz_row(code: str, **overrides: Any) -> dict[str, Any]:
 
 
 def insert_customers(warehouse: Any, rows: list[dict[str, Any]]) -> None:
-    """Create the warehouse schema if needed and insert rows into ``customers`` (one transaction)."""
+    """Create the warehouse schema if needed and insert rows into ``customers`` (one array per column)."""
     warehouse.ensure_schema()
-    columns = [*load_contract("customer").column_names, "loaded_at", "load_id"]
-    json_cast = "JSONB" if warehouse.dialect == "postgres" else "JSON"
-    one = "(" + ", ".join(f"CAST(? AS {json_cast})" if c == "source_extras" else "?" for c in columns) + ")"
+    contract = load_contract("customer")
+    dialect = warehouse.dialect
+    text = sql_type(contract.column("name"), dialect)
+    selects = [
+        f"CAST(unnest(CAST(? AS {text}[])) AS {sql_type(c, dialect)})"
+        if c.physical_type == "json"
+        else f"unnest(CAST(? AS {sql_type(c, dialect)}[]))"
+        for c in contract.columns
+    ]
+    columns = [*contract.column_names, "loaded_at", "load_id"]
+    stamp = sql_type(contract.column("extracted_at"), dialect)
+    selects += [f"unnest(CAST(? AS {stamp}[]))", f"unnest(CAST(? AS {text}[]))"]
+    full = [
+        {
+            "loaded_at": NOW,
+            "load_id": "test",
+            "record_hash": hashlib.sha256(repr(sorted(row.items())).encode()).hexdigest(),
+            **row,
+        }
+        for row in rows
+    ]
     with warehouse.transaction():
-        for start in range(0, len(rows), 200):
-            chunk = rows[start : start + 200]
-            params: list[Any] = []
-            for row in chunk:
-                full = {"loaded_at": NOW, "load_id": "test", **row}
-                full.setdefault("record_hash", hashlib.sha256(repr(sorted(row.items())).encode()).hexdigest())
-                params += [full.get(c) for c in columns]
-            warehouse.execute(
-                f"INSERT INTO customers ({', '.join(quote_ident(c) for c in columns)}) "
-                f"VALUES {', '.join([one] * len(chunk))}",
-                params,
-            )
+        warehouse.execute(
+            f"INSERT INTO customers ({', '.join(map(quote_ident, columns))}) SELECT {', '.join(selects)}",
+            [[r.get(c) for r in full] for c in columns],
+        )
 
 
 def outbox_states(warehouse: Any) -> dict[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from decimal import Decimal
 
 from pipelines.push import Outbox, PushSettings, push_customers
 from tests.push.conftest import PushRig
@@ -89,7 +90,7 @@ def test_client_side_invalid_documents_are_never_sent(rig: PushRig) -> None:
     rows[1]["currency"] = "EUR"  # not in the default (documented) currency table
     rows[2]["name"] = "N" * 101
     rows[3]["payment_terms_days"] = None
-    rows[4]["credit_limit"] = -1
+    rows[4]["credit_limit"] = Decimal("-1.00")
     insert_customers(rig.warehouse, rows)
 
     result = push_customers(rig.warehouse, rig.client)
@@ -144,6 +145,10 @@ def test_a_currency_skybiz_refused_is_not_sent_again_in_the_same_run(duck_rig: P
         "SELECT reason FROM skybiz_push_outbox WHERE customer_key = 'smartacc:300-T00025'"
     )[0][0]
     assert "not sent again" in reason
+    rerun = push_customers(
+        duck_rig.warehouse, duck_rig.client, settings=PushSettings(batch_size=10, currencies=GOLD.currencies)
+    )
+    assert (rerun.rejected, rerun.requests) == (3, 0)  # held: SkyBiz refused them, nothing changed
 
 
 def test_a_server_rejected_document_is_held_until_it_changes(duck_rig: PushRig) -> None:
