@@ -293,8 +293,9 @@ class HttpClient:
             last = exc.last_attempt.exception()
             assert isinstance(last, SkysmartError)  # only typed errors are retried
             tries = exc.last_attempt.attempt_number
+            reason = last.message.removeprefix(f"{ctx.describe()}: ")
             raise RetriesExhaustedError(
-                f"{ctx.describe()}: gave up after {tries} attempt(s); last failure: {last.message}",
+                f"{ctx.describe()}: gave up after {tries} attempt(s); last failure: {reason}",
                 **ctx.error_fields(),
                 request_id=last_request_id[0],
                 status_code=getattr(last, "status_code", None),

@@ -386,13 +386,13 @@ def test_live_mutation_captures_every_customer_once_in_its_latest_state(sandbox_
     newer window. The only edits no reader can see are the ones the server makes after answering our very
     last request, so those (at most ``count`` customers, all stamped last) are allowed to differ.
     """
-    every, count = 4, 3
+    every, count = 8, 3
     server = sandbox_factory(mutate_every_n_requests=every, mutate_count=count)
     state = server.smartacc
     windows = plan_windows("smartacc", server.data.history_start, datetime.now(MYT).date())
     latest: dict[str, tuple[tuple[datetime, int], dict[str, str | None]]] = {}
     stats = []
-    with client_for(server, max_concurrency=4) as client:
+    with client_for(server, max_concurrency=2) as client:
         for window in windows:
             seen: list[str] = []
             for page in client.iter_window(window):
