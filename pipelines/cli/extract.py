@@ -8,8 +8,10 @@ Failures surface as typed errors, which the dispatcher turns into a one-line rea
 from __future__ import annotations
 
 import argparse
+import logging
 import time
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import date
 from typing import Any
 
@@ -37,6 +39,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="extract exactly this window instead of a planned range (at most 31 days)",
     )
     parser.add_argument("--lake", metavar="PATH", help="lake path or URL (default: SKYSMART_LAKE or ./lake)")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="also show each retried request on stderr"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -61,6 +66,32 @@ def plan(args: argparse.Namespace) -> list[Window]:
 
 def run(args: argparse.Namespace) -> int:
     """Extract the planned windows with a progress bar, then print one summary row per window."""
+    with _http_log(verbose=args.verbose):
+        return _run(args)
+
+
+@contextmanager
+def _http_log(*, verbose: bool) -> Iterator[None]:
+    """Retried requests are logged as warnings; show them only when asked, so a failure stays one line."""
+    logger = logging.getLogger("pipelines")
+    level, handlers = logger.level, list(logger.handlers)
+    if verbose:
+        from rich.logging import RichHandler
+
+        from pipelines.cli.ui import err_console
+
+        logger.addHandler(RichHandler(console=err_console, show_path=False))
+        logger.setLevel(logging.WARNING)
+    else:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+        logger.handlers[:] = handlers
+
+
+def _run(args: argparse.Namespace) -> int:
     from pipelines.cli.ui import console, make_progress, print_table
     from pipelines.extract import ExtractProgress, ExtractResult, extract_window
     from pipelines.lake import Lake
@@ -104,7 +135,8 @@ def run(args: argparse.Namespace) -> int:
         ]
         + [("total", total_rows, pages, f"{seconds:.2f}", _rate(total_rows, seconds), "")],
     )
-    console.print(f"extracted {len(results)} window(s), {total_rows:,} rows into {lake.url}")
+    # soft_wrap: the closing line is what scripts grep for, so it is never broken at the terminal width.
+    console.print(f"extracted {len(results)} window(s), {total_rows:,} rows into {lake.url}", soft_wrap=True)
     return 0
 
 
