@@ -112,25 +112,3 @@ def rig(make_rig: Callable[..., PushRig], warehouse_url: str) -> PushRig:
 def duck_rig(make_rig: Callable[..., PushRig], duckdb_url: str) -> PushRig:
     """A rig on DuckDB only."""
     return make_rig(duckdb_url)
-
-
-# -- until tests/fixtures/sandbox.py provides ``sandbox_factory`` (the sandbox work fills it in) ----------
-import tests.fixtures.sandbox as _shared_sandbox_fixtures  # noqa: E402
-
-if not hasattr(_shared_sandbox_fixtures, "sandbox_factory"):
-
-    @pytest.fixture
-    def sandbox_factory() -> Iterator[Callable[..., SandboxServer]]:
-        """Started sandboxes, stopped after the test (switch fields as keyword arguments)."""
-        from pipelines.sandbox.switches import Switches
-
-        servers: list[SandboxServer] = []
-
-        def factory(size: int = 20, seed: int = 5, **switches: Any) -> SandboxServer:
-            server = SandboxServer(size=size, seed=seed, skybiz_switches=Switches(**switches)).start()
-            servers.append(server)
-            return server
-
-        yield factory
-        for server in servers:
-            server.stop()
