@@ -190,7 +190,7 @@ ERRORS = [
 
 
 def _key_pair(server, which: str) -> tuple[str, str]:
-    creds = server.skybiz.credentials
+    creds = server.skybiz_credentials
     return {
         "good": (creds.api_key, creds.api_secret),
         "bad-secret": (creds.api_key, "definitely-not-it"),
