@@ -54,6 +54,7 @@ MIN_VALUE_MS: Final = -62_135_596_800_000  # .NET DateTime.MinValue: "not set" (
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _DATE_PATTERN: Final = r"^\\?/Date\((?P<ms>-?\d+)(?P<offset>[+-]\d{4})?\)\\?/$"
 _DATE_RE: Final = re.compile(_DATE_PATTERN)
+_SESSION_COOKIES: Final = frozenset({"ss-id", "ss-pid"})
 _PATH_UNSAFE: Final = re.compile(r"[/\\%?#]|^\.{1,2}$")
 # A run of >= 20 rows sharing one EditDate millisecond is read with offset pages under one cursor; such a
 # group is read again until two reads agree (see _read_at). Only bulk edits produce one.
@@ -621,9 +622,10 @@ class SmartAccClient:
             headers={"Accept": "application/json"},
             new_request_id=_new_request_id,
         )
-        # Session cookies are credentials too: keep them out of anything redact() sees.
+        # Session ids are credentials too: keep them out of anything redact() sees. Only the session cookies
+        # (ss-opt holds the word "perm", which must not become a mask for every "permission").
         for cookie in self.http.cookies:
-            if cookie.value:
+            if cookie.name in _SESSION_COOKIES and cookie.value:
                 register_secret(cookie.value)
         self._logged_in = True
         self._auth_generation += 1
