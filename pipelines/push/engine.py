@@ -56,6 +56,7 @@ from pipelines.windows import MYT, plan_windows
 Action = Literal["create", "verify", "invalid", "rejected", "needs_review"]
 ALREADY_EXISTS: Final = "Customer code already exists"
 SAME_BATCH: Final = "Duplicate CusCode found in the same batch"
+READ_BACK: Final = "created by an earlier request whose answer was lost; read back"
 _CURRENCY = re.compile(r"Currency code '(?P<code>[^']*)' does not exist")
 _MISSING = re.compile(r"Missing fields - (?P<fields>.+)$")
 
@@ -243,7 +244,7 @@ def push_customers(
     plan = _plan(warehouse, entries, mapping, rules, limit, settings)
     run = _Run(outbox, entries, client, settings, rules, run_id, progress, sleep)
     run.record(plan)
-    run.settle_unknown([i for i in plan.items if i.action == "verify"])
+    run.settle_unknown(plan)
     run.send()
     return run.result(plan)
 
@@ -413,18 +414,32 @@ class _Run:
 
     # -- unknown outcomes ---------------------------------------------------------------------------------
 
-    def settle_unknown(self, items: Sequence[PlannedCustomer]) -> None:
-        """Find out whether documents left ``sent`` by an earlier run exist, before sending any again."""
-        if not items:
+    def settle_unknown(self, plan: PushPlan) -> None:
+        """Find out whether documents left ``sent`` by an earlier run exist, before sending any again.
+
+        Besides the plan's ``verify`` customers, any other ``sent`` row (cut off by ``limit``, or whose
+        customer left the warehouse) is settled too, so no outcome stays unknown longer than needed.
+        """
+        items = plan.of("verify")
+        planned = {i.customer_key for i in plan.items}
+        others = [e for k, e in self.entries.items() if e.state == "sent" and k not in planned]
+        entries = [self.entries[i.customer_key] for i in items] + others
+        if not entries:
             return
-        entries = [self.entries[i.customer_key] for i in items]
         found = self._look_up(entries)
         if found is None:
-            return  # SkyBiz could not be read: they stay ``sent`` and count as unresolved
+            self.halted = True  # SkyBiz could not be read: they stay ``sent``, nothing new is sent
+            return
         resend: list[OutboxEntry] = []
-        for item, entry in zip(items, entries, strict=True):
+        for entry in others:  # outside this run's selection: settle the state, count nothing
             if entry.cus_code.upper() in found:
-                self._created(entry, "created by an earlier request whose answer was lost; read back")
+                entry.state, entry.reason = "created", READ_BACK
+            else:
+                entry.state = "pending"
+            entry.run_id = self.run_id
+        for item, entry in zip(items, entries[: len(items)], strict=True):
+            if entry.cus_code.upper() in found:
+                self._created(entry, READ_BACK)
                 self.confirmed += 1
                 continue
             # Not created: the current document goes through the same checks as any other.

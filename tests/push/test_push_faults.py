@@ -315,3 +315,20 @@ def test_server_duplicate_in_batch_sends_the_document_again_later(duck_rig: Push
     resent = duck_rig.creates[1].body["customer_data"]["documents"]
     assert resent[-1]["CusCode"] == "SA-300-T00000"  # the named document went to the back of the line
     duck_rig.assert_each_created_once({f"SA-300-T{i:05d}" for i in range(10)})
+
+
+def test_a_limited_rerun_still_settles_every_unknown_outcome(duck_rig: PushRig) -> None:
+    insert_customers(duck_rig.warehouse, [smartacc_row(i) for i in range(30)])
+    with pytest.raises(Crash):
+        push_customers(
+            duck_rig.warehouse, CrashingClient(duck_rig.client, 1), settings=PushSettings(batch_size=10)
+        )
+
+    rerun = push_customers(duck_rig.warehouse, duck_rig.client, limit=3)
+
+    assert (rerun.selected, rerun.created, rerun.confirmed, rerun.requests) == (3, 3, 3, 0)
+    assert Counter(outbox_states(duck_rig.warehouse).values()) == {"created": 10, "pending": 20}
+    # All ten settled in one look-up, one filtered read per code (ten is the filtered-read ceiling).
+    assert sorted(r.body["filters"]["CusCode"] for r in reads(duck_rig)) == [
+        f"SA-300-T{i:05d}" for i in range(10)
+    ]
