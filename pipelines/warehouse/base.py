@@ -138,9 +138,12 @@ class Warehouse(ABC):
         """
 
     @abstractmethod
-    def merge_customers(self, staging: str, load_id: str, loaded_at: Any) -> tuple[int, int]:
+    def merge_customers(
+        self, staging: str, load_id: str, loaded_at: Any, *, unique_keys: bool = False
+    ) -> tuple[int, int]:
         """Merge staged customer rows into ``customers``; returns ``(inserted, updated)``.
 
         The newest version per key wins: ``modified_at``, then ``source_version``, then ``record_hash``.
-        An older or equal version never replaces the current row.
+        An older or equal version never replaces the current row. ``unique_keys`` says the caller checked
+        that staging holds each key once, so the newest-per-key step can be skipped.
         """

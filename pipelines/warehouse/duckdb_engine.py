@@ -139,24 +139,31 @@ class DuckDBWarehouse(Warehouse):
             f"CAST({quote_ident(c.name)} AS {sql_type(c, self.dialect)}) AS {quote_ident(c.name)}"
             for c in contract.columns
         )
-        self.create_temp_table(table, f"SELECT {select} FROM read_parquet(?)", (url,))
+        # The lake's paths look like hive partitions (source=…/window=…); they are not columns of the file.
+        self.create_temp_table(
+            table, f"SELECT {select} FROM read_parquet(?, hive_partitioning = false)", (url,)
+        )
         return int(self.query(f"SELECT count(*) FROM {quote_ident(table)}")[0][0])
 
-    def merge_customers(self, staging: str, load_id: str, loaded_at: Any) -> tuple[int, int]:
+    def merge_customers(
+        self, staging: str, load_id: str, loaded_at: Any, *, unique_keys: bool = False
+    ) -> tuple[int, int]:
         """Newest version per key, sorted; then DELETE the rows it replaces and INSERT, in key order."""
         spec = schema.tables()[schema.CUSTOMERS]
         contract_cols = [c for c in spec.column_names if c not in ("loaded_at", "load_id")]
         cols = schema.column_list(contract_cols)
         target = quote_ident(schema.CUSTOMERS)
-        self.create_temp_table(
-            "_stg_latest",
-            f"SELECT DISTINCT ON (customer_key) {cols} FROM {quote_ident(staging)} "
-            f"ORDER BY customer_key, {schema.newest_first()}",
-        )
+        latest = quote_ident(staging)
+        if not unique_keys:
+            latest = "_stg_latest"
+            self.create_temp_table(
+                latest,
+                schema.first_per_group(cols, quote_ident(staging), "customer_key", schema.newest_first()),
+            )
         self.create_temp_table(
             "_stg_apply",
             f"SELECT {schema.column_list(contract_cols, 's')}, c.customer_key IS NULL AS _is_new "
-            f"FROM _stg_latest s LEFT JOIN {target} c ON c.customer_key = s.customer_key "
+            f"FROM {latest} s LEFT JOIN {target} c ON c.customer_key = s.customer_key "
             f"WHERE c.customer_key IS NULL OR {schema.newer('s', 'c')} ORDER BY s.customer_key",
         )
         self.execute(

@@ -30,7 +30,10 @@ _TEMP_TABLES: Final = (
     STG_QUARANTINE,
     "_stg_versions",
     "_new_versions",
-    "_affected",
+    "_better",
+    "_last_old",
+    "_rebuild",
+    "_kept",
     "_content",
 )
 _MAX_ERROR_CHARS: Final = 2000
@@ -116,8 +119,12 @@ def _load(
         STG_QUARANTINE, load_contract("customer_quarantine"), lake, _url(lake, QUARANTINE, win, quarantine)
     )
     _check_lineage(warehouse, win, raw, normalized, quarantine, rows_in, quarantined)
-    inserted, updated = warehouse.merge_customers(STG_CUSTOMERS, load_id, started_at)
-    versions = _merge_history(warehouse, load_id, started_at)
+    # Windows rarely hold a key twice; when none does, both de-duplication passes can be skipped.
+    unique_keys = not warehouse.query(f"SELECT count(*) - count(DISTINCT customer_key) FROM {STG_CUSTOMERS}")[
+        0
+    ][0]
+    inserted, updated = warehouse.merge_customers(STG_CUSTOMERS, load_id, started_at, unique_keys=unique_keys)
+    versions = _merge_history(warehouse, load_id, started_at, unique_keys=unique_keys)
     _replace_quarantine(warehouse, win, load_id, started_at)
     warehouse.drop_temp(*_TEMP_TABLES)
     result = LoadResult(
@@ -193,76 +200,158 @@ def _check_lineage(
         )
 
 
-def _merge_history(warehouse: Warehouse, load_id: str, loaded_at: datetime) -> int:
-    """Record unseen versions, then rebuild the SCD2 history of the customers they belong to.
+def _merge_history(warehouse: Warehouse, load_id: str, loaded_at: datetime, *, unique_keys: bool) -> int:
+    """Record unseen versions and bring the SCD2 history of their customers up to date.
 
-    History is ``collapse(sorted(versions of a key))``: versions sorted oldest first, a version dropped when
-    its content (``record_hash``) equals its predecessor's, ``valid_to`` the next kept version's
-    ``modified_at``. It is recomputed from ``customer_versions`` rather than patched in place because a late
-    version can split a collapsed run (A, C equal content; B arrives later between them): only the full set
-    of versions gives the same answer in every arrival order. A version's content comes from any row with
-    the same key and hash — equal hash, equal content — so the version table stays narrow.
+    History is ``collapse(sorted(versions of a key))``: versions oldest first, a version dropped when its
+    content (``record_hash``) equals its predecessor's, ``valid_to`` the next kept version's
+    ``modified_at``. Two paths compute exactly that:
+
+    * append — every new version of the key is newer than all it had (scheduled runs, in-order
+      backfills): close the current row and add the new kept versions;
+    * rebuild — a version lands between old ones (out-of-order loads): recompute the key's history from
+      ``customer_versions``. Patching in place is not enough here, because a late version can split a
+      collapsed run (A and C equal, B arrives later between them); only the full set of versions gives the
+      same answer in every arrival order. A version's content comes from any row with the same key and
+      hash — equal hash, equal content — so the version table stays narrow.
 
     Returns:
         the number of versions the warehouse had not seen before.
     """
-    versions = schema.tables()[schema.VERSIONS]
+    versions = quote_ident(schema.VERSIONS)
+    history = quote_ident(schema.HISTORY)
+    all_cols = schema.customer_columns()
     version_cols = list(schema.VERSION_COLUMNS)
-    content = schema.content_columns()
+    cols = schema.column_list(all_cols)
     vcols = schema.column_list(version_cols)
-    warehouse.create_temp_table(
-        "_stg_versions",
-        f"SELECT DISTINCT ON (customer_key, modified_at, record_hash) {vcols} FROM {STG_CUSTOMERS} "
-        "ORDER BY customer_key, modified_at, record_hash, "
-        f"COALESCE(source_version, {schema.MIN_VERSION}) DESC, extracted_at DESC, source_window DESC",
+    staged = STG_CUSTOMERS
+    if not unique_keys:
+        # One row per version: the canonical sighting (highest stamp, earliest extraction).
+        staged = "_stg_versions"
+        warehouse.create_temp_table(
+            staged,
+            schema.first_per_group(
+                cols, STG_CUSTOMERS, "customer_key, modified_at, record_hash", schema.newest_first()
+            ),
+        )
+    same_version = (
+        "v.customer_key = s.customer_key AND v.modified_at = s.modified_at AND v.record_hash = s.record_hash"
     )
     warehouse.create_temp_table(
         "_new_versions",
-        f"SELECT {schema.column_list(version_cols, 's')} FROM _stg_versions s WHERE NOT EXISTS ("
-        f"SELECT 1 FROM {quote_ident(versions.name)} v WHERE v.customer_key = s.customer_key "
-        "AND v.modified_at = s.modified_at AND v.record_hash = s.record_hash)",
+        f"SELECT {schema.column_list(all_cols, 's')} FROM {staged} s "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {versions} v WHERE {same_version})",
     )
-    new = int(warehouse.query("SELECT count(*) FROM _new_versions")[0][0])
-    if not new:
+    # Known versions seen here in a more canonical sighting (an earlier extraction than the one kept).
+    warehouse.create_temp_table(
+        "_better",
+        f"SELECT {schema.column_list(version_cols, 's')} FROM {staged} s JOIN {versions} v "
+        f"ON {same_version} WHERE {schema.newer('s', 'v')}",
+    )
+    new, better = warehouse.query(
+        "SELECT (SELECT count(*) FROM _new_versions), (SELECT count(*) FROM _better)"
+    )[0]
+    if not new and not better:
         return 0
-    warehouse.execute(
-        f"INSERT INTO {quote_ident(versions.name)} ({vcols}, loaded_at, load_id) "
-        f"SELECT {vcols}, ?, ? FROM _new_versions ORDER BY customer_key",
-        (loaded_at, load_id),
+    # Keys where some new version is not newer than the newest version already seen, or whose known
+    # version changed its sighting: rebuild those; every other key with new versions appends.
+    warehouse.create_temp_table(
+        "_last_old",
+        schema.first_per_group(
+            vcols,
+            f"(SELECT {schema.column_list(version_cols, 'v')} FROM {versions} v "
+            "WHERE v.customer_key IN (SELECT customer_key FROM _new_versions)) _seen",
+            "customer_key",
+            schema.newest_first(),
+        ),
     )
-    history = quote_ident(schema.HISTORY)
-    warehouse.create_temp_table("_affected", "SELECT DISTINCT customer_key FROM _new_versions")
+    warehouse.create_temp_table(
+        "_rebuild",
+        "SELECT n.customer_key FROM _new_versions n "
+        f"JOIN _last_old o ON o.customer_key = n.customer_key WHERE NOT {schema.newer('n', 'o')} "
+        "UNION SELECT customer_key FROM _better",
+    )
+    if better:
+        warehouse.execute(
+            f"UPDATE {versions} SET source_version = b.source_version, extracted_at = b.extracted_at, "
+            "source_window = b.source_window, loaded_at = ?, load_id = ? FROM _better b "
+            f"WHERE {versions}.customer_key = b.customer_key AND {versions}.modified_at = b.modified_at "
+            f"AND {versions}.record_hash = b.record_hash",
+            (loaded_at, load_id),
+        )
+    if new:
+        warehouse.execute(
+            f"INSERT INTO {versions} ({vcols}, loaded_at, load_id) "
+            f"SELECT {vcols}, ?, ? FROM _new_versions ORDER BY customer_key",
+            (loaded_at, load_id),
+        )
+        _append_history(warehouse, history, all_cols)
+    if int(warehouse.query("SELECT count(*) FROM _rebuild")[0][0]):
+        _rebuild_history(warehouse, history, versions, all_cols)
+    return int(new)
+
+
+def _append_history(warehouse: Warehouse, history: str, all_cols: list[str]) -> None:
+    """New versions that all come after a key's known ones: close its current row, add the kept ones."""
+    n_cols = schema.column_list(all_cols, "n")
+    # A new version is kept when its content differs from its predecessor's: the previous new version,
+    # or for the first one the key's current history row (the run the newest known version belongs to).
+    warehouse.create_temp_table(
+        "_kept",
+        f"SELECT * FROM (SELECT {n_cols}, COALESCE(lag(n.record_hash) OVER (PARTITION BY n.customer_key "
+        f"ORDER BY {schema.oldest_first('n')}), h.record_hash) AS _prev "
+        f"FROM _new_versions n LEFT JOIN {history} h ON h.customer_key = n.customer_key AND h.is_current "
+        "WHERE n.customer_key NOT IN (SELECT customer_key FROM _rebuild)) _ordered "
+        "WHERE _prev IS NULL OR _prev <> record_hash",
+    )
+    warehouse.execute(
+        f"UPDATE {history} SET valid_to = f.first_from, is_current = FALSE "
+        "FROM (SELECT customer_key, min(modified_at) AS first_from FROM _kept GROUP BY customer_key) f "
+        f"WHERE {history}.customer_key = f.customer_key AND {history}.is_current"
+    )
+    cols = schema.column_list(all_cols)
+    warehouse.execute(
+        f"INSERT INTO {history} ({cols}, valid_from, valid_to, is_current) "
+        f"SELECT {cols}, modified_at, lead(modified_at) OVER w, lead(modified_at) OVER w IS NULL "
+        f"FROM _kept WINDOW w AS (PARTITION BY customer_key ORDER BY {schema.oldest_first()}) "
+        f"ORDER BY customer_key, {schema.oldest_first()}"
+    )
+
+
+def _rebuild_history(warehouse: Warehouse, history: str, versions: str, all_cols: list[str]) -> None:
+    """Recompute the whole history of the keys in ``_rebuild`` from their versions."""
+    version_cols = list(schema.VERSION_COLUMNS)
+    content = schema.content_columns()
     ccols = schema.column_list(["customer_key", "record_hash", *content])
+    in_rebuild = "customer_key IN (SELECT customer_key FROM _rebuild)"
     # Prefer content already in history (priority 0) so rewriting a key never changes a kept row's content.
     warehouse.create_temp_table(
         "_content",
-        f"SELECT DISTINCT ON (customer_key, record_hash) {ccols} FROM ("
-        f"SELECT 0 AS _priority, {ccols} FROM {history} "
-        "WHERE customer_key IN (SELECT customer_key FROM _affected) "
-        f"UNION ALL SELECT 1 AS _priority, {ccols} FROM {STG_CUSTOMERS} "
-        "WHERE customer_key IN (SELECT customer_key FROM _affected)"
-        ") u ORDER BY customer_key, record_hash, _priority",
+        schema.first_per_group(
+            ccols,
+            f"(SELECT 0 AS _priority, {ccols} FROM {history} WHERE {in_rebuild} "
+            f"UNION ALL SELECT 1 AS _priority, {ccols} FROM _new_versions WHERE {in_rebuild}) _candidates",
+            "customer_key, record_hash",
+            "_priority",
+        ),
     )
-    warehouse.execute(f"DELETE FROM {history} WHERE customer_key IN (SELECT customer_key FROM _affected)")
-    out_cols = [*schema.customer_columns(), "valid_from", "valid_to", "is_current"]
+    warehouse.execute(f"DELETE FROM {history} WHERE {in_rebuild}")
     select_cols = ", ".join(
-        f"k.{quote_ident(c)}" if c in version_cols else f"c.{quote_ident(c)}"
-        for c in schema.customer_columns()
+        f"k.{quote_ident(c)}" if c in version_cols else f"c.{quote_ident(c)}" for c in all_cols
     )
     warehouse.execute(
-        f"""INSERT INTO {history} ({schema.column_list(out_cols)})
+        f"""INSERT INTO {history} ({schema.column_list(all_cols)}, valid_from, valid_to, is_current)
 SELECT {select_cols}, k.modified_at, lead(k.modified_at) OVER w, lead(k.modified_at) OVER w IS NULL
 FROM (
   SELECT v.*,
          lag(v.record_hash) OVER (PARTITION BY v.customer_key ORDER BY {schema.oldest_first("v")}) AS _prev
-  FROM {quote_ident(versions.name)} v WHERE v.customer_key IN (SELECT customer_key FROM _affected)
+  FROM {versions} v WHERE v.{in_rebuild}
 ) k
 JOIN _content c ON c.customer_key = k.customer_key AND c.record_hash = k.record_hash
 WHERE k._prev IS NULL OR k._prev <> k.record_hash
 WINDOW w AS (PARTITION BY k.customer_key ORDER BY {schema.oldest_first("k")})
 ORDER BY k.customer_key, {schema.oldest_first("k")}"""
     )
-    return new
 
 
 def _replace_quarantine(warehouse: Warehouse, win: Window, load_id: str, loaded_at: datetime) -> None:

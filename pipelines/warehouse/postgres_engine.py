@@ -161,7 +161,12 @@ class PostgresWarehouse(Warehouse):
         self.drop_temp(table)
         columns = ",\n  ".join(column_definitions(contract, self.dialect, with_constraints=False))
         self.execute(f"CREATE TEMP TABLE {quote_ident(table)} (\n  {columns}\n) ON COMMIT DROP")
-        names = contract.column_names
+        rows = self.copy_parquet(table, contract.column_names, lake, url)
+        self.execute(f"ANALYZE {quote_ident(table)}")
+        return rows
+
+    def copy_parquet(self, table: str, names: list[str], lake: Lake, url: str) -> int:
+        """``COPY`` the named columns of a lake Parquet file into an existing table; returns the row count."""
         copy_sql = f"COPY {quote_ident(table)} ({schema.column_list(names)}) FROM STDIN WITH (FORMAT csv)"
         options = pacsv.WriteOptions(include_header=False)
         rows = 0
@@ -175,11 +180,12 @@ class PostgresWarehouse(Warehouse):
         except psycopg.Error as exc:
             raise _wrap(exc, f"COPY into {table} failed") from exc
         except (pa.ArrowException, KeyError) as exc:
-            raise WarehouseError(f"{url} does not fit contract {contract.name}: {exc}") from exc
-        self.execute(f"ANALYZE {quote_ident(table)}")
+            raise WarehouseError(f"{url} does not fit the columns of {table}: {exc}") from exc
         return rows
 
-    def merge_customers(self, staging: str, load_id: str, loaded_at: Any) -> tuple[int, int]:
+    def merge_customers(
+        self, staging: str, load_id: str, loaded_at: Any, *, unique_keys: bool = False
+    ) -> tuple[int, int]:
         """One ``INSERT … ON CONFLICT DO UPDATE … WHERE newer`` over the newest staged version per key."""
         spec = schema.tables()[schema.CUSTOMERS]
         contract_cols = [c for c in spec.column_names if c not in ("loaded_at", "load_id")]
@@ -188,13 +194,16 @@ class PostgresWarehouse(Warehouse):
             f"{quote_ident(c)} = EXCLUDED.{quote_ident(c)}" for c in [*contract_cols, "loaded_at", "load_id"]
         )
         self.execute("SET LOCAL work_mem = '256MB'")
+        source = (
+            f"SELECT {cols} FROM {quote_ident(staging)} ORDER BY customer_key"
+            if unique_keys
+            else f"SELECT DISTINCT ON (customer_key) {cols} FROM {quote_ident(staging)} "
+            f"ORDER BY customer_key, {schema.newest_first()}"
+        )
         # xmax = 0 on a RETURNING row means the row was inserted, not updated: the documented-in-practice way
         # to tell the two apart in one statement.
         inserted, updated = self.query(
-            f"""WITH src AS (
-  SELECT DISTINCT ON (customer_key) {cols} FROM {quote_ident(staging)}
-  ORDER BY customer_key, {schema.newest_first()}
-), merged AS (
+            f"""WITH src AS ({source}), merged AS (
   INSERT INTO {quote_ident(schema.CUSTOMERS)} AS c ({cols}, loaded_at, load_id)
   SELECT {cols}, ?, ? FROM src
   ON CONFLICT (customer_key) DO UPDATE SET {updates}

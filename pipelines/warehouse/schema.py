@@ -384,30 +384,58 @@ def contract_table_statements(
 # -- version order ----------------------------------------------------------------------------------------
 
 
+# The total order of customer rows, most significant first: (expression, whether larger is newer). A
+# version is (customer_key, modified_at, record_hash) ordered by the first three; the last two order the
+# sightings of one version (the same record in overlapping windows, or a repeated page): the earliest
+# extraction is the canonical one. A total order is what makes every table independent of load order.
+VERSION_ORDER: Final = (
+    ("{a}modified_at", True),
+    (f"COALESCE({{a}}source_version, {MIN_VERSION})", True),
+    ("{a}record_hash", True),
+    ("{a}extracted_at", False),
+    ("{a}source_window", False),
+)
+
+
 def newest_first(alias: str | None = None) -> str:
-    """``ORDER BY`` terms putting a key's newest version first: modified_at, source_version, record_hash."""
-    p = f"{alias}." if alias else ""
-    return f"{p}modified_at DESC, COALESCE({p}source_version, {MIN_VERSION}) DESC, {p}record_hash DESC"
+    """``ORDER BY`` terms putting a key's newest row first (see :data:`VERSION_ORDER`)."""
+    a = f"{alias}." if alias else ""
+    return ", ".join(f"{expr.format(a=a)} {'DESC' if up else 'ASC'}" for expr, up in VERSION_ORDER)
 
 
 def oldest_first(alias: str | None = None) -> str:
-    """``ORDER BY`` terms listing a key's versions oldest first (the reverse of :func:`newest_first`)."""
-    p = f"{alias}." if alias else ""
-    return f"{p}modified_at, COALESCE({p}source_version, {MIN_VERSION}), {p}record_hash"
+    """``ORDER BY`` terms listing a key's rows oldest first (the reverse of :func:`newest_first`)."""
+    a = f"{alias}." if alias else ""
+    return ", ".join(f"{expr.format(a=a)} {'ASC' if up else 'DESC'}" for expr, up in VERSION_ORDER)
 
 
 def newer(candidate: str, current: str) -> str:
-    """A predicate: version ``candidate`` (a table alias) is strictly newer than ``current``."""
-    c, t = candidate, current
-    sv_c = f"COALESCE({c}.source_version, {MIN_VERSION})"
-    sv_t = f"COALESCE({t}.source_version, {MIN_VERSION})"
-    return (
-        f"({c}.modified_at > {t}.modified_at OR ({c}.modified_at = {t}.modified_at AND "
-        f"({sv_c} > {sv_t} OR ({sv_c} = {sv_t} AND {c}.record_hash > {t}.record_hash))))"
-    )
+    """A predicate: row ``candidate`` (a table alias) comes strictly after ``current`` in the order."""
+    terms = [
+        (expr.format(a=f"{candidate}."), ">" if up else "<", expr.format(a=f"{current}."))
+        for expr, up in VERSION_ORDER
+    ]
+    c, op, t = terms[-1]
+    out = f"{c} {op} {t}"
+    for c, op, t in reversed(terms[:-1]):
+        out = f"({c} {op} {t} OR ({c} = {t} AND {out}))"
+    return out
 
 
 def column_list(names: Sequence[str], alias: str | None = None) -> str:
     """Quoted, comma-separated column names, optionally qualified by ``alias``."""
     p = f"{alias}." if alias else ""
     return ", ".join(p + quote_ident(n) for n in names)
+
+
+def first_per_group(columns: str, source: str, partition: str, order: str) -> str:
+    """``SELECT columns`` of the first row per ``partition`` group by ``order``, in SQL both engines run well.
+
+    DuckDB 2.0's ``DISTINCT ON … ORDER BY`` is pathological on wide rows (7 s against 1 s for
+    ``row_number()`` on 100k customers), and ``QUALIFY`` is DuckDB-only; a filtered ``row_number()``
+    subquery is fast on both.
+    """
+    return (
+        f"SELECT {columns} FROM (SELECT *, row_number() OVER (PARTITION BY {partition} ORDER BY {order}) "
+        f"AS _rank FROM {source}) _ranked WHERE _rank = 1"
+    )
