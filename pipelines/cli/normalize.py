@@ -1,10 +1,110 @@
-"""Placeholder until the normalize commands land."""
+"""``skysmart normalize``: raw windows of a date range into the common model and the quarantine.
+
+Windows are planned like the extract plans them (month-aligned, Malaysia dates, both inclusive); windows
+that were never extracted are listed and skipped. Progress goes to stderr (when it is a terminal), the
+summary tables to stdout. ``--lake`` overrides ``SKYSMART_LAKE``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import time
+from collections import Counter
+from datetime import date
 from typing import Any
+
+from pipelines.config import Settings
+from pipelines.errors import LakeError, WindowError
+from pipelines.windows import SOURCES, Window, plan_windows
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    """Nothing registered yet."""
+    """Add ``normalize``."""
+    parser = sub.add_parser(
+        "normalize",
+        help="normalize raw windows into the common customer model (and the quarantine)",
+        description=(
+            "Normalize every extracted raw window of a date range (Malaysia dates, both inclusive) into "
+            "normalized/ and quarantine/ in the lake; raw rows = normalized + quarantined for each window."
+        ),
+    )
+    parser.add_argument("--from", dest="date_from", required=True, metavar="YYYY-MM-DD", help="first date")
+    parser.add_argument("--to", dest="date_to", required=True, metavar="YYYY-MM-DD", help="last date")
+    parser.add_argument(
+        "--source", choices=(*SOURCES, "all"), default="all", help="which source's windows (default: all)"
+    )
+    parser.add_argument("--lake", metavar="PATH", help="lake path or URL (default: SKYSMART_LAKE or ./lake)")
+    parser.set_defaults(handler=run)
+
+
+def _date(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise WindowError(f"{option} {text!r} is not a date in YYYY-MM-DD form") from None
+
+
+def plan(args: argparse.Namespace) -> list[Window]:
+    """The windows the arguments ask for, source by source."""
+    start, end = _date(args.date_from, "--from"), _date(args.date_to, "--to")
+    sources = SOURCES if args.source == "all" else (args.source,)
+    return [w for source in sources for w in plan_windows(source, start, end)]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Normalize the planned windows that were extracted; print per-window and per-reason summaries."""
+    from pipelines.cli.ui import console, make_progress, print_table
+    from pipelines.lake import CUSTOMERS, RAW, Lake
+    from pipelines.normalize import NormalizeResult, normalize_window
+
+    windows = plan(args)
+    lake = Lake(args.lake or Settings.from_env().lake_url)
+    present = [w for w in windows if lake.manifest(RAW, w.source, CUSTOMERS, w) is not None]
+    missing = [w for w in windows if w not in present]
+    if not present:
+        raise LakeError(
+            f"no extracted raw windows between {args.date_from} and {args.date_to} in {lake.url}; "
+            "run skysmart extract first"
+        )
+    results: list[NormalizeResult] = []
+    started = time.perf_counter()
+    with make_progress() as progress:
+        task = progress.add_task("normalize", total=len(present), detail="")
+        for window in present:
+            progress.update(task, detail=str(window))
+            results.append(normalize_window(lake, window.source, window))
+            progress.advance(task)
+    seconds = time.perf_counter() - started
+
+    rows_in = sum(r.rows_in for r in results)
+    print_table(
+        f"normalize → {lake.url}",
+        ("source", "window", "rows in", "normalized", "quarantined", "seconds"),
+        [(r.source, r.window, r.rows_in, r.normalized, r.quarantined, f"{r.seconds:.2f}") for r in results]
+        + [
+            (
+                "total",
+                f"{len(results)} window(s)",
+                rows_in,
+                sum(r.normalized for r in results),
+                sum(r.quarantined for r in results),
+                f"{seconds:.2f}",
+            )
+        ],
+    )
+    reasons: Counter[tuple[str, str]] = Counter()
+    for r in results:
+        for rule, count in r.quarantine_reasons.items():
+            reasons[(r.source, rule)] += count
+    if reasons:
+        print_table(
+            "quarantined by reason",
+            ("source", "rule", "rows"),
+            [(source, rule, count) for (source, rule), count in sorted(reasons.items())],
+        )
+    if missing:
+        console.print(
+            f"skipped {len(missing)} window(s) never extracted: {', '.join(str(w) for w in missing)}"
+        )
+    console.print(f"normalized {len(results)} window(s), {rows_in:,} raw rows, in {seconds:.1f} s")
+    return 0
