@@ -145,9 +145,12 @@ def status_error(
     fields = {**ctx.error_fields(), "request_id": request_id, "status_code": status_code}
     if status_code == 429:
         return RateLimitedError(message, retry_after=retry_after, **fields)
-    if status_code >= 500 or status_code < 400:
-        # 5xx, and 2xx/3xx bodies we could not use (an HTML page behind a proxy, a cut-off body).
+    if status_code >= 500 or status_code < 300:
+        # 5xx, and 2xx bodies we could not use (an HTML page from a proxy, a cut-off body).
         return TransientApiError(message, **fields)
+    if status_code < 400:
+        # Redirects are not followed (a POST must not silently become a GET elsewhere): the URL is wrong.
+        return RequestRejectedError(f"{message}; redirected, check the configured URL", **fields)
     if status_code == 401:
         return AuthenticationError(message, **fields)
     if status_code == 403:

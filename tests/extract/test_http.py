@@ -17,11 +17,13 @@ import pytest
 from pipelines.config import HttpSettings, Secret, SkyBizSettings, SmartAccSettings
 from pipelines.errors import (
     AuthenticationError,
+    PermissionDeniedError,
     RateLimitedError,
+    RequestRejectedError,
     RetriesExhaustedError,
     TransientApiError,
 )
-from pipelines.http import CallContext, HttpClient, _rate, loads_exact, retry_after_seconds
+from pipelines.http import CallContext, HttpClient, _rate, loads_exact, retry_after_seconds, status_error
 from pipelines.sources.skybiz import SkyBizClient
 from pipelines.sources.smartacc import SmartAccClient
 from pipelines.windows import Window
@@ -111,6 +113,27 @@ def test_retry_after_http_date() -> None:
 def test_numbers_keep_their_exact_text() -> None:
     body = loads_exact(b'{"a": 1.50, "b": 10, "c": 1e3, "d": -0.0, "e": NaN, "f": true, "g": null}')
     assert body == {"a": "1.50", "b": "10", "c": "1e3", "d": "-0.0", "e": "NaN", "f": True, "g": None}
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "retryable"),
+    [
+        pytest.param(200, TransientApiError, True, id="200-unusable-body"),
+        pytest.param(302, RequestRejectedError, False, id="302-redirect"),
+        pytest.param(400, RequestRejectedError, False, id="400"),
+        pytest.param(401, AuthenticationError, False, id="401"),
+        pytest.param(403, PermissionDeniedError, False, id="403"),
+        pytest.param(404, RequestRejectedError, False, id="404"),
+        pytest.param(429, RateLimitedError, True, id="429"),
+        pytest.param(500, TransientApiError, True, id="500"),
+        pytest.param(502, TransientApiError, True, id="502"),
+        pytest.param(504, TransientApiError, True, id="504"),
+    ],
+)
+def test_status_error_types(status: int, error: type[Exception], retryable: bool) -> None:
+    err = status_error(status, "boom", CallContext("skybiz", "read", window="w", page=1), request_id="r-1")
+    assert type(err) is error and err.retryable is retryable
+    assert (err.status_code, err.request_id, err.window, err.context["page"]) == (status, "r-1", "w", 1)
 
 
 def test_call_context_describes_the_call() -> None:
