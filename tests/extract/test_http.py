@@ -89,6 +89,19 @@ def test_rate_limit_rate(rps: float, concurrency: int, limit: int, interval_ms: 
     assert (rate.limit, rate.interval, rate.burst) == (limit, interval_ms, burst)
 
 
+def test_client_side_limits_are_wired() -> None:
+    # 1 request per second with bursts of one: a second request right away has to wait for a token.
+    with HttpClient("smartacc", HttpSettings(requests_per_second=1, max_concurrency=3)) as http:
+        assert http._limiter is not None
+        assert http._limiter.try_acquire("smartacc", blocking=False) is True
+        assert http._limiter.try_acquire("smartacc", blocking=False) is False
+        # The concurrency bound: three slots, and a fourth caller would block.
+        taken = [http._slots.acquire(blocking=False) for _ in range(4)]
+        assert taken == [True, True, True, False]
+    with HttpClient("smartacc", HttpSettings(requests_per_second=0)) as unlimited:
+        assert unlimited._limiter is None
+
+
 @pytest.mark.parametrize(
     ("header", "expected"),
     [
