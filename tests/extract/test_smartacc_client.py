@@ -177,13 +177,13 @@ AUTH_ERRORS = [
     pytest.param("unknown", AuthenticationError, 401, "Not Authenticated", id="unknown-key-401"),
     pytest.param(
         "cancelled", PermissionDeniedError, 403, "ApiKey has been cancelled", id="cancelled-key-403"
-    ),  # noqa: E501
+    ),
     pytest.param("expired", PermissionDeniedError, 403, "ApiKey has expired", id="expired-key-403"),
     pytest.param("no-permission", PermissionDeniedError, 403, "Invalid Permission", id="no-permission-403"),
     pytest.param("insecure", PermissionDeniedError, 403, "insecure connection", id="insecure-connection-403"),
     pytest.param(
         "bad-password", AuthenticationError, 401, "Invalid Username or Password", id="bad-password-401"
-    ),  # noqa: E501
+    ),
 ]
 
 
@@ -239,12 +239,12 @@ def _body(status: int, code: str | None, message: str | None) -> JsonResponse:
         pytest.param(_body(400, "ArgumentException", "Page"), RequestRejectedError, id="400"),
         pytest.param(
             _body(409, "DuplicateKey", "Customer ID already exists"), RequestRejectedError, id="409"
-        ),  # noqa: E501
+        ),
         pytest.param(_body(429, "TooManyRequests", "Too Many Requests"), RateLimitedError, id="429"),
         pytest.param(_body(503, None, None), TransientApiError, id="503-empty"),
         pytest.param(
             _body(200, "Unauthorized", "Not Authenticated"), AuthenticationError, id="200-with-error"
-        ),  # noqa: E501
+        ),
     ],
 )
 def test_response_status_mapping(response: JsonResponse, error: type[ApiError]) -> None:
@@ -368,7 +368,7 @@ def test_window_edges_are_malaysia_midnights(sandbox_factory) -> None:
             r["AcCustomerID"]
             for p in client.iter_window(Window("smartacc", date(2024, 6, 1), date(2024, 6, 1)))
             for r in p.rows
-        }  # noqa: E501
+        }
     inside = {i for i, when in edges.items() if when.month == 5}
     assert len(inside) == 3 and inside <= ids and not ((set(edges) - inside) & ids)
     assert {i for i, when in edges.items() if when.month == 6} <= june_1
