@@ -507,7 +507,7 @@ class SmartAccClient:
             cursor = _cursor(recs[-1].edited)
 
     def _read_at(self, cursor: datetime, window: Window, counter: _Counter) -> tuple[list[_Fetched], bool]:
-        """Page 1 at ``cursor``; more pages only while >= 20 rows share the cursor's EditDate.
+        """Page 1 at ``cursor``; more pages only while >= 20 rows are tied at the cursor's EditDate.
 
         Returns the pages and whether the data ended (a short page). The next cursor, the last row's
         EditDate, is then strictly later than ``cursor``.
@@ -518,17 +518,22 @@ class SmartAccClient:
             counter.add(requests=1)
             return self._edit_date_page(cursor, n, ctx)
 
+        def stuck(page: _Fetched) -> bool:
+            # A full page that does not get past the cursor (only ties at the cursor's EditDate; "<=" also
+            # keeps a server that ignored the milliseconds from sending the cursor backwards).
+            return len(page.recs) == PAGE_SIZE and _cursor(page.recs[-1].edited) <= cursor
+
         first = fetch(1)
-        if len(first.recs) < PAGE_SIZE or _cursor(first.recs[-1].edited) > cursor:
+        if not stuck(first):
             return [first], len(first.recs) < PAGE_SIZE
-        # >= 20 rows with the cursor's EditDate: offset pages under one cursor, which an edit in the group
-        # could shift. Read the group until two reads list the same rows.
+        # >= 20 rows tied at the cursor: offset pages under one cursor, which an edit in the group could
+        # shift. Read the group until two reads list the same rows.
         previous: list[str] | None = None
         pages = [first]
         for _ in range(_GROUP_READS):
-            while len(pages[-1].recs) == PAGE_SIZE and _cursor(pages[-1].recs[-1].edited) == cursor:
+            while stuck(pages[-1]):
                 pages.append(fetch(len(pages) + 1))
-            group = [rec.key for p in pages for rec in p.recs if _cursor(rec.edited) == cursor]
+            group = [rec.key for p in pages for rec in p.recs if _cursor(rec.edited) <= cursor]
             if group == previous:
                 return pages, len(pages[-1].recs) < PAGE_SIZE
             previous = group

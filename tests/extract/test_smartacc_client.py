@@ -374,6 +374,28 @@ def test_window_edges_are_malaysia_midnights(sandbox_factory) -> None:
     assert {i for i, when in edges.items() if when.month == 6} <= june_1
 
 
+def test_keyset_reads_ties_longer_than_a_page(sandbox_factory) -> None:
+    # 45 customers edited in the same millisecond (a bulk update): the keyset cursor cannot move past them
+    # with one page, so the fallback pages under one cursor and re-reads the tie until two reads agree.
+    data = sandbox_data()
+    table = data.smartacc
+    values = table.column("EditDate").to_pylist()
+    tie = datetime(2024, 5, 15, 12, 0, 0)
+    for row in range(100, 145):
+        values[row] = tie
+    column = pa.array(values, table.schema.field("EditDate").type)
+    table = table.set_column(table.schema.get_field_index("EditDate"), "EditDate", column)
+    server = sandbox_factory(data=dataclasses.replace(data, smartacc=table))
+    with client_for(server) as concurrent, client_for(server) as keyset:
+        keyset.max_passes = 0
+        expected = [r["AcCustomerID"] for p in concurrent.iter_window(MAY) for r in p.rows]
+        got = [r["AcCustomerID"] for p in keyset.iter_window(MAY) for r in p.rows]
+    tied = set(table.column("AcCustomerID").to_pylist()[100:145])
+    assert got == expected and tied <= set(got) and len(got) == len(set(got))
+    tie_reads = [r.query for r in server.smartacc.received if "T12:00:00" in r.path]
+    assert any("Page=3" in q for q in tie_reads)  # the tie was paged under one cursor
+
+
 # -- live data ----------------------------------------------------------------------------------------------
 
 
