@@ -26,12 +26,13 @@ import math
 import re
 import time
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any, Final, cast
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -42,7 +43,6 @@ from pipelines.windows import Window
 
 if TYPE_CHECKING:
     import great_expectations as gx
-    from great_expectations.core import ExpectationSuiteValidationResult
     from great_expectations.core.expectation_validation_result import ExpectationValidationResult
     from great_expectations.expectations.expectation import Expectation
 
@@ -154,8 +154,9 @@ class QualityResult:
     def summary(self) -> str:
         """A readable, value-free summary; the text of :class:`DataQualityError`."""
         where = f"{self.source}:{self.window}" if self.source and self.window else self.contract
+        verdict = "passed" if self.success else "failed"
         head = (
-            f"data quality check of {where} failed: {self.failed_errors} error and {self.failed_warnings} "
+            f"data quality check of {where} {verdict}: {self.failed_errors} error and {self.failed_warnings} "
             f"warning expectation(s) failed of {self.evaluated} on {self.rows:,} rows"
         )
         errors = [f for f in self.failures if f.severity == "error"]
@@ -306,12 +307,10 @@ def validate_frame(
     contract = load_contract(contract) if isinstance(contract, str) else contract
     source = source or (window.source if window else None)
     suite = build_suite(contract)  # imports GX on first use: not part of the run's time
-    started = time.perf_counter()
-    registered, gx_result = _run(suite, df, key_column)
-    seconds = time.perf_counter() - started
+    run = _run(suite, df, key_column)
+    seconds = run.seconds
     keyed = key_column in df.columns
-    order = {e.id: i for i, e in enumerate(registered.expectations)}
-    results = sorted(gx_result.results, key=lambda r: order.get(r.expectation_config.id, len(order)))  # type: ignore[union-attr]
+    results = run.results
     failures = [_failure(r, keyed) for r in results if not r.success]
     failures.sort(key=lambda f: f.severity != "error")
     failed_errors = sum(f.severity == "error" for f in failures)
@@ -326,7 +325,7 @@ def validate_frame(
             "validated_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "seconds": round(seconds, 3),
         }
-        stored = _stored_result(gx_result, results, keyed, key_column, facts)
+        stored = _stored_result(suite.name, run, keyed, key_column, facts)
         json_url = lake.write_file(
             QUALITY, source or window.source, CUSTOMERS, window, REPORT_JSON, _json_bytes(stored)
         )
@@ -400,12 +399,22 @@ def frame_from_table(table: pa.Table, contract: Contract) -> pd.DataFrame:
     return cast(pd.DataFrame, frame.astype(mismatched)) if mismatched else frame
 
 
-def _run(
-    suite: gx.ExpectationSuite, df: pd.DataFrame, key_column: str
-) -> tuple[gx.ExpectationSuite, ExpectationSuiteValidationResult]:
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """The outcome of one suite on one frame: results in suite order, GX's run metadata, wall seconds."""
+
+    results: list[ExpectationValidationResult]
+    meta: dict[str, Any]
+    seconds: float
+
+
+def _run(suite: gx.ExpectationSuite, df: pd.DataFrame, key_column: str) -> _Run:
     """Run a suite on a frame in a fresh ephemeral context (cheap: ~20 ms) with progress bars off.
 
-    Returns the suite as the context registered it (its expectations now have ids) and the GX result.
+    Two GX runs, for speed: the structural expectations (column order, dtypes) read only the frame's
+    metadata and run on the whole frame; the row checks run on a frame of just the columns they check plus
+    the key. GX's pandas engine filters the *whole* frame once per row expectation (nulls out, then the
+    failing rows), so narrowing 48 columns to the ~21 the checks read halves the run.
     """
     ge = _gx()
     from great_expectations.data_context.types.base import (
@@ -427,28 +436,73 @@ def _run(
         .add_dataframe_asset("frame")
         .add_batch_definition_whole_dataframe("whole")
     )
-    registered = context.suites.add(suite)
-    definition = context.validation_definitions.add(
-        ge.ValidationDefinition(name=suite.name, data=batch, suite=registered)
-    )
     result_format: dict[str, Any] = {
         "result_format": "COMPLETE",
         "return_unexpected_index_query": False,
         # Keys only: GX leaves the failing values out of the index list and the unexpected lists.
         "exclude_unexpected_values": True,
     }
-    if key_column in df.columns:
+    keyed = key_column in df.columns
+    if keyed:
+        result_format["unexpected_index_column_names"] = [key_column]
+    structural = [e for e in suite.expectations if (e.meta or {}).get("rule") in _STRUCTURAL_RULES]
+    checks = [e for e in suite.expectations if (e.meta or {}).get("rule") not in _STRUCTURAL_RULES]
+    checked = [c for c in dict.fromkeys([key_column, *(getattr(e, "column", None) for e in checks)]) if c]
+    passes = [("structure", structural, df), ("checks", checks, _checks_frame(df, checks, checked))]
+
+    started = time.perf_counter()
+    results: list[ExpectationValidationResult] = []
+    meta: dict[str, Any] = {}
+    for label, expectations, data in passes:
+        if not expectations:
+            continue
+        configurations = [e.configuration for e in expectations]
+        registered = context.suites.add(
+            ge.ExpectationSuite(name=f"{suite.name}#{label}", expectations=configurations)
+        )
+        definition = context.validation_definitions.add(
+            ge.ValidationDefinition(name=registered.name, data=batch, suite=registered)
+        )
         # A named index equal to the key column takes GX's fast path: it lists the failing index labels
         # instead of looking each row up (0.6 s versus 3.7 s for 100k failing rows).
-        frame = df.set_index(key_column, drop=False)
-        result_format["unexpected_index_column_names"] = [key_column]
-    else:
-        frame = df.reset_index(drop=True)
-    with warnings.catch_warnings():
-        # GX matches with ``str.contains``, which warns about the contract's grouping parentheses.
-        warnings.filterwarnings("ignore", message="This pattern is interpreted as a regular expression")
-        result = definition.run(batch_parameters={"dataframe": frame}, result_format=result_format)
-    return registered, cast("ExpectationSuiteValidationResult", result)
+        frame = data.set_index(key_column, drop=False) if keyed else data.reset_index(drop=True)
+        with warnings.catch_warnings():
+            # GX matches with ``str.contains``, which warns about the contract's grouping parentheses.
+            warnings.filterwarnings("ignore", message="This pattern is interpreted as a regular expression")
+            outcome = definition.run(batch_parameters={"dataframe": frame}, result_format=result_format)
+        order = {e.id: i for i, e in enumerate(registered.expectations)}
+        results += sorted(outcome.results, key=lambda r: order.get(_config_id(r), len(order)))
+        meta = dict(outcome.meta)
+    return _Run(results=results, meta=meta, seconds=time.perf_counter() - started)
+
+
+def _checks_frame(df: pd.DataFrame, checks: Sequence[Any], columns: Sequence[str]) -> pd.DataFrame:
+    """The columns the row checks read, with range-checked numbers as float64 (a copy; ``df`` is untouched).
+
+    GX compares ranges vectorised only for numpy int/float columns; nullable ``Int32`` and Arrow decimals
+    go through a Python call per row (1.3 s per million rows per check). As float64, nulls become NaN
+    (still skipped as missing) and the comparison is exact for bounds below 2^53 / 10^scale: values are
+    only compared with the contract's bounds, never stored. The dtype checks see the original columns.
+    """
+    frame = df[[c for c in columns if c in df.columns]]
+    ranged = {str(getattr(e, "column", "")) for e in checks if (e.meta or {}).get("rule") == "range"}
+    for column in ranged:
+        if column in frame.columns and _compared_per_row(frame[column].dtype):
+            values = frame[column].to_numpy(dtype="float64", na_value=np.nan)
+            frame = frame.assign(**{column: pd.Series(values, index=frame.index)})
+    return frame
+
+
+def _compared_per_row(dtype: Any) -> bool:
+    """Numbers GX's range check would compare row by row: numeric, but not a plain numpy dtype."""
+    if isinstance(dtype, np.dtype) or pd.api.types.is_bool_dtype(dtype):
+        return False
+    decimal = isinstance(dtype, pd.ArrowDtype) and pa.types.is_decimal(dtype.pyarrow_dtype)
+    return decimal or pd.api.types.is_numeric_dtype(dtype)
+
+
+def _config_id(result: ExpectationValidationResult) -> str | None:
+    return result.expectation_config.id if result.expectation_config else None
 
 
 # -- reading results ----------------------------------------------------------------------------------
@@ -529,8 +583,8 @@ def _exception_message(result: ExpectationValidationResult) -> str | None:
 
 
 def _stored_result(
-    gx_result: ExpectationSuiteValidationResult,
-    results: Iterable[ExpectationValidationResult],
+    suite_name: str,
+    run: _Run,
     keyed: bool,
     key_column: str,
     facts: Mapping[str, Any],
@@ -539,12 +593,12 @@ def _stored_result(
 
     ``exclude_unexpected_values`` already keeps values out of the index lists; the whitelist of result
     fields keeps them out of anything else an expectation might report. Exception tracebacks are dropped,
-    their first line kept.
+    their first line kept. The two GX runs (see :func:`_run`) are stored as one result of the whole suite.
     """
     from great_expectations.util import convert_to_json_serializable
 
     stored_results = []
-    for r in results:
+    for r in run.results:
         config = r.expectation_config
         res = dict(r.result or {})
         meta = dict(config.meta or {}) if config else {}
@@ -568,11 +622,17 @@ def _stored_result(
                 },
             }
         )
+    passed = sum(1 for r in run.results if r.success)
     return {
-        "success": bool(gx_result.success),
-        "suite_name": gx_result.suite_name,
-        "statistics": convert_to_json_serializable(dict(gx_result.statistics)),
-        "meta": {**convert_to_json_serializable(dict(gx_result.meta)), "skysmart": dict(facts)},
+        "success": passed == len(stored_results),
+        "suite_name": suite_name,
+        "statistics": {
+            "evaluated_expectations": len(stored_results),
+            "successful_expectations": passed,
+            "unsuccessful_expectations": len(stored_results) - passed,
+            "success_percent": 100.0 * passed / len(stored_results) if stored_results else None,
+        },
+        "meta": {**convert_to_json_serializable(run.meta), "skysmart": dict(facts)},
         "results": stored_results,
     }
 
@@ -724,10 +784,18 @@ def _rule_text(rule: str, kwargs: Mapping[str, Any], res: Mapping[str, Any]) -> 
 
 
 def _gx() -> Any:
-    """Import great-expectations on first use, with its logging quieted (it logs ~200 INFO lines)."""
+    """Import great-expectations on first use, with its logging quieted (it logs ~200 INFO lines).
+
+    Also turns off GX's batch fingerprint: for every pandas batch under 1 GB it hashes every cell
+    (``hash_pandas_object`` + MD5) only to record ``pandas_data_fingerprint`` in the result's metadata,
+    which we never read; on the customer window that is a third of the run. ``HASH_THRESHOLD`` is the
+    module constant GX compares the frame's size against on every batch.
+    """
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     import great_expectations
+    from great_expectations.execution_engine import pandas_execution_engine
 
+    pandas_execution_engine.HASH_THRESHOLD = 0
     return great_expectations
 
 

@@ -215,6 +215,27 @@ def test_dtype_and_column_failures_say_what_was_expected(tmp_path: Path, clean: 
     assert not result.success and result.failed_warnings == 0
 
 
+def test_a_missing_checked_column_fails_its_checks_without_values(clean: pd.DataFrame) -> None:
+    result = validate_frame(clean.drop(columns=["email"]), "customer", raise_on_error=False)
+    by_check = {f.check: f for f in result.failures}
+    assert set(by_check) == {"table:columns", "email:dtype", "email:pattern"}
+    assert by_check["email:pattern"].unexpected_count is None
+    assert (by_check["email:pattern"].detail or "").startswith("raised ")
+    assert "email" in (by_check["email:pattern"].detail or "")
+
+
+def test_ranges_on_nullable_ints_and_decimals_are_exact_at_the_bounds(clean: pd.DataFrame) -> None:
+    edge = clean.copy()
+    edge.loc[0:3, "credit_limit"] = [Decimal("0.00"), Decimal("-0.01"), None, Decimal("9999999999999999.99")]
+    edge.loc[0:3, "payment_terms_days"] = [3650, 3651, None, 0]
+    before = edge.copy()
+    result = validate_frame(edge, "customer")
+    by_check = {f.check: f for f in result.failures}
+    assert by_check["credit_limit:range"].keys == ("skybiz:C000001",)
+    assert by_check["payment_terms_days:range"].keys == ("skybiz:C000001",)
+    pd.testing.assert_frame_equal(edge, before)  # the float64 view for GX is a copy
+
+
 def test_range_error_raises(clean: pd.DataFrame) -> None:
     # customer.yaml's ranges are warnings; the same rule at error severity must fail the run.
     doc = yaml.safe_load((CONTRACTS_DIR / "customer.yaml").read_text())
@@ -268,6 +289,7 @@ def test_warning_failures_do_not_raise_but_are_reported(warned: tuple[QualityRes
         "payment_terms_days:range",
     }
     assert all(f.severity == "warning" for f in result.failures)
+    assert result.summary().startswith(f"data quality check of skybiz:{JAN.key} passed: 0 error and 5 warn")
     assert by_check["state:validValues"].keys == ("skybiz:C000002",)
     assert by_check["credit_limit:range"].unexpected_count == 1
     terms = by_check["payment_terms_days:range"]
