@@ -65,18 +65,16 @@ def test_kill_mid_window_keeps_the_previous_version(sandbox: SandboxServer, tmp_
         "SKYSMART_LAKE": str(lake_path),
         "SKYSMART_HTTP_REQUESTS_PER_SECOND": "0",
     }
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(marker), WINDOW.key],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    log = tmp_path / "child.log"  # a file, not a pipe: a chatty child must never block on a full pipe
+    with log.open("w") as out:
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(marker), WINDOW.key], env=env, stdout=out, stderr=out
+        )
     try:
         deadline = time.monotonic() + 120
         while not marker.exists():
             if child.poll() is not None:
-                raise AssertionError(f"child ended before the kill point: {child.communicate()[1]}")
+                raise AssertionError(f"child ended before the kill point: {log.read_text()[-3000:]}")
             assert time.monotonic() < deadline, "child never reached the kill point"
             time.sleep(0.05)
         child.send_signal(signal.SIGKILL)

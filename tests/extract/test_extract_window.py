@@ -234,3 +234,55 @@ def test_a_value_that_is_not_text_is_refused() -> None:
     with pytest.raises(ContractError) as error:
         page_to_batch(page, SKY_WINDOW, raw_schema("skybiz"), datetime.now(UTC))
     assert (error.value.field, error.value.request_id) == ("CreditLimit", "req_x")
+
+
+def test_small_pages_share_row_groups_and_keep_their_own_lineage(sandbox_factory, tmp_path: Path) -> None:
+    server = sandbox_factory()
+    lake = Lake(str(tmp_path / "lake"))
+    with SmartAccClient(settings_for(server).require_smartacc()) as client:
+        result = extract_window(client, SMA_WINDOW, lake)
+
+    assert pq.ParquetFile(result.data_url).num_row_groups == 1 < result.pages  # pages were combined
+    table = lake.read(RAW, "smartacc", CUSTOMERS, SMA_WINDOW)
+    sent = {r.headers.get("x-request-id"): r for r in server.smartacc.received}
+    runs: list[tuple[str, int, int]] = []  # (request id, page, rows) for each run of equal request ids
+    lineage = zip(table.column("_request_id").to_pylist(), table.column("_page").to_pylist(), strict=True)
+    for request_id, page in lineage:
+        if runs and runs[-1][0] == request_id:
+            assert runs[-1][1] == page
+            runs[-1] = (request_id, page, runs[-1][2] + 1)
+        else:
+            runs.append((request_id, page, 1))
+    assert [r[0] for r in runs] == lake.require_manifest(RAW, "smartacc", CUSTOMERS, SMA_WINDOW).extra[
+        "request_ids"
+    ]  # one contiguous run per page, in page order
+    for request_id, page, rows in runs:
+        request = sent[request_id]  # the request that really returned these rows...
+        assert f"Page={page}" in request.query and rows <= 20  # ...and the page it asked for
+        assert request.path.startswith("/Customers/EditDate/")
+
+
+def test_a_huge_page_is_converted_in_slices(sandbox: SandboxServer, tmp_path: Path) -> None:
+    rows = [{"CusCode": f"C{i:06d}", "CusName": f"Name {i}"} for i in range(10_000)]
+    page = Page(rows=rows, request_id="req_00000000000ff", page=1)
+
+    class OneBigPage:
+        source = "skybiz"
+
+        def iter_pages(self, window: Window):
+            yield page
+
+        def lookups(self, window: Window):
+            return ()
+
+        def manifest_extra(self):
+            return {"client": "test"}
+
+    lake = Lake(str(tmp_path / "lake"))
+    result = extract_window(OneBigPage(), SKY_WINDOW, lake, batch_rows=4_000)
+
+    table = lake.read(RAW, "skybiz", CUSTOMERS, SKY_WINDOW)
+    assert result.rows == table.num_rows == 10_000
+    assert table.column("CusCode").to_pylist() == [r["CusCode"] for r in rows]
+    assert set(table.column("_request_id").to_pylist()) == {"req_00000000000ff"}
+    assert pq.ParquetFile(result.data_url).num_row_groups == 3  # 4,096 + 4,096 + 1,808 rows
