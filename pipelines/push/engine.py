@@ -303,6 +303,9 @@ def _decide(
     owner = code_owner.get(code.upper())
     if owner is not None and owner != key:
         return plan("needs_review", f"CusCode: {code} is already the outbox code of {owner}")
+    if candidate.review and (entry is None or entry.state not in ("pending", "needs_review")):
+        # A row a person set back to 'pending' is their decision: create it.
+        return plan("needs_review", candidate.review)
     all_problems = [*candidate.mapping_problems, *problems]
     if all_problems:
         return plan("invalid", reason_text(all_problems))

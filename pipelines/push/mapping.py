@@ -80,11 +80,19 @@ class FieldRule:
 
 @dataclass(frozen=True, slots=True)
 class MatchRule:
-    """A way of recognising a SkyBiz customer as the same business (normalized values compared)."""
+    """A way of recognising a SkyBiz customer as the same business (normalized values compared).
+
+    Attributes:
+        confirm_name: for identifiers businesses share (a group's ``info@`` address), the share of name
+            words both customers must have in common (:func:`name_similarity`) for the match to count;
+            below it the customer is held for a person to review instead of being created or skipped.
+            ``None``: the identifier alone decides.
+    """
 
     name: str
     columns: tuple[str, ...]
     normalize: str
+    confirm_name: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +207,11 @@ def parse_mapping(
             raise ContractError(f"{origin}: matching rule {mname} names unknown columns", field=mname)
         if spec.get("normalize") not in NORMALIZERS:
             raise ContractError(f"{origin}: matching rule {mname} has unknown normalize", field=mname)
-        matching.append(MatchRule(str(mname), columns, str(spec["normalize"])))
+        raw_confirm = spec.get("confirm_name")
+        confirm = None if raw_confirm is None else float(raw_confirm)
+        if confirm is not None and not 0 < confirm <= 1:
+            raise ContractError(f"{origin}: {mname}: confirm_name must be in (0, 1]", field=mname)
+        matching.append(MatchRule(str(mname), columns, str(spec["normalize"]), confirm))
 
     defaults = dict(doc.get("defaults") or {})
     for name in defaults:
@@ -423,3 +435,19 @@ def match_keys(row: Mapping[str, Any], rule: MatchRule) -> set[str]:
 
 # Shorter normalized values ("0", "na") are placeholders, not identities; they must not join two customers.
 _MIN_MATCH_LENGTH: Final = 5
+# Legal forms and joining words say nothing about which business a name is.
+_NAME_NOISE: Final = frozenset({"sdn", "bhd", "berhad", "plt", "m", "llp", "ltd", "pte", "co", "and", "the"})
+_WORD = re.compile(r"[0-9a-z]+")
+
+
+def name_similarity(a: str, b: str) -> float:
+    """Share of name words two customers have in common (Jaccard), legal forms ignored: 0.0 to 1.0.
+
+    ``"Alam Jaya Sdn Bhd"`` and ``"Alam Jaya (M) Sdn. Bhd."`` → 1.0; ``"Alam Semenanjung Hardware"`` and
+    ``"Alam Semenanjung Food Industries Sdn Bhd"`` → 0.4.
+    """
+    left = set(_WORD.findall(a.lower())) - _NAME_NOISE
+    right = set(_WORD.findall(b.lower())) - _NAME_NOISE
+    if not left or not right:
+        return 0.0
+    return len(left & right) / len(left | right)

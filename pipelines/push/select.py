@@ -14,7 +14,15 @@ from typing import Any
 
 from pipelines.contracts import quote_ident
 from pipelines.errors import PushValidationError
-from pipelines.push.mapping import PushMapping, Value, build_document, match_keys, payload_hash
+from pipelines.push.mapping import (
+    MatchRule,
+    PushMapping,
+    Value,
+    build_document,
+    match_keys,
+    name_similarity,
+    payload_hash,
+)
 from pipelines.push.outbox import OutboxEntry
 from pipelines.push.ports import WarehouseLike
 
@@ -30,6 +38,7 @@ class Candidate:
     document: dict[str, Value]
     payload_hash: str
     mapping_problems: tuple[PushValidationError, ...] = ()
+    review: str | None = None  # a possible SkyBiz duplicate a person should look at first
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,25 +61,26 @@ class Selection:
 
 @dataclass(frozen=True, slots=True)
 class SkyBizIndex:
-    """SkyBiz customers in the warehouse: their codes and, per matching rule, normalized value → code."""
+    """SkyBiz customers in the warehouse: codes, and per matching rule normalized value → (code, name)s."""
 
     codes: frozenset[str]
-    by_rule: Mapping[str, Mapping[str, str]]
+    by_rule: Mapping[str, Mapping[str, list[tuple[str, str]]]]
 
 
 def load_skybiz_index(warehouse: WarehouseLike, mapping: PushMapping, rules: Sequence[str]) -> SkyBizIndex:
-    """Read the SkyBiz side once (codes upper-cased: SkyBiz compares codes case-insensitively)."""
+    """Read the SkyBiz side once (codes upper-cased, so a hand-typed ``sa-300-a0001`` counts as ours)."""
     if not warehouse.table_exists(CUSTOMERS_TABLE):
         return SkyBizIndex(frozenset(), {})
     active = [m for m in mapping.matching if m.name in rules]
-    columns = list(dict.fromkeys(["source_customer_id", *(c for m in active for c in m.columns)]))
+    columns = list(dict.fromkeys(["source_customer_id", "name", *(c for m in active for c in m.columns)]))
     rows = _rows(warehouse, columns, "skybiz")
     codes = frozenset(str(r["source_customer_id"]).strip().upper() for r in rows)
-    by_rule: dict[str, dict[str, str]] = {m.name: {} for m in active}
+    by_rule: dict[str, dict[str, list[tuple[str, str]]]] = {m.name: {} for m in active}
     for row in rows:
         for rule in active:
             for key in match_keys(row, rule):
-                by_rule[rule.name].setdefault(key, str(row["source_customer_id"]))
+                entry = (str(row["source_customer_id"]), str(row["name"] or ""))
+                by_rule[rule.name].setdefault(key, []).append(entry)
     return SkyBizIndex(codes, by_rule)
 
 
@@ -103,7 +113,7 @@ def select_customers(
         return Selection((), ())
     index = load_skybiz_index(warehouse, mapping, match_on)
     active_rules = [m for m in mapping.matching if m.name in match_on]
-    columns = list(dict.fromkeys([*mapping.source_columns, "is_active"]))
+    columns = list(dict.fromkeys([*mapping.source_columns, "name", "is_active"]))
     rows = _rows(warehouse, columns, mapping.source_system)
     counterparts: list[Counterpart] = []
     candidates: list[tuple[int, str, Candidate]] = []
@@ -114,11 +124,13 @@ def select_customers(
         code = mapping.cus_code.derive(str(row.get(mapping.cus_code.source_column) or ""))
         entry = outbox.get(key)
         found = _counterpart(row, key, code, entry, index, active_rules)
-        if found is not None:
+        if isinstance(found, Counterpart):
             counterparts.append(found)
             continue
         mapped = build_document(row, mapping, defaults)
-        candidate = Candidate(key, code, mapped.document, payload_hash(mapped.document), mapped.problems)
+        candidate = Candidate(
+            key, code, mapped.document, payload_hash(mapped.document), mapped.problems, review=found
+        )
         rank = {"sent": 0, "pending": 1}.get(entry.state, 2) if entry else 2
         candidates.append((rank, key, candidate))
     candidates.sort(key=lambda item: (item[0], item[1]))
@@ -134,20 +146,32 @@ def _counterpart(
     code: str,
     entry: OutboxEntry | None,
     index: SkyBizIndex,
-    rules: Iterable[Any],
-) -> Counterpart | None:
+    rules: Iterable[MatchRule],
+) -> Counterpart | str | None:
+    """The SkyBiz counterpart; or why a person should look first (a weak match); or ``None``."""
     if code and code.upper() in index.codes:
         return Counterpart(key, code, code, "cus_code")
     if entry is not None and entry.state == "created":
         return Counterpart(key, code, entry.cus_code, "outbox")
     if entry is not None and entry.state == "sent":
         return None  # a request may have created it: the push must look before anything else
-    for rule in rules:
+    name = str(row.get("name") or "")
+    doubt: str | None = None
+    # Identifiers that decide alone first; then those that need the names to agree.
+    for rule in sorted(rules, key=lambda r: r.confirm_name is not None):
         table = index.by_rule.get(rule.name, {})
         for value in sorted(match_keys(row, rule)):
-            if value in table:
-                return Counterpart(key, code, table[value], rule.name)
-    return None
+            holders = table.get(value)
+            if not holders:
+                continue
+            score, sky_code, sky_name = max((name_similarity(name, n), c, n) for c, n in holders)
+            if rule.confirm_name is None or score >= rule.confirm_name:
+                return Counterpart(key, code, sky_code, rule.name)
+            doubt = doubt or (
+                f"possible duplicate of SkyBiz {sky_code} {sky_name!r}: same {rule.name}, names share "
+                f"{score:.0%} of their words"
+            )
+    return doubt
 
 
 def _rows(warehouse: WarehouseLike, columns: Sequence[str], source_system: str) -> list[dict[str, Any]]:

@@ -65,7 +65,7 @@ def test_customers_skybiz_already_has_are_not_selected(rig: PushRig) -> None:
         + [
             skybiz_row("SA-300-T00000"),  # our code: created before, or by someone using our rule
             skybiz_row("CUST-A", registration_no="20200-0000001"),  # same BRN, punctuation differs
-            skybiz_row("CUST-B", email="AKAUN2@UJIAN2.COM.MY"),
+            skybiz_row("CUST-B", email="AKAUN2@UJIAN2.COM.MY", name="SYARIKAT UJIAN 2 SDN. BHD."),
             skybiz_row("CUST-C", phone="+60120000003"),  # SkyBiz phone = SmartAcc mobile
         ],
     )
@@ -78,11 +78,42 @@ def test_customers_skybiz_already_has_are_not_selected(rig: PushRig) -> None:
 
 
 def test_matching_rules_are_configurable(rig: PushRig) -> None:
-    insert_customers(rig.warehouse, [smartacc_row(1), skybiz_row("CUST-B", email="akaun1@ujian1.com.my")])
+    insert_customers(
+        rig.warehouse,
+        [smartacc_row(1), skybiz_row("CUST-B", email="akaun1@ujian1.com.my", name="Syarikat Ujian 1")],
+    )
 
     result = push_customers(rig.warehouse, rig.client, settings=PushSettings(match_on=("phone",)))
 
     assert (result.already_exists, result.created) == (0, 1)
+
+
+def test_a_shared_email_with_a_different_name_is_held_for_review_until_a_person_decides(
+    duck_rig: PushRig,
+) -> None:
+    # Group companies share one info@ address: the e-mail alone does not make them one business.
+    insert_customers(
+        duck_rig.warehouse,
+        [
+            smartacc_row(1, name="Alam Semenanjung Hardware", email="info@alamsemenanjung.my"),
+            skybiz_row(
+                "C000408", name="Alam Semenanjung Food Industries Sdn Bhd", email="info@alamsemenanjung.my"
+            ),
+        ],
+    )
+
+    held = push_customers(duck_rig.warehouse, duck_rig.client)
+    reason = duck_rig.warehouse.query("SELECT reason FROM skybiz_push_outbox")[0][0]
+    still = push_customers(duck_rig.warehouse, duck_rig.client)
+    duck_rig.warehouse.execute("UPDATE skybiz_push_outbox SET state = 'pending' WHERE state = 'needs_review'")
+    decided = push_customers(duck_rig.warehouse, duck_rig.client)
+
+    assert (held.needs_review, held.already_exists, held.requests) == (1, 0, 0)
+    assert reason.startswith("possible duplicate of SkyBiz C000408 'Alam Semenanjung Food Industries")
+    assert reason.endswith("same email, names share 40% of their words")
+    assert (still.needs_review, still.requests) == (1, 0)
+    assert (decided.created, decided.needs_review) == (1, 0)
+    assert duck_rig.sandbox.skybiz.customer("SA-300-T00001")["CusName"] == "Alam Semenanjung Hardware"
 
 
 def test_client_side_invalid_documents_are_never_sent(rig: PushRig) -> None:
