@@ -437,7 +437,17 @@ def _cat(*parts: pa.Array | str) -> pa.Array:
 
 
 def _num(values: np.ndarray, width: int = 0) -> pa.Array:
-    text = pc.cast(pa.array(values.astype(np.int64)), pa.string())
+    """Decimal text of non-negative integers, zero-padded to ``width`` when given."""
+    ints = values.astype(np.int64)
+    if width and len(ints) and int(ints.min()) >= 0 and int(ints.max()) < 10**width:
+        # Fixed width: write the ASCII digits straight into an Arrow string buffer.
+        powers = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
+        digits = ((ints[:, None] // powers) % 10 + 48).astype(np.uint8)
+        offsets = np.arange(0, (len(ints) + 1) * width, width, dtype=np.int32)
+        return pa.Array.from_buffers(
+            pa.string(), len(ints), [None, pa.py_buffer(offsets), pa.py_buffer(digits.tobytes())]
+        )
+    text = pc.cast(pa.array(ints), pa.string())
     return pc.utf8_lpad(text, width, padding="0") if width else text
 
 
