@@ -104,9 +104,7 @@ def _run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     total_rows = 0
     with ExitStack() as stack:
-        client = make_client(settings, args.source)
-        if hasattr(client, "close"):
-            stack.callback(client.close)
+        client = stack.enter_context(make_client(settings, args.source))
         progress = stack.enter_context(make_progress())
         task = progress.add_task(f"extract {args.source}", total=len(windows), detail="")
 
@@ -129,16 +127,13 @@ def _run(args: argparse.Namespace) -> int:
     print_table(
         f"{args.source} → {lake.url}/raw/source={args.source}/entity=customers",
         ("window", "rows", "pages", "seconds", "rows/s", "sha256"),
-        [
-            (r.window, r.rows, r.pages, f"{r.seconds:.2f}", _rate(r.rows, r.seconds), r.sha256[:12])
-            for r in results
-        ]
-        + [("total", total_rows, pages, f"{seconds:.2f}", _rate(total_rows, seconds), "")],
+        [_row(r.window, r.rows, r.pages, r.seconds, r.sha256[:12]) for r in results]
+        + [_row("total", total_rows, pages, seconds, "")],
     )
     # soft_wrap: the closing line is what scripts grep for, so it is never broken at the terminal width.
     console.print(f"extracted {len(results)} window(s), {total_rows:,} rows into {lake.url}", soft_wrap=True)
     return 0
 
 
-def _rate(rows: int, seconds: float) -> str:
-    return f"{rows / seconds:,.0f}" if seconds > 0 else "-"
+def _row(window: str, rows: int, pages: int, seconds: float, sha: str) -> tuple[Any, ...]:
+    return (window, rows, pages, round(seconds, 2), round(rows / seconds) if seconds > 0 else None, sha)
