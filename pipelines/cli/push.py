@@ -123,9 +123,10 @@ def _section(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], 
 
     if not rows:
         return
-    print_table(title, columns, rows[:show])
+    if show > 0:
+        print_table(title, columns, rows[:show])
     if len(rows) > show:
-        console.print(f"… and {len(rows) - show:,} more")
+        console.print(f"{title}: {len(rows) - show:,} more not shown (--show N)")
 
 
 def _push(warehouse: Any, settings: Settings, args: argparse.Namespace, push_settings: Any) -> int:
@@ -150,11 +151,15 @@ def _push(warehouse: Any, settings: Settings, args: argparse.Namespace, push_set
     _summary(result, f"push {result.run_id}")
     outbox = Outbox(warehouse)
     problems = warehouse.query(
-        "SELECT customer_key, cus_code, state, reason FROM skybiz_push_outbox "
-        "WHERE run_id = ? AND state IN ('rejected', 'needs_review') ORDER BY state, customer_key",
-        (result.run_id,),
+        "SELECT customer_key, cus_code, state, refused_by, reason FROM skybiz_push_outbox "
+        "WHERE state IN ('rejected', 'needs_review') ORDER BY state DESC, customer_key"
     )
-    _section("refused or held this run", ("customer_key", "CusCode", "state", "reason"), problems, args.show)
+    _section(
+        "needs attention (all runs)",
+        ("customer_key", "CusCode", "state", "refused by", "reason"),
+        problems,
+        args.show,
+    )
     print_table("outbox (all runs)", ("state", "customers"), sorted(outbox.counts().items()))
     console.print("details: SELECT * FROM skybiz_push_outbox WHERE state IN ('rejected', 'needs_review')")
     if result.needs_review:

@@ -371,6 +371,13 @@ class _Run:
                 item.action == "needs_review" and known is not None and known.state == "needs_review"
             ):
                 continue  # held, or settled first by reading SkyBiz
+            if (
+                item.action == "invalid"
+                and known is not None
+                and (known.state, known.refused_by, known.reason) == ("rejected", "skysmart", item.reason)
+                and known.payload_hash == item.payload_hash
+            ):
+                continue  # refused for the same reason last time: nothing to write
             entry = self._entry(item, now)
             entry.refused_by = None
             if item.action == "create":

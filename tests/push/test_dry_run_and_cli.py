@@ -100,7 +100,7 @@ def test_cli_push_summarises_and_exits_6_when_something_needs_review(
     assert "created" in first_out and "outbox (all runs)" in first_out
     assert second == 6
     assert "needs_review" in second_out and "SA-300-T00009" in second_out
-    assert "CusName: 150 characters" in second_out  # refused client-side this run, listed
+    assert "CusName: 150 characters" in second_out and "skysmart" in second_out  # listed with who refused
     from pipelines.warehouse import open_warehouse
 
     with open_warehouse(duckdb_url) as warehouse:
