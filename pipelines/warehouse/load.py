@@ -120,9 +120,8 @@ def _load(
     )
     _check_lineage(warehouse, win, raw, normalized, quarantine, rows_in, quarantined)
     # Windows rarely hold a key twice; when none does, both de-duplication passes can be skipped.
-    unique_keys = not warehouse.query(f"SELECT count(*) - count(DISTINCT customer_key) FROM {STG_CUSTOMERS}")[
-        0
-    ][0]
+    duplicates = warehouse.query(f"SELECT count(*) - count(DISTINCT customer_key) FROM {STG_CUSTOMERS}")
+    unique_keys = not duplicates[0][0]
     inserted, updated = warehouse.merge_customers(STG_CUSTOMERS, load_id, started_at, unique_keys=unique_keys)
     versions = _merge_history(warehouse, load_id, started_at, unique_keys=unique_keys)
     _replace_quarantine(warehouse, win, load_id, started_at)
