@@ -4,6 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SHELL  := /bin/bash
+# Let Python cache bytecode in .venv: without it every subprocess recompiles pandas (~2 s each).
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: venv demo test lint bench sandbox lock clean
 
