@@ -11,8 +11,8 @@ outcomes are still unknown after the run (SkyBiz kept failing; the next run sett
 from __future__ import annotations
 
 import argparse
-import os
-from collections.abc import Mapping, Sequence
+import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 from pipelines.config import Settings
@@ -57,18 +57,15 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 0:
         raise ConfigError("--limit must be 0 or more", field="--limit")
     settings = Settings.from_env()
-    push_settings = PushSettings(currencies=_currencies(args.currencies, os.environ))
+    push_settings = PushSettings.from_env()
+    if args.currencies is not None:
+        codes = tuple(c.strip().upper() for c in args.currencies.split(",") if c.strip())
+        push_settings = dataclasses.replace(push_settings, currencies=codes or None)
     url = args.warehouse or settings.warehouse_url
     with open_warehouse(url) as warehouse:
         if args.dry_run:
             return _dry_run(warehouse, args, push_settings)
         return _push(warehouse, settings, args, push_settings)
-
-
-def _currencies(option: str | None, env: Mapping[str, str]) -> tuple[str, ...] | None:
-    raw = option if option is not None else env.get("SKYSMART_PUSH_CURRENCIES", "")
-    codes = tuple(c.strip().upper() for c in raw.split(",") if c.strip())
-    return codes or None
 
 
 def _dry_run(warehouse: Any, args: argparse.Namespace, push_settings: Any) -> int:

@@ -21,6 +21,7 @@ One push at a time per warehouse: run it from one DAG with ``max_active_runs=1``
 from __future__ import annotations
 
 import math
+import os
 import re
 import time
 import uuid
@@ -96,6 +97,44 @@ class PushSettings:
     def __post_init__(self) -> None:
         if not 1 <= self.batch_size <= MAX_BATCH:
             raise ConfigError(f"batch_size must be 1..{MAX_BATCH}, got {self.batch_size}", field="batch_size")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> PushSettings:
+        """Per-tenant settings from ``SKYSMART_PUSH_*`` (the CLI and the DAG read the same variables).
+
+        ``CURRENCIES=RM,SGD,USD,EUR`` (the tenant's SkyBiz currency table), ``DEFAULTS=AccountCode=AR-002,
+        CategoryCode=TRADE``, ``MATCH_ON=registration_no,phone`` (empty: CusCode only), ``BATCH_SIZE=500``,
+        ``INCLUDE_INACTIVE=1``. Unset variables keep the defaults.
+        """
+        env = os.environ if env is None else env
+
+        def get(name: str) -> str | None:
+            value = env.get(f"SKYSMART_PUSH_{name}")
+            return None if value is None else value.strip()
+
+        def listed(raw: str) -> tuple[str, ...]:
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+        currencies = get("CURRENCIES")
+        match_on = get("MATCH_ON")
+        defaults: dict[str, Value] = {}
+        for pair in listed(get("DEFAULTS") or ""):
+            field_name, sep, value = pair.partition("=")
+            if not sep or not field_name.strip():
+                raise ConfigError(f"SKYSMART_PUSH_DEFAULTS: {pair!r} is not FIELD=VALUE", field="DEFAULTS")
+            defaults[field_name.strip()] = value.strip()
+        batch = get("BATCH_SIZE")
+        try:
+            batch_size = int(batch) if batch else MAX_BATCH
+        except ValueError:
+            raise ConfigError(f"SKYSMART_PUSH_BATCH_SIZE must be a whole number, got {batch!r}") from None
+        return cls(
+            batch_size=batch_size,
+            defaults=defaults,
+            currencies=tuple(c.upper() for c in listed(currencies)) if currencies else None,
+            match_on=listed(match_on) if match_on is not None else None,
+            include_inactive=(get("INCLUDE_INACTIVE") or "").lower() in ("1", "true", "yes"),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,48 @@
+"""Push settings from ``SKYSMART_PUSH_*``: what the CLI and the DAG both read."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipelines.errors import ConfigError
+from pipelines.push import PushSettings
+
+
+def test_unset_variables_keep_the_defaults() -> None:
+    settings = PushSettings.from_env({})
+    assert settings == PushSettings()
+    assert (settings.currencies, settings.match_on, settings.batch_size) == (None, None, 500)
+
+
+def test_every_variable_is_read() -> None:
+    settings = PushSettings.from_env(
+        {
+            "SKYSMART_PUSH_CURRENCIES": "rm, SGD,EUR",
+            "SKYSMART_PUSH_DEFAULTS": "AccountCode=AR-002, CategoryCode=TRADE",
+            "SKYSMART_PUSH_MATCH_ON": "phone",
+            "SKYSMART_PUSH_BATCH_SIZE": "250",
+            "SKYSMART_PUSH_INCLUDE_INACTIVE": "yes",
+        }
+    )
+    assert settings.currencies == ("RM", "SGD", "EUR")
+    assert dict(settings.defaults) == {"AccountCode": "AR-002", "CategoryCode": "TRADE"}
+    assert (settings.match_on, settings.batch_size, settings.include_inactive) == (("phone",), 250, True)
+
+
+def test_an_empty_match_list_means_cus_code_only() -> None:
+    assert PushSettings.from_env({"SKYSMART_PUSH_MATCH_ON": ""}).match_on == ()
+
+
+@pytest.mark.parametrize(
+    ("env", "field"),
+    [
+        ({"SKYSMART_PUSH_BATCH_SIZE": "501"}, "batch_size"),
+        ({"SKYSMART_PUSH_BATCH_SIZE": "many"}, None),
+        ({"SKYSMART_PUSH_DEFAULTS": "AccountCode"}, "DEFAULTS"),
+    ],
+    ids=["over-500", "not-a-number", "not-field-value"],
+)
+def test_bad_values_are_configuration_errors(env: dict[str, str], field: str | None) -> None:
+    with pytest.raises(ConfigError) as caught:
+        PushSettings.from_env(env)
+    assert caught.value.field == field
