@@ -26,6 +26,9 @@ from pipelines.sandbox.switches import Switches
 from pipelines.windows import Window, plan_windows
 from tests.fixtures.sandbox import sandbox_data
 
+# One worker runs the whole module, so the subprocesses are started once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cli_extract")]
+
 SKYSMART = str(Path(sys.executable).with_name("skysmart"))
 MODULE = [sys.executable, "-m", "pipelines.cli"]
 

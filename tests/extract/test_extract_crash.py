@@ -11,12 +11,16 @@ import time
 from datetime import date
 from pathlib import Path
 
+import pytest
+
 from pipelines.extract import extract_window
 from pipelines.lake import CUSTOMERS, RAW, Lake
 from pipelines.sandbox.server import SandboxServer
 from pipelines.sources.smartacc import SmartAccClient
 from pipelines.windows import Window
 from tests.extract.extract_oracles import settings_for
+
+pytestmark = pytest.mark.slow
 
 WINDOW = Window("smartacc", date(2024, 3, 1), date(2024, 3, 31))
 
