@@ -10,20 +10,32 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from pipelines.contracts import load_contract, pandas_dtypes
+from pipelines.contracts import arrow_schema, load_contract, pandas_dtypes
 from pipelines.errors import NormalizeError
 from pipelines.lake import CUSTOMERS, NORMALIZED, QUARANTINE, RAW, Lake
 from pipelines.normalize import skybiz, smartacc
-from pipelines.normalize.model import CUSTOMER_CONTRACT, QUARANTINE_CONTRACT, Assembled, assemble
+from pipelines.normalize.model import (
+    CUSTOMER_CONTRACT,
+    LINEAGE,
+    QUARANTINE_CONTRACT,
+    Assembled,
+    Draft,
+    assemble,
+    decide,
+)
 from pipelines.windows import SOURCES, Window
 
 TERMS: Final = smartacc.TERMS_ENTITY
+BATCH_ROWS: Final = 50_000
+"""Rows normalized at a time: memory stays flat however big a window is. Measured peak of Arrow memory
+for SmartAcc (the wider source): ~6.5 KB per batch row (~370 MB at 50,000), the same CPU time as 100,000."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,13 +79,20 @@ def normalize_table(
     Raises:
         NormalizeError: unknown source, missing lineage or Terms snapshot.
     """
+    return assemble(_draft(source, raw, terms), now=now)
+
+
+def _draft(source: str, raw: pa.Table, terms: pa.Table | None, *, rules_only: bool = False) -> Draft:
     if source == "skybiz":
-        draft = skybiz.draft(raw)
-    elif source == "smartacc":
-        draft = smartacc.draft(raw, terms)
-    else:
-        raise NormalizeError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
-    return assemble(draft, now=now)
+        return skybiz.draft(raw, rules_only=rules_only)
+    if source == "smartacc":
+        return smartacc.draft(raw, terms, rules_only=rules_only)
+    raise NormalizeError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
+
+
+def _rule_fields(source: str) -> tuple[str, ...]:
+    fields = skybiz.RULE_FIELDS if source == "skybiz" else smartacc.RULE_FIELDS
+    return (*fields, *LINEAGE)
 
 
 def normalize_frame(
@@ -122,12 +141,21 @@ def read_terms(lake: Lake, window: Window) -> pa.Table:
 
 
 def normalize_window(
-    lake: Lake, source: str, window: Window | str, *, now: datetime | None = None
+    lake: Lake,
+    source: str,
+    window: Window | str,
+    *,
+    now: datetime | None = None,
+    batch_rows: int = BATCH_ROWS,
 ) -> NormalizeResult:
     """Normalize one committed raw window and commit its ``normalized/`` and ``quarantine/`` partitions.
 
-    Quarantine is committed first (even when empty), then normalized; both manifests record ``rows_in``,
-    the counts, the reasons and the raw file's sha256, so a reader can tell they belong together.
+    Two passes over the raw file: the quarantine rules and the duplicate order are decided for the whole
+    window from a narrow read of the identity, currency and modification columns; then the rows are
+    normalized ``batch_rows`` at a time and streamed into the normalized file, so memory does not grow
+    with the window. Quarantine is committed first (even when empty), then normalized; both manifests
+    record ``rows_in``, the counts, the reasons and the raw file's sha256, so a reader can tell they
+    belong together. Nothing is committed unless every raw row is in exactly one of them.
 
     Raises:
         LakeError: the raw window was never committed.
@@ -138,35 +166,74 @@ def normalize_window(
         window = Window.parse(source, window)
     if window.source != source:
         raise NormalizeError(f"window {window} is not a {source} window", source=source, window=window.key)
+    _draft(source, pa.table({}), None, rules_only=True)  # an unknown source fails before any read
     raw_manifest = lake.require_manifest(RAW, source, CUSTOMERS, window)
-    raw = lake.read(RAW, source, CUSTOMERS, window)
     terms = read_terms(lake, window) if source == "smartacc" else None
-    out = normalize_table(source, raw, terms, now=now)
-    normalized, quarantined = out.normalized.num_rows, out.quarantine.num_rows
-    if raw.num_rows != raw_manifest.rows or normalized + quarantined != raw.num_rows:
+    narrow = lake.read(RAW, source, CUSTOMERS, window, columns=list(_rule_fields(source)))
+    decisions = decide(_draft(source, narrow, terms, rules_only=True))
+    del narrow
+    if len(decisions) != raw_manifest.rows:
         raise NormalizeError(
-            f"row counts do not add up: manifest {raw_manifest.rows}, read {raw.num_rows}, "
-            f"normalized {normalized} + quarantined {quarantined}",
+            f"raw manifest says {raw_manifest.rows} rows, the file holds {len(decisions)}",
             source=source,
             window=window.key,
         )
-    extra = {
-        "rows_in": raw.num_rows,
-        "normalized": normalized,
-        "quarantined": quarantined,
-        "reasons": dict(sorted(out.reasons.items())),
-        "raw_sha256": raw_manifest.sha256,
-    }
-    lake.write_table(QUARANTINE, source, CUSTOMERS, window, out.quarantine, **extra)
-    lake.write_table(NORMALIZED, source, CUSTOMERS, window, out.normalized, **extra)
+    stamp = now or datetime.now(UTC)
+    schema = arrow_schema(load_contract(CUSTOMER_CONTRACT))
+    quarantine_parts: list[pa.Table] = []
+    offset = normalized = 0
+    with lake.writer(NORMALIZED, source, CUSTOMERS, window, schema) as writer:
+        for batch in lake.iter_batches(RAW, source, CUSTOMERS, window, batch_size=max(1, batch_rows)):
+            rows = batch.num_rows
+            out = assemble(
+                _draft(source, pa.Table.from_batches([batch]), terms),
+                now=stamp,
+                decisions=decisions.slice(offset, rows),
+                row_offset=offset,
+            )
+            writer.write(out.normalized)
+            quarantine_parts.append(out.quarantine)
+            normalized += out.normalized.num_rows
+            offset += rows
+        quarantine = (
+            pa.concat_tables(quarantine_parts)
+            if quarantine_parts
+            else arrow_schema(load_contract(QUARANTINE_CONTRACT)).empty_table()
+        )
+        quarantined = quarantine.num_rows
+        if offset != raw_manifest.rows or normalized + quarantined != offset:
+            raise NormalizeError(
+                f"row counts do not add up: manifest {raw_manifest.rows}, read {offset}, "
+                f"normalized {normalized} + quarantined {quarantined}",
+                source=source,
+                window=window.key,
+            )
+        reasons = _count(quarantine.column("rule"))
+        extra = {
+            "rows_in": offset,
+            "normalized": normalized,
+            "quarantined": quarantined,
+            "reasons": reasons,
+            "raw_sha256": raw_manifest.sha256,
+        }
+        lake.write_table(QUARANTINE, source, CUSTOMERS, window, quarantine, **extra)
+        writer.commit(**extra)
     return NormalizeResult(
         source=source,
         window=window.key,
-        rows_in=raw.num_rows,
+        rows_in=offset,
         normalized=normalized,
         quarantined=quarantined,
-        quarantine_reasons=dict(sorted(out.reasons.items())),
+        quarantine_reasons=reasons,
         normalized_url=lake.data_url(NORMALIZED, source, CUSTOMERS, window),
         quarantine_url=lake.data_url(QUARANTINE, source, CUSTOMERS, window),
         seconds=round(time.perf_counter() - started, 3),
     )
+
+
+def _count(rules: pa.ChunkedArray) -> dict[str, int]:
+    """Rows per quarantine rule, sorted by rule."""
+    if len(rules) == 0:
+        return {}
+    counts = pc.value_counts(rules.combine_chunks()).to_pylist()
+    return dict(sorted((str(c["values"]), int(c["counts"])) for c in counts))

@@ -25,15 +25,16 @@ from pipelines.normalize.clean import (
     TEXT,
     UTC_TS,
     as_text,
-    concat,
     flag,
     join_present,
     json_object,
     json_quote,
     lit,
     map_distinct,
+    matches,
     sha256_hex,
     where,
+    with_validity,
 )
 
 CUSTOMER_CONTRACT: Final = "customer"
@@ -117,6 +118,28 @@ class Draft:
 
 
 @dataclass(frozen=True, slots=True)
+class Decisions:
+    """Per raw row, the quarantine rule it broke (null: it is normalized), the field and the raw value.
+
+    Decided window-wide (duplicates need every row of the window), then applied batch by batch.
+    """
+
+    rule: pa.Array
+    field: pa.Array
+    offending: pa.Array
+
+    def __len__(self) -> int:
+        return len(self.rule)
+
+    def slice(self, offset: int, length: int) -> Decisions:
+        """The decisions of rows ``offset`` .. ``offset + length - 1``."""
+        rule, field_name, offending = (
+            a.slice(offset, length) for a in (self.rule, self.field, self.offending)
+        )
+        return Decisions(rule, field_name, offending)
+
+
+@dataclass(frozen=True, slots=True)
 class Assembled:
     """The two output tables of one raw table, with the counts the manifest records."""
 
@@ -126,8 +149,44 @@ class Assembled:
     reasons: dict[str, int]
 
 
-def assemble(draft: Draft, *, now: datetime | None = None) -> Assembled:
-    """Apply quarantine rules and de-duplication, build extras, issues and hashes; cast to the contracts.
+def decide(draft: Draft) -> Decisions:
+    """Apply the quarantine rules (first broken rule wins) and supersede older duplicates of a key.
+
+    Only the identity, currency, modification time and version columns of ``draft`` are read, so a draft
+    of just those raw fields is enough (see the sources' ``rules_only``).
+    """
+    n = draft.rows
+    rule = pa.nulls(n, TEXT)
+    field_name = pa.nulls(n, TEXT)
+    offending = pa.nulls(n, TEXT)
+    for r in draft.rules:
+        first = pc.and_(r.failed, pc.is_null(rule))
+        rule = where(first, lit(r.rule), rule)
+        field_name = where(first, lit(r.field), field_name)
+        offending = where(first, r.offending, offending)
+    superseded = _superseded(draft, pc.is_null(rule))
+    if len(superseded):
+        hit = pc.is_in(pa.array(np.arange(n, dtype=np.int64)), value_set=superseded)
+        rule = where(hit, lit(DUPLICATE_RULE), rule)
+        field_name = where(hit, lit(draft.id_field), field_name)
+        offending = where(hit, draft.text(draft.id_field), offending)
+    return Decisions(rule, field_name, offending)
+
+
+def assemble(
+    draft: Draft,
+    *,
+    now: datetime | None = None,
+    decisions: Decisions | None = None,
+    row_offset: int = 0,
+) -> Assembled:
+    """Build the model rows and the quarantine rows of one raw table (or one batch of a window).
+
+    Args:
+        draft: the source's mapping of the raw rows.
+        now: ``quarantined_at`` (default: the current time).
+        decisions: the window-wide decisions for these rows; decided from ``draft`` alone when omitted.
+        row_offset: the position of the first row in the raw window file (for ``row_number``).
 
     Raises:
         NormalizeError: the raw table lacks lineage, or (a bug) rows were lost on the way.
@@ -138,30 +197,14 @@ def assemble(draft: Draft, *, now: datetime | None = None) -> Assembled:
             raise NormalizeError(
                 f"raw table has no {name} column; it was not written by extract", source=draft.source
             )
+    decisions = decisions if decisions is not None else decide(draft)
+    if len(decisions) != n:
+        raise NormalizeError(f"{len(decisions)} decisions for {n} rows", source=draft.source)
     quarantined_at = now or datetime.now(UTC)
-    row_number = pa.array(np.arange(n, dtype=np.int64))
-
-    rule = pa.nulls(n, TEXT)
-    field_name = pa.nulls(n, TEXT)
-    offending = pa.nulls(n, TEXT)
-    for r in draft.rules:
-        first = pc.and_(r.failed, pc.is_null(rule))
-        rule = where(first, lit(r.rule), rule)
-        field_name = where(first, lit(r.field), field_name)
-        offending = where(first, r.offending, offending)
-
-    kept = pc.is_null(rule)
-    winners, superseded = _deduplicate(draft, kept, row_number)
-    if len(superseded):
-        hit = pc.is_in(row_number, value_set=superseded)
-        rule = where(hit, lit(DUPLICATE_RULE), rule)
-        field_name = where(hit, lit(draft.id_field), field_name)
-        offending = where(hit, draft.text(draft.id_field), offending)
-
-    keep = pc.is_in(row_number, value_set=winners) if len(superseded) else kept
+    keep = pc.is_null(decisions.rule)
     normalized = _normalized_table(draft, keep)
-    quarantine_rows = pc.indices_nonzero(pc.is_valid(rule))
-    quarantine = _quarantine_table(draft, quarantine_rows, rule, field_name, offending, quarantined_at)
+    rows = pc.indices_nonzero(pc.is_valid(decisions.rule))
+    quarantine = _quarantine_table(draft, rows, decisions, quarantined_at, row_offset)
     if normalized.num_rows + quarantine.num_rows != n:
         raise NormalizeError(
             f"raw rows {n} != normalized {normalized.num_rows} + quarantined {quarantine.num_rows}",
@@ -171,8 +214,8 @@ def assemble(draft: Draft, *, now: datetime | None = None) -> Assembled:
     return Assembled(normalized=normalized, quarantine=quarantine, rows_in=n, reasons=reasons)
 
 
-def _deduplicate(draft: Draft, kept: pa.Array, row_number: pa.Array) -> tuple[pa.Array, pa.Array]:
-    """Row numbers of the rows to keep (sorted by key) and of the older duplicates they supersede.
+def _superseded(draft: Draft, kept: pa.Array) -> pa.Array:
+    """Row numbers of older duplicates of a key among the ``kept`` rows.
 
     Newest ``modified_at`` wins, then the highest ``source_version``, then the later row in the file (the
     later page was read later).
@@ -184,9 +227,11 @@ def _deduplicate(draft: Draft, kept: pa.Array, row_number: pa.Array) -> tuple[pa
             "k": draft.columns["customer_key"].take(idx),
             "m": draft.columns["modified_at"].take(idx),
             "v": version.take(idx),
-            "r": row_number.take(idx),
+            "r": pc.cast(idx, pa.int64()),
         }
     )
+    if candidates.num_rows < 2:
+        return pa.array([], pa.int64())
     order = pc.sort_indices(
         candidates,
         sort_keys=[
@@ -198,11 +243,8 @@ def _deduplicate(draft: Draft, kept: pa.Array, row_number: pa.Array) -> tuple[pa
     )
     keys = candidates.column("k").take(order).combine_chunks()
     rows = candidates.column("r").take(order).combine_chunks()
-    if len(keys) < 2:
-        return rows, pa.array([], pa.int64())
     repeat = pc.equal(keys.slice(1), keys.slice(0, len(keys) - 1))
-    repeat = pa.concat_arrays([pa.array([False]), repeat])
-    return rows.filter(pc.invert(repeat)), rows.filter(repeat)
+    return rows.slice(1).filter(repeat)
 
 
 def _normalized_table(draft: Draft, keep: pa.Array) -> pa.Table:
@@ -241,8 +283,8 @@ def _extras(draft: Draft) -> pa.Array:
         if name in draft.used or name in LINEAGE:
             continue
         values = as_text(draft.raw.column(name))
-        blank = pc.equal(pc.utf8_trim_whitespace(values), lit(""))
-        members.append((name, where(pc.invert(flag(blank)), values), False))
+        blank = pc.or_(pc.equal(values, lit("")), pc.utf8_is_space(values))
+        members.append((name, with_validity(values, pc.invert(blank)), False))
     members += list(draft.extras)
     if "_unknown_fields" in draft.raw.column_names:
         members.append(("_unknown_fields", *_embeddable_json(draft.text("_unknown_fields"))))
@@ -268,12 +310,21 @@ def _embeddable_json(values: pa.Array) -> tuple[pa.Array, bool]:
     return where(pc.equal(kinds, lit("object")), values), True
 
 
-def canonical_text(columns: dict[str, pa.Array], contract: Contract) -> pa.Array:
-    """The text ``record_hash`` digests: a JSON array of the business columns in contract order.
+CANONICAL_SEPARATOR: Final = "\x1f"
+CANONICAL_NULL: Final = "\x1e"
 
-    Strings and dates are JSON strings, timestamps ISO-8601 UTC strings with microseconds, decimals their
-    fixed-scale text (``1500.00``), integers and booleans JSON literals, nulls ``null``. The same values
-    always give the same text, on any machine and in any run.
+
+def canonical_text(columns: dict[str, pa.Array], contract: Contract) -> pa.Array:
+    """The text ``record_hash`` digests: the business columns in contract order, as one string.
+
+    Values are joined by U+001F (unit separator) and a null is U+001E (record separator). Text columns
+    are as normalized (clean text never holds control characters, and ``source_extras`` is JSON, which
+    escapes them), so the form is unambiguous without quoting; decimals are their fixed-scale text
+    (``1500.00``), integers decimal, booleans ``true``/``false``, dates days and timestamps microseconds
+    since 1970-01-01 UTC. The same values give the same text on any machine, in any run, in any batch.
+
+    Raises:
+        NormalizeError: a text value holds a control character (a cleaning step was skipped: a bug).
     """
     parts: list[pa.Array] = []
     for col in contract.columns:
@@ -281,25 +332,31 @@ def canonical_text(columns: dict[str, pa.Array], contract: Contract) -> pa.Array
             continue
         values = columns[col.name]
         if col.physical_type in ("string", "json"):
-            text = json_quote(values)
+            text = as_text(values)
+            if _has_control_bytes(text):
+                raise NormalizeError(f"control character in normalized column {col.name}", field=col.name)
         elif col.physical_type == "date":
-            text = json_quote(pc.cast(values, TEXT))
+            text = pc.cast(pc.cast(values, pa.int32()), TEXT)
         elif col.physical_type == "timestamp":
-            text = json_quote(concat(pc.strftime(values, format="%Y-%m-%dT%H:%M:%S"), "Z"))
+            text = pc.cast(pc.cast(values, pa.int64()), TEXT)
         else:
             text = pc.cast(values, TEXT)
-        parts.append(as_text(text))
-    body = pc.binary_join_element_wise(*parts, lit(","), null_handling="replace", null_replacement="null")
-    return concat("[", body, "]")
+        parts.append(text)
+    return pc.binary_join_element_wise(
+        *parts, lit(CANONICAL_SEPARATOR), null_handling="replace", null_replacement=CANONICAL_NULL
+    )
+
+
+def _has_control_bytes(values: pa.Array) -> bool:
+    """A buffer scan first (cheap); a regex over the values confirms (a slice's buffer holds other rows)."""
+    data = values.buffers()[2]
+    if data is None or data.size == 0 or int(np.frombuffer(data, dtype=np.uint8).min()) >= 0x20:
+        return False
+    return bool(pc.any(matches(values, r"[\x00-\x1f]")).as_py())
 
 
 def _quarantine_table(
-    draft: Draft,
-    rows: pa.Array,
-    rule: pa.Array,
-    field_name: pa.Array,
-    offending: pa.Array,
-    quarantined_at: datetime,
+    draft: Draft, rows: pa.Array, decisions: Decisions, quarantined_at: datetime, row_offset: int
 ) -> pa.Table:
     schema = arrow_schema(load_contract(QUARANTINE_CONTRACT))
     m = len(rows)
@@ -310,10 +367,10 @@ def _quarantine_table(
         "source_system": pa.repeat(lit(draft.source), m),
         "source_customer_id": draft.text(draft.id_field).take(rows),
         "source_window": as_text(draft.raw.column("_window")).take(rows),
-        "row_number": pc.cast(rows, pa.int64()),
-        "rule": rule.take(rows),
-        "field": field_name.take(rows),
-        "offending_value": offending.take(rows),
+        "row_number": pc.add(pc.cast(rows, pa.int64()), row_offset),
+        "rule": decisions.rule.take(rows),
+        "field": decisions.field.take(rows),
+        "offending_value": decisions.offending.take(rows),
         "raw_record": raw_records(draft.raw, rows),
         "extracted_at": extracted.take(rows),
         "quarantined_at": pa.repeat(pa.scalar(quarantined_at.astimezone(UTC), UTC_TS), m),

@@ -32,14 +32,22 @@ from pipelines.normalize.model import Draft
 
 SOURCE: Final = "skybiz"
 ID_FIELD: Final = "CusCode"
+# The raw fields the quarantine rules and the duplicate order read (see ``rules_only``).
+RULE_FIELDS: Final = ("CusCode", "CusName", "CurCode", "DateTimeModified")
 
 
-def draft(raw: pa.Table) -> Draft:
-    """Map a raw SkyBiz window onto the model; fields without a column (``Fax2``) go to extras."""
+def draft(raw: pa.Table, *, rules_only: bool = False) -> Draft:
+    """Map a raw SkyBiz window onto the model; fields without a column (``Fax2``) go to extras.
+
+    ``rules_only`` maps just :data:`RULE_FIELDS`: enough to decide quarantine and duplicates for a whole
+    window from a narrow read.
+    """
     d = Draft(SOURCE, raw, ID_FIELD)
     map_identity(d, ID_FIELD, "CusName")
     map_currency(d, "CurCode")
     map_modified(d, "DateTimeModified", malaysia_wall_times(d, "DateTimeModified"))
+    if rules_only:
+        return d
 
     map_text(d, "address_line1", "Address")
     map_place(d, town="Town", state="State", country="Country", postcode="PostCode")

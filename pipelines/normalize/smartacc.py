@@ -63,6 +63,8 @@ from pipelines.sources.smartacc import MIN_VALUE_MS, parse_servicestack_dates
 
 SOURCE: Final = "smartacc"
 ID_FIELD: Final = "AcCustomerID"
+# The raw fields the quarantine rules and the duplicate order read (see ``rules_only``).
+RULE_FIELDS: Final = ("AcCustomerID", "AcCustomerName", "AcCurrencyID", "EditDate", "Stamp")
 TERMS_ENTITY: Final = "terms"
 # Dates with no model column: kept in extras as sent, unless "not set".
 _EXTRA_DATES: Final = (
@@ -96,24 +98,28 @@ def malaysia_dates(instants: pa.Array) -> pa.Array:
     return pc.cast(shifted, pa.date32(), safe=False)
 
 
-def draft(raw: pa.Table, terms: pa.Table | None) -> Draft:
+def draft(raw: pa.Table, terms: pa.Table | None, *, rules_only: bool = False) -> Draft:
     """Map a raw SmartAcc window onto the model, resolving term days through the ``terms`` snapshot.
+
+    ``rules_only`` maps just :data:`RULE_FIELDS` (no Terms needed): enough to decide quarantine and
+    duplicates for a whole window from a narrow read.
 
     Raises:
         NormalizeError: no Terms snapshot was given, or it lacks ``AcTermID``/``TermDays``.
     """
+    d = Draft(SOURCE, raw, ID_FIELD)
+    map_identity(d, ID_FIELD, "AcCustomerName")
+    map_currency(d, "AcCurrencyID")
+    map_modified(d, "EditDate", servicestack_dates(d.text("EditDate"))[0])
+    map_integer(d, "source_version", "Stamp", pa.int64())
+    if rules_only:
+        return d
     if terms is None:
         raise NormalizeError(
             "SmartAcc needs the Terms lookup snapshot (raw/source=smartacc/entity=terms) to turn AcTermID "
             "into days; re-run the extract step for this window",
             source=SOURCE,
         )
-    d = Draft(SOURCE, raw, ID_FIELD)
-    map_identity(d, ID_FIELD, "AcCustomerName")
-    map_currency(d, "AcCurrencyID")
-    edited, _ = servicestack_dates(d.text("EditDate"))
-    map_modified(d, "EditDate", edited)
-
     map_text(d, "nickname", "AcCustomerNickName")
     for i in range(1, 5):
         map_text(d, f"address_line{i}", f"BillingAddress{i}")
@@ -136,7 +142,6 @@ def draft(raw: pa.Table, terms: pa.Table | None) -> Draft:
     map_flag(d, "is_member", "IsMember")
     map_gender(d, "Gender")
     _map_dates(d)
-    map_integer(d, "source_version", "Stamp", pa.int64())
     _map_registrations(d)
     return d
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import json
+from datetime import date
 from typing import Any
 
 import pandas as pd
@@ -12,7 +12,7 @@ import pytest
 
 from pipelines.contracts import arrow_schema, load_contract, pandas_dtypes
 from pipelines.normalize import normalize_frame, normalize_table
-from pipelines.normalize.model import HASH_EXCLUDED, canonical_text
+from pipelines.normalize.model import CANONICAL_NULL, CANONICAL_SEPARATOR, HASH_EXCLUDED, canonical_text
 from tests.normalize.rows import NOW, raw_frame, raw_table, terms_table
 
 SOURCES = ("skybiz", "smartacc")
@@ -138,18 +138,27 @@ def test_record_hash_is_sha256_of_the_canonical_text() -> None:
     contract = load_contract("customer")
     columns = {name: normalized.column(name).combine_chunks() for name in normalized.column_names}
     text = canonical_text(columns, contract).to_pylist()[0]
-    parsed = json.loads(text)
+    fields = text.split(CANONICAL_SEPARATOR)
     business = [c.name for c in contract.columns if c.name not in HASH_EXCLUDED]
-    assert len(parsed) == len(business)
-    assert parsed[business.index("customer_key")] == "skybiz:CUST001"
-    assert parsed[business.index("credit_limit")] == 5000.00
+    assert len(fields) == len(business)
+    value = dict(zip(business, fields, strict=True))
+    assert value["customer_key"] == "skybiz:CUST001"
+    assert value["credit_limit"] == "5000.00"
+    assert value["customer_since"] == str((date(2020, 1, 15) - date(1970, 1, 1)).days)
+    assert value["is_bad_debtor"] == "false"
+    assert value["nickname"] == CANONICAL_NULL
     assert normalized.column("record_hash").to_pylist() == [hashlib.sha256(text.encode()).hexdigest()]
+
+
+def test_control_characters_cannot_reach_the_canonical_text() -> None:
+    normalized, _ = run("skybiz", [{"CusName": "Acme\x1fSdn\x1eBhd\x00"}])
+    assert normalized.column("name").to_pylist() == ["Acme Sdn Bhd"]
 
 
 def test_record_hash_is_pinned_for_a_fixed_record() -> None:
     # Any change to the canonical form or to the cleaning of this record changes every stored hash:
     # do it on purpose, and update this value with it.
-    assert hashes("skybiz", [{}]) == ["5d1d44f85ae137472256a9c621e849bf6f7c4ad45f87670509a43886babcdc82"]
+    assert hashes("skybiz", [{}]) == ["114038d248285c424dd322081e16f49c0f6a15f12f624f8023297ad97e144abc"]
 
 
 @pytest.mark.parametrize("source", SOURCES)

@@ -154,3 +154,36 @@ def test_extracted_window_normalizes_like_the_rendered_sandbox_data(
     assert result.quarantine_reasons == rendered.reasons
     extracted = lake.read(NORMALIZED, source, CUSTOMERS, window)
     assert _comparable(extracted).equals(_comparable(rendered.normalized))
+
+
+@pytest.mark.parametrize("source", ["skybiz", "smartacc"])
+def test_batches_give_what_one_pass_gives_even_with_duplicates_across_batches(
+    lake: Lake, source: str
+) -> None:
+    """Rules and duplicates are decided window-wide, so the batch size changes nothing in the output."""
+    window = Window(source, date(2025, 3, 1), date(2025, 3, 31))
+    records = (DATA.skybiz if source == "skybiz" else DATA.smartacc).slice(0, 60)
+    raw = render(source, records, window)
+    # Five clean customers again at the end, edited later: the copies in the first batches are superseded.
+    dirty = {d["id"] for d in DATA.defects.to_pylist() if d["system"] == source}
+    ids = raw.column("CusCode" if source == "skybiz" else "AcCustomerID").to_pylist()
+    clean = [i for i, key in enumerate(ids) if key not in dirty][:5]
+    edited = raw.take(clean).set_column(
+        raw.schema.get_field_index("CusName" if source == "skybiz" else "AcCustomerName"),
+        "CusName" if source == "skybiz" else "AcCustomerName",
+        pa.array([f"Renamed {i}" for i in range(5)]),
+    )
+    modified = "DateTimeModified" if source == "skybiz" else "EditDate"
+    later = "2025-03-31 23:00:00" if source == "skybiz" else "/Date(1743433200000-0000)/"
+    edited = edited.set_column(edited.schema.get_field_index(modified), modified, pa.array([later] * 5))
+    raw = pa.concat_tables([raw, edited])
+    lake.write_table(RAW, source, CUSTOMERS, window, raw)
+    lake.write_table(RAW, source, "terms", window, render_terms(DATA.terms, window))
+
+    result = normalize_window(lake, source, window, now=NOW, batch_rows=7)
+    whole = normalize_table(source, raw, render_terms(DATA.terms, window), now=NOW)
+    assert lake.read(NORMALIZED, source, CUSTOMERS, window).equals(whole.normalized)
+    assert lake.read(QUARANTINE, source, CUSTOMERS, window).equals(whole.quarantine)
+    assert result.quarantine_reasons.get("duplicate_superseded") == 5
+    names = lake.read(NORMALIZED, source, CUSTOMERS, window).column("name").to_pylist()
+    assert [n for n in names if n.startswith("Renamed")] == [f"Renamed {i}" for i in range(5)]
