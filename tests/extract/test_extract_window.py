@@ -286,3 +286,16 @@ def test_a_huge_page_is_converted_in_slices(sandbox: SandboxServer, tmp_path: Pa
     assert table.column("CusCode").to_pylist() == [r["CusCode"] for r in rows]
     assert set(table.column("_request_id").to_pylist()) == {"req_00000000000ff"}
     assert pq.ParquetFile(result.data_url).num_row_groups == 3  # 4,096 + 4,096 + 1,808 rows
+
+
+@pytest.mark.parametrize("source", ["skybiz", "smartacc"])
+def test_an_empty_window_is_committed_empty(sandbox: SandboxServer, tmp_path: Path, source: str) -> None:
+    window = Window(source, date(2019, 1, 1), date(2019, 1, 31))  # before the sandbox's history
+    lake = Lake(str(tmp_path / "lake"))
+    client = SkyBizClient if source == "skybiz" else SmartAccClient
+    with client(getattr(settings_for(sandbox), f"require_{source}")()) as c:
+        result = extract_window(c, window, lake)
+
+    assert result.rows == 0 and lake.windows(RAW, source) == [window]  # "nothing changed" is a fact too
+    table = lake.read(RAW, source, CUSTOMERS, window)
+    assert table.num_rows == 0 and table.schema.names == raw_schema(source).names
