@@ -39,6 +39,7 @@ QUALITY: Final = "quality"
 LAYERS: Final = (RAW, NORMALIZED, QUARANTINE, QUALITY)
 CUSTOMERS: Final = "customers"
 MANIFEST: Final = "_manifest.json"
+STALE_TMP_SECONDS: Final = 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,11 +301,31 @@ class WindowWriter:
                 self.lake.fs.rm(self._tmp)
 
     def _remove_unreferenced(self, keep: str) -> None:
-        for entry in self.lake.fs.ls(self.directory, detail=False):
-            name = str(entry).rstrip("/").rsplit("/", 1)[-1]
+        """Drop superseded parts, and temporary files a killed writer left behind long ago.
+
+        A temporary file younger than :data:`STALE_TMP_SECONDS` may belong to a writer still running, so it
+        stays; readers never see either kind, since they follow the manifest.
+        """
+        now = datetime.now(UTC).timestamp()
+        for entry in self.lake.fs.ls(self.directory, detail=True):
+            path = str(entry["name"]).rstrip("/")
+            name = path.rsplit("/", 1)[-1]
             if name.startswith("part-") and name.endswith(".parquet") and name != keep:
                 with suppress(FileNotFoundError):
                     self.lake.fs.rm(f"{self.directory}/{name}")
+            elif name.startswith(".") and name.endswith(".tmp"):
+                modified = _mtime(entry)
+                if modified is not None and now - modified > STALE_TMP_SECONDS:
+                    with suppress(FileNotFoundError):
+                        self.lake.fs.rm(f"{self.directory}/{name}")
+
+
+def _mtime(entry: Mapping[str, Any]) -> float | None:
+    """Modification time of an ``fs.ls(detail=True)`` entry, in epoch seconds, where the store tells."""
+    value = entry.get("mtime", entry.get("LastModified", entry.get("created")))
+    if isinstance(value, datetime):
+        return value.timestamp()
+    return float(value) if isinstance(value, int | float) else None
 
 
 def _sha256(lake: Lake, path: str) -> str:

@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from pipelines.config import Settings
-from pipelines.errors import ConfigError
+from pipelines.errors import ConfigError, TransientApiError
 from pipelines.windows import SOURCES, Window, plan_windows, windows_for_interval
 
 if TYPE_CHECKING:
@@ -62,8 +62,8 @@ def extract_step(settings: Settings, window_ref: str) -> dict[str, Any]:
     from pipelines.lake import Lake
 
     window = Window.from_ref(window_ref)
-    client = make_client(settings, window.source)
-    return to_small_dict(extract_window(client, window, Lake(settings.lake_url)))
+    with make_client(settings, window.source) as client:
+        return to_small_dict(extract_window(client, window, Lake(settings.lake_url)))
 
 
 def normalize_step(settings: Settings, window_ref: str) -> dict[str, Any]:
@@ -95,14 +95,30 @@ def load_step(settings: Settings, window_ref: str) -> dict[str, Any]:
 
 
 def push_step(settings: Settings, *, dry_run: bool, limit: int | None = None) -> dict[str, Any]:
-    """Create the SmartAcc customers SkyBiz lacks, through the outbox."""
-    from pipelines.push import push_customers
+    """Create the SmartAcc customers SkyBiz lacks, through the outbox.
+
+    Customers whose outcome is still unknown after the run (SkyBiz kept failing) make the step fail with a
+    retryable error: the outbox settles them on the next try, so a retry is exactly what they need.
+    """
+    from pipelines.push import PushSettings, push_customers
     from pipelines.sources.skybiz import SkyBizClient
     from pipelines.warehouse import open_warehouse
 
-    client = SkyBizClient(settings.require_skybiz())
-    with open_warehouse(settings.warehouse_url) as warehouse:
-        return to_small_dict(push_customers(warehouse, client, dry_run=dry_run, limit=limit))
+    with (
+        SkyBizClient(settings.require_skybiz()) as client,
+        open_warehouse(settings.warehouse_url) as warehouse,
+    ):
+        result = push_customers(
+            warehouse, client, dry_run=dry_run, limit=limit, settings=PushSettings.from_env()
+        )
+    if result.unresolved:
+        raise TransientApiError(
+            f"{result.unresolved} customer(s) still have an unknown outcome in SkyBiz; "
+            "the outbox settles them on the next run",
+            source="skybiz",
+            created=result.created,
+        )
+    return to_small_dict(result)
 
 
 def to_small_dict(result: Any) -> dict[str, Any]:

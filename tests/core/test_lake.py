@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from datetime import date
 from pathlib import Path
 
@@ -124,3 +125,17 @@ def test_memory_filesystem_url_works() -> None:
     lake.write_table(RAW, "skybiz", CUSTOMERS, WINDOW, pa.Table.from_batches([_batch(["m"])]))
     assert lake.read(RAW, "skybiz", CUSTOMERS, WINDOW).column("id").to_pylist() == ["m"]
     assert lake.data_url(RAW, "skybiz", CUSTOMERS, WINDOW).startswith("memory://")
+
+
+def test_commit_sweeps_stale_temporary_files_but_not_fresh_ones(tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path))
+    lake.write_table(RAW, "skybiz", CUSTOMERS, WINDOW, pa.Table.from_batches([_batch(["a"])]))
+    directory = Path(lake.window_dir(RAW, "skybiz", CUSTOMERS, WINDOW))
+    stale, fresh = directory / ".part-old.parquet.tmp", directory / ".part-new.parquet.tmp"
+    stale.write_bytes(b"left by a killed writer")
+    fresh.write_bytes(b"a writer still running")
+    two_hours_ago = time.time() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    lake.write_table(RAW, "skybiz", CUSTOMERS, WINDOW, pa.Table.from_batches([_batch(["b"])]))
+    assert not stale.exists()
+    assert fresh.exists()
