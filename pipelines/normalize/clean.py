@@ -307,12 +307,28 @@ def _parse_phone_slow(key: str) -> tuple[str | None, str | None]:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
         return None, None
-    if not _usable(number):
+    if not _usable(number) or _implausible_abroad(number, region, text):
         return None, None
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     return e164, (number.extension or None)
 
 
+def _implausible_abroad(number: Any, region: str, text: str) -> bool:
+    r"""A foreign country read out of a number typed without ``+`` or ``00``: not what the user meant.
+
+    phonenumbers honours every region's dialling prefix; Singapore's is ``0[0-3]\d``, so a Malaysian
+    ``03-3980 9881`` on a Singapore customer reads as ``033`` + Iran (+98). Address books write
+    international numbers with ``+`` or ``00``; anything else is the row's own country or not usable here.
+    """
+    import phonenumbers
+
+    if number.country_code == phonenumbers.country_code_for_region(region):
+        return False
+    digits = text.lstrip(" \t(")
+    return not digits.startswith(("+", "00"))
+
+
+_E164: Final = r"^\+[1-9][0-9]{6,14}$"
 # A trailing extension the way people type it: "03-2142 1234 ext. 12", "... x 12", "... Ext 12".
 _PHONE_EXTENSION: Final = r"(?i)^(?P<number>.*[0-9])\s*(?:ext\.?|extn\.?|x)\s*(?P<ext>[0-9]{1,7})$"
 
@@ -372,6 +388,9 @@ def clean_phones(values: pa.Array, regions: pa.Array | None = None, default: str
             home_ext = pc.coalesce(home_ext, pc.struct_field(parsed, "ext"))
         e164 = pc.coalesce(e164, home)
         extension = pc.coalesce(extension, home_ext)
+    # Whatever phonenumbers accepts, the contract's E.164 pattern has the last word (no 6-digit numbers).
+    e164 = where(matches(e164, _E164), e164)
+    extension = where(pc.is_valid(e164), extension)
     bad = pc.and_(pc.is_valid(text), pc.is_null(e164))
     return PhoneResult(e164=e164, extension=extension, bad=bad)
 

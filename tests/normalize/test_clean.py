@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -180,6 +181,8 @@ def test_blank_phone_is_null_not_bad() -> None:
         ("6123 4567", "SG", "+6561234567"),
         ("65-91234567", "SG", "+6591234567"),
         ("03-9422 1292", "SG", "+60394221292"),
+        ("03-39809881", "SG", "+60339809881"),
+        ("0065 6123 4567", "MY", "+6561234567"),
         ("+60 12 345 6789", "SG", "+60123456789"),
         ("6123 4567", "MY", "+6061234567"),
         ("6123 4567", None, "+6061234567"),
@@ -188,6 +191,8 @@ def test_blank_phone_is_null_not_bad() -> None:
         "sg-local",
         "sg-bare-cc",
         "sg-customer-kl-line",
+        "sg-dialling-prefix-is-not-iran",
+        "idd-00-abroad",
         "intl-ignores-region",
         "malaysian-row",
         "unknown-country-is-malaysia",
@@ -203,6 +208,8 @@ def _reference(text: str, region: str) -> tuple[str | None, str | None]:
     found = clean._parse_phone_slow(f"{region}\x1f{text}")
     if found[0] is None and region != "MY":
         found = clean._parse_phone_slow(f"MY\x1f{text}")
+    if found[0] is not None and not re.fullmatch(r"\+[1-9][0-9]{6,14}", found[0]):
+        return None, None  # the contract's E.164 pattern has the last word
     return found
 
 

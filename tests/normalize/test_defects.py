@@ -14,6 +14,7 @@ from datetime import date
 from functools import cache
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from pipelines.contracts import load_contract
@@ -264,3 +265,34 @@ def test_every_defect_kind_is_covered(source: str) -> None:
         "gender_invalid",
     }
     assert kinds <= tested, f"new defect kinds without a test: {kinds - tested}"
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_output_meets_every_error_check_of_the_contract(source: str) -> None:
+    """Dirty input must never make the quality step fail: error-severity checks hold on the output."""
+    import pyarrow.compute as pc
+
+    table = outcome(source)["out"].normalized
+    checked = 0
+    for check in load_contract("customer").checks:
+        if check.severity != "error":
+            continue
+        column = table.column(check.column)
+        if check.rule == "notNull":
+            assert column.null_count == 0, check.name
+        elif check.rule == "unique":
+            assert len(pc.unique(column)) == len(column), check.name
+        elif check.rule == "pattern":
+            ok = pc.match_substring_regex(column, check.params["pattern"])
+            assert pc.all(pc.fill_null(ok, True)).as_py(), check.name
+        elif check.rule == "validValues":
+            ok = pc.is_in(column, value_set=pa.array(check.params["validValues"]))
+            assert pc.all(pc.or_(ok, pc.is_null(column))).as_py(), check.name
+        elif check.rule == "length":
+            lengths = pc.utf8_length(column)
+            assert pc.min(lengths).as_py() >= check.params.get("min", 0), check.name
+            assert pc.max(lengths).as_py() <= check.params.get("max", 10**9), check.name
+        else:
+            continue
+        checked += 1
+    assert checked >= 15
