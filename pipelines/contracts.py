@@ -14,7 +14,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Final
 
-import pandas as pd
 import pyarrow as pa
 import yaml
 
@@ -209,6 +208,8 @@ def arrow_schema(contract: Contract) -> pa.Schema:
 
 def pandas_dtype(column: Column) -> Any:
     """The pandas dtype: Arrow-backed, nullable; text is pandas 3's ``str``."""
+    import pandas as pd  # here, not at the top: the CLI and DAG-side imports of contracts stay light
+
     if column.decimal:
         return pd.ArrowDtype(arrow_type(column))
     return {

@@ -1,7 +1,8 @@
 """``skysmart`` command line: one sub-command module per area, each registering its own parsers.
 
-Exit codes: 0 success; 1 unexpected failure; 2 bad usage, configuration or dates; 3 authentication or
-permission refused; 4 a vendor kept failing after every retry; 5 data quality errors; 6 push conflicts.
+Exit codes: 0 success; 1 unexpected failure; 2 bad usage, configuration, dates or a missing lake window;
+3 authentication or permission refused; 4 a vendor or the warehouse kept failing (worth retrying later);
+5 data quality errors; 6 push conflicts.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from pipelines.errors import (
     AuthenticationError,
     ConfigError,
     DataQualityError,
+    LakeError,
     PermissionDeniedError,
     PushConflictError,
     RequestRejectedError,
     SkysmartError,
     TransientApiError,
+    TransientWarehouseError,
     WindowError,
     redact,
 )
@@ -31,9 +34,11 @@ EXIT_CODES: tuple[tuple[type[SkysmartError], int], ...] = (
     (ConfigError, 2),
     (WindowError, 2),
     (RequestRejectedError, 2),
+    (LakeError, 2),
     (AuthenticationError, 3),
     (PermissionDeniedError, 3),
     (TransientApiError, 4),
+    (TransientWarehouseError, 4),
     (DataQualityError, 5),
     (PushConflictError, 6),
 )

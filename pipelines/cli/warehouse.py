@@ -7,16 +7,18 @@ import os
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 
 from pipelines.cli.ui import console, err_console, make_progress, print_table
 from pipelines.config import Settings
-from pipelines.lake import Lake
-from pipelines.warehouse import LoadResult, committed_windows, load_window, open_warehouse
-from pipelines.warehouse.schema import AUDIT, V_COVERAGE
 from pipelines.windows import SOURCES, Window
+
+if TYPE_CHECKING:
+    from pipelines.warehouse import LoadResult
+
+# The warehouse, the lake and pandas load inside the handlers, so `skysmart --help` stays instant.
 
 _ERROR_CHARS = 70
 
@@ -78,6 +80,9 @@ def _lake_url(args: argparse.Namespace) -> str:
 
 
 def _load(args: argparse.Namespace) -> int:
+    from pipelines.lake import Lake
+    from pipelines.warehouse import committed_windows, load_window, open_warehouse
+
     lake = Lake(_lake_url(args))
     sources = SOURCES if args.source == "all" else (args.source,)
     plan: list[Window] = [w for s in sources for w in committed_windows(lake, s, args.start, args.end)]
@@ -127,6 +132,9 @@ def _print_results(results: Sequence[LoadResult], url: str) -> None:
 
 
 def _status(args: argparse.Namespace) -> int:
+    from pipelines.warehouse import open_warehouse
+    from pipelines.warehouse.schema import AUDIT, V_COVERAGE
+
     with open_warehouse(args.warehouse, read_only=True) as wh:
         if not wh.table_exists(AUDIT):
             console.print(f"{wh.url} holds no skysmart tables yet; run `skysmart load` first.")
@@ -206,6 +214,8 @@ def _short(text: str | None) -> str | None:
 
 
 def _sql(args: argparse.Namespace) -> int:
+    from pipelines.warehouse import open_warehouse
+
     with open_warehouse(args.warehouse, read_only=True) as wh:
         names, rows = wh.query_table(args.query)
     shown = rows[: args.max_rows]
