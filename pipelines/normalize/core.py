@@ -23,7 +23,6 @@ from pipelines.lake import CUSTOMERS, NORMALIZED, QUARANTINE, RAW, Lake
 from pipelines.normalize import skybiz, smartacc
 from pipelines.normalize.model import (
     CUSTOMER_CONTRACT,
-    LINEAGE,
     QUARANTINE_CONTRACT,
     Assembled,
     Draft,
@@ -91,8 +90,7 @@ def _draft(source: str, raw: pa.Table, terms: pa.Table | None, *, rules_only: bo
 
 
 def _rule_fields(source: str) -> tuple[str, ...]:
-    fields = skybiz.RULE_FIELDS if source == "skybiz" else smartacc.RULE_FIELDS
-    return (*fields, *LINEAGE)
+    return skybiz.RULE_FIELDS if source == "skybiz" else smartacc.RULE_FIELDS
 
 
 def normalize_frame(
