@@ -164,7 +164,8 @@ def normalize_window(
         window = Window.parse(source, window)
     if window.source != source:
         raise NormalizeError(f"window {window} is not a {source} window", source=source, window=window.key)
-    _draft(source, pa.table({}), None, rules_only=True)  # an unknown source fails before any read
+    if source not in SOURCES:
+        raise NormalizeError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
     raw_manifest = lake.require_manifest(RAW, source, CUSTOMERS, window)
     terms = read_terms(lake, window) if source == "smartacc" else None
     narrow = lake.read(RAW, source, CUSTOMERS, window, columns=list(_rule_fields(source)))
