@@ -10,7 +10,6 @@ business columns and cast everything to the contracts' Arrow schemas.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
@@ -432,8 +431,3 @@ def _value_counts(values: pa.ChunkedArray | pa.Array) -> dict[str, int]:
         for v, c in zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True)
         if v is not None
     }
-
-
-def issue_codes(values: Sequence[str | None]) -> list[list[str]]:
-    """Split ``data_issues`` values into code lists (for tests and reports)."""
-    return [v.split(";") if v else [] for v in values]
