@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.cli import main, ui
+from pipelines.cli import main
 from pipelines.lake import CUSTOMERS, NORMALIZED, QUALITY, Lake
 from pipelines.quality import REPORT_HTML
 from pipelines.windows import Window
@@ -28,7 +28,8 @@ def _with(table, column: str, row: int, value):
 @pytest.fixture
 def lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Lake:
     """Jan clean, Feb with an error (bad currency), smartacc Jan with a warning, Mar outside most ranges."""
-    monkeypatch.setattr(ui.console, "width", 400)  # long lake paths stay on one line
+    # Long lake paths stay on one line. (Not `setattr(console, "width")`: undoing that pins the width.)
+    monkeypatch.setenv("COLUMNS", "400")
     lake = Lake(str(tmp_path / "lake"))
     lake.write_table(NORMALIZED, "skybiz", CUSTOMERS, JAN, customer_table(30, "skybiz", JAN))
     lake.write_table(
@@ -92,7 +93,7 @@ def test_source_filter_and_warnings_only_exit_0(lake: Lake, capsys: pytest.Captu
 @pytest.mark.parametrize(
     ("argv", "code", "message"),
     [
-        pytest.param(["--from", "2023-01-01", "--to", "2023-12-31"], 1, "no normalized windows", id="none"),
+        pytest.param(["--from", "2023-01-01", "--to", "2023-12-31"], 2, "no normalized windows", id="none"),
         pytest.param(["--from", "2024-13-01", "--to", "2024-12-31"], 2, "'2024-13-01' is not a", id="bad"),
         pytest.param(["--from", "2024-02-01", "--to", "2024-01-01"], 2, "is after --to", id="reversed"),
     ],
