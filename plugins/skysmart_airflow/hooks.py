@@ -31,13 +31,26 @@ def _base_url(conn: Any, *, default_scheme: str = "https") -> str:
 
 
 def _http_settings(extra: dict[str, Any]) -> HttpSettings:
+    """HTTP knobs from the extras; empty form fields arrive as ``None`` or ``""`` and mean the default."""
     defaults = HttpSettings()
+
+    def number(name: str, kind: type[int] | type[float]) -> Any:
+        value = extra.get(name)
+        if value is None or value == "":
+            return getattr(defaults, name)
+        try:
+            return kind(value)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"connection extra {name!r} must be a number, got {value!r}", field=name
+            ) from None
+
     return HttpSettings(
-        connect_timeout=float(extra.get("connect_timeout", defaults.connect_timeout)),
-        read_timeout=float(extra.get("read_timeout", defaults.read_timeout)),
-        max_retries=int(extra.get("max_retries", defaults.max_retries)),
-        max_concurrency=int(extra.get("max_concurrency", defaults.max_concurrency)),
-        requests_per_second=float(extra.get("requests_per_second", defaults.requests_per_second)),
+        connect_timeout=number("connect_timeout", float),
+        read_timeout=number("read_timeout", float),
+        max_retries=number("max_retries", int),
+        max_concurrency=number("max_concurrency", int),
+        requests_per_second=number("requests_per_second", float),
     )
 
 
@@ -81,7 +94,7 @@ class SkyBizHook(BaseHook):
         try:
             result: tuple[bool, str] = self.get_conn().test_connection()
         except SkysmartError as error:
-            return False, str(error)
+            return False, f"{type(error).__name__}: {error}"
         return result
 
 
@@ -121,8 +134,8 @@ class SmartAccHook(BaseHook):
         try:
             terms = self.get_conn().terms()
         except SkysmartError as error:
-            return False, str(error)
-        return True, f"authenticated; {len(terms)} payment terms visible"
+            return False, f"{type(error).__name__}: {error}"
+        return True, f"SmartAcc authenticated; {len(terms.rows)} payment terms visible"
 
 
 class WarehouseHook(BaseHook):
@@ -163,7 +176,7 @@ class WarehouseHook(BaseHook):
             with self.get_conn() as warehouse:
                 warehouse.query("SELECT 1")
         except SkysmartError as error:
-            return False, str(error)
+            return False, f"{type(error).__name__}: {error}"
         return True, "warehouse reachable"
 
 

@@ -10,6 +10,36 @@ from typing import Any
 
 from pipelines import __version__
 
+# The HTTP knobs every vendor connection takes (read one by one in ``hooks._http_settings``). The raw
+# "Extra" box is hidden in the form, so each is a typed field of its own; empty means the library default.
+_HTTP_FIELDS: dict[str, dict[str, Any]] = {
+    "connect_timeout": {
+        "label": "Connect timeout (s)",
+        "description": "Seconds to wait for a TCP connection; empty: the library default.",
+        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
+    },
+    "read_timeout": {
+        "label": "Read timeout (s)",
+        "description": "Seconds to wait for an answer; empty: the library default.",
+        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
+    },
+    "max_retries": {
+        "label": "Retries per request",
+        "description": "Retries of transient failures (timeouts, 5xx, 429) inside one task try.",
+        "schema": {"type": ["integer", "null"], "minimum": 0},
+    },
+    "requests_per_second": {
+        "label": "Requests per second",
+        "description": "Client-side rate limit, kept under the vendor's.",
+        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
+    },
+    "max_concurrency": {
+        "label": "Concurrent requests",
+        "description": "Requests in flight at once from one task.",
+        "schema": {"type": ["integer", "null"], "minimum": 1},
+    },
+}
+
 
 def get_provider_info() -> dict[str, Any]:
     """Provider description read by Airflow's ProvidersManager; ``package-name`` is the distribution name."""
@@ -29,6 +59,7 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "Delivered once by SkyBiz's registration callback.",
                         "schema": {"type": ["string", "null"], "format": "password"},
                     },
+                    **_HTTP_FIELDS,
                 },
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "port", "extra"],
@@ -49,6 +80,7 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "Sent as a Bearer token; empty: log in with user name and password.",
                         "schema": {"type": ["string", "null"], "format": "password"},
                     },
+                    **_HTTP_FIELDS,
                 },
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "extra"],
