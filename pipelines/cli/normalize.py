@@ -10,12 +10,11 @@ from __future__ import annotations
 import argparse
 import time
 from collections import Counter
-from datetime import date
 from typing import Any
 
-from pipelines.config import Settings
-from pipelines.errors import LakeError, WindowError
-from pipelines.windows import SOURCES, Window, plan_windows
+from pipelines.cli import options
+from pipelines.errors import LakeError
+from pipelines.windows import Window, plan_windows
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -28,27 +27,16 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
             "normalized/ and quarantine/ in the lake; raw rows = normalized + quarantined for each window."
         ),
     )
-    parser.add_argument("--from", dest="date_from", required=True, metavar="YYYY-MM-DD", help="first date")
-    parser.add_argument("--to", dest="date_to", required=True, metavar="YYYY-MM-DD", help="last date")
-    parser.add_argument(
-        "--source", choices=(*SOURCES, "all"), default="all", help="which source's windows (default: all)"
-    )
-    parser.add_argument("--lake", metavar="PATH", help="lake path or URL (default: SKYSMART_LAKE or ./lake)")
+    options.add_range(parser)
+    options.add_source(parser)
+    options.add_lake(parser)
     parser.set_defaults(handler=run)
-
-
-def _date(text: str, option: str) -> date:
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise WindowError(f"{option} {text!r} is not a date in YYYY-MM-DD form") from None
 
 
 def plan(args: argparse.Namespace) -> list[Window]:
     """The windows the arguments ask for, source by source."""
-    start, end = _date(args.date_from, "--from"), _date(args.date_to, "--to")
-    sources = SOURCES if args.source == "all" else (args.source,)
-    return [w for source in sources for w in plan_windows(source, start, end)]
+    start, end = options.date_range(args)
+    return [w for source in options.sources(args) for w in plan_windows(source, start, end)]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from pipelines.normalize import NormalizeResult, normalize_window
 
     windows = plan(args)
-    lake = Lake(args.lake or Settings.from_env().lake_url)
+    lake = Lake(options.lake_url(args))
     present = [w for w in windows if lake.manifest(RAW, w.source, CUSTOMERS, w) is not None]
     missing = [w for w in windows if w not in present]
     if not present:

@@ -14,8 +14,9 @@ import time
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from pipelines.errors import DataQualityError, LakeError, WindowError
-from pipelines.windows import SOURCES, Window
+from pipelines.cli import options
+from pipelines.errors import DataQualityError, LakeError
+from pipelines.windows import Window
 
 if TYPE_CHECKING:
     from pipelines.lake import Lake
@@ -34,25 +35,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
             "any window has error-severity failures; warnings are reported only."
         ),
     )
-    parser.add_argument(
-        "--from", dest="date_from", required=True, metavar="YYYY-MM-DD", help="first date (inclusive)"
-    )
-    parser.add_argument(
-        "--to", dest="date_to", required=True, metavar="YYYY-MM-DD", help="last date (inclusive)"
-    )
-    parser.add_argument(
-        "--source", choices=(*SOURCES, "all"), default="all", help="which source's windows (default: all)"
-    )
-    parser.add_argument("--lake", metavar="PATH", help="lake path or URL (default: SKYSMART_LAKE or ./lake)")
+    options.add_range(parser)
+    options.add_source(parser)
+    options.add_lake(parser)
     parser.set_defaults(handler=run)
-
-
-def parse_date(text: str, option: str) -> date:
-    """A ``YYYY-MM-DD`` option value, or a :class:`WindowError` that says which option is wrong."""
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise WindowError(f"{option} {text!r} is not a date in YYYY-MM-DD form") from None
 
 
 def windows_in_range(lake: Lake, sources: tuple[str, ...], start: date, end: date) -> list[Window]:
@@ -70,15 +56,12 @@ def windows_in_range(lake: Lake, sources: tuple[str, ...], start: date, end: dat
 def run(args: argparse.Namespace) -> int:
     """Validate each window with a progress bar, print the summary, raise when errors were found."""
     from pipelines.cli.ui import console, make_progress, print_table
-    from pipelines.config import Settings
     from pipelines.lake import Lake
     from pipelines.quality import validate_window
 
-    start, end = parse_date(args.date_from, "--from"), parse_date(args.date_to, "--to")
-    if start > end:
-        raise WindowError(f"--from {start} is after --to {end}")
-    sources = SOURCES if args.source == "all" else (args.source,)
-    lake = Lake(args.lake or Settings.from_env().lake_url)
+    start, end = options.date_range(args)
+    sources = options.sources(args)
+    lake = Lake(options.lake_url(args))
     windows = windows_in_range(lake, sources, start, end)
     if not windows:
         raise LakeError(

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from datetime import date
 from typing import Any
 
-from pipelines.errors import ConfigError
-from pipelines.windows import SOURCES
+from pipelines.cli import options
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -17,19 +15,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="extract both sources, normalize, validate and load a date range",
         description="The whole pipeline over --from..--to (Malaysia dates, inclusive), window by window.",
     )
-    parser.add_argument("--from", dest="start", required=True, type=_date, help="first date, YYYY-MM-DD")
-    parser.add_argument("--to", dest="end", required=True, type=_date, help="last date, YYYY-MM-DD")
-    parser.add_argument("--source", choices=[*SOURCES, "all"], default="all")
-    parser.add_argument("--lake", help="lake path or URL (default $SKYSMART_LAKE or ./lake)")
-    parser.add_argument("--warehouse", help="DuckDB path or postgresql:// URL (default $SKYSMART_WAREHOUSE)")
+    options.add_range(parser)
+    options.add_source(parser)
+    options.add_lake(parser)
+    options.add_warehouse(parser)
     parser.set_defaults(handler=_run)
-
-
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date in YYYY-MM-DD form") from None
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -46,10 +36,9 @@ def _run(args: argparse.Namespace) -> int:
         lake_url=args.lake or settings.lake_url,
         warehouse_url=args.warehouse or settings.warehouse_url,
     )
-    if args.start > args.end:
-        raise ConfigError(f"--from {args.start} is after --to {args.end}", field="--from")
-    sources = list(SOURCES) if args.source == "all" else [args.source]
-    total = len(plan_range(args.start, args.end, sources)) * len(STAGES)
+    start, end = options.date_range(args)
+    sources = list(options.sources(args))
+    total = len(plan_range(start, end, sources)) * len(STAGES)
     with make_progress() as progress:
         task = progress.add_task("run", total=total, detail="")
 
@@ -59,7 +48,7 @@ def _run(args: argparse.Namespace) -> int:
             else:
                 progress.advance(task)
 
-        summary = run_pipeline(settings, args.start, args.end, sources, progress=on_stage)
+        summary = run_pipeline(settings, start, end, sources, progress=on_stage)
 
     print_table(
         f"skysmart run {summary.start}..{summary.end} ({summary.seconds:.1f} s)",

@@ -19,6 +19,11 @@ from rich.table import Table
 
 console = Console(stderr=False, highlight=False)
 err_console = Console(stderr=True, highlight=False)
+# Piped output (files, CI logs) keeps whole lines instead of wrapping them at 80 columns, so a printed
+# command or path can be copied back; print_table gives tables room for whole cells.
+PIPED_WIDTH = 1_000
+console.soft_wrap = not console.is_terminal
+err_console.soft_wrap = not err_console.is_terminal
 
 
 def make_progress(*, transient: bool = False) -> Progress:
@@ -46,4 +51,7 @@ def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]
         table.add_column(name, justify="right" if numeric else "left")
     for row in rows:
         table.add_row(*("" if v is None else f"{v:,}" if isinstance(v, int) else str(v) for v in row))
-    console.print(table)
+    if console.is_terminal:
+        console.print(table)
+    else:  # a console of its own: rich never widens past a console's width, which may be pinned at 80
+        Console(file=console.file, width=PIPED_WIDTH, highlight=False, color_system=None).print(table)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -11,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 
+from pipelines.cli import options
 from pipelines.cli.ui import console, err_console, make_progress, print_table
-from pipelines.config import Settings
-from pipelines.windows import SOURCES, Window
+from pipelines.windows import Window
 
 if TYPE_CHECKING:
     from pipelines.warehouse import LoadResult
@@ -33,18 +32,17 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
             "warehouse, oldest first. Idempotent: loading a window again changes nothing."
         ),
     )
-    load.add_argument("--from", dest="start", required=True, type=_date, help="first date, YYYY-MM-DD")
-    load.add_argument("--to", dest="end", required=True, type=_date, help="last date (inclusive), YYYY-MM-DD")
-    load.add_argument("--source", choices=[*SOURCES, "all"], default="all", help="default: all")
-    load.add_argument("--lake", help="lake URL (default: SKYSMART_LAKE or ./lake)")
-    _warehouse_arg(load)
+    options.add_range(load)
+    options.add_source(load)
+    options.add_lake(load)
+    options.add_warehouse(load)
     load.set_defaults(handler=_load)
 
     status = sub.add_parser(
         "status",
         help="what the warehouse holds: per source, window coverage and gaps, last runs, quarantine",
     )
-    _warehouse_arg(status)
+    options.add_warehouse(status)
     status.add_argument("--runs", type=int, default=10, help="how many recent loads to list (default 10)")
     status.set_defaults(handler=_status)
 
@@ -53,27 +51,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="run one query and print the result (DuckDB opened read-only, Postgres read-only transactions)",
     )
     sql.add_argument("query", help='e.g. "SELECT state, count(*) FROM v_customers GROUP BY 1"')
-    _warehouse_arg(sql)
+    options.add_warehouse(sql)
     sql.add_argument("--max-rows", type=int, default=200, help="rows to print at most (default 200)")
     sql.set_defaults(handler=_sql)
-
-
-def _warehouse_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--warehouse",
-        help="DuckDB file or postgresql:// URL (default: SKYSMART_WAREHOUSE or warehouse.duckdb)",
-    )
-
-
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
-
-
-def _lake_url(args: argparse.Namespace) -> str:
-    return str(args.lake or os.environ.get("SKYSMART_LAKE", "").strip() or Settings().lake_url)
 
 
 # -- load -------------------------------------------------------------------------------------------------
@@ -83,13 +63,13 @@ def _load(args: argparse.Namespace) -> int:
     from pipelines.lake import Lake
     from pipelines.warehouse import committed_windows, load_window, open_warehouse
 
-    lake = Lake(_lake_url(args))
-    sources = SOURCES if args.source == "all" else (args.source,)
-    plan: list[Window] = [w for s in sources for w in committed_windows(lake, s, args.start, args.end)]
+    start, end = options.date_range(args)
+    lake = Lake(options.lake_url(args))
+    plan: list[Window] = [w for s in options.sources(args) for w in committed_windows(lake, s, start, end)]
     if not plan:
         err_console.print(
-            f"[yellow]No committed normalized windows of {', '.join(sources)} overlap "
-            f"{args.start}..{args.end} in {lake.url}; nothing loaded."
+            f"[yellow]No committed normalized windows of {', '.join(options.sources(args))} overlap "
+            f"{start}..{end} in {lake.url}; nothing loaded."
         )
         return 0
     results: list[LoadResult] = []

@@ -76,7 +76,7 @@ def test_one_source_and_skipped_windows(lake: Lake, capsys: pytest.CaptureFixtur
     ("args", "code", "message"),
     [
         (["--from", "2025-02-30", "--to", "2025-03-01"], 2, "--from '2025-02-30' is not a date"),
-        (["--from", "2025-03-01", "--to", "2025-01-01"], 2, "after it ends"),
+        (["--from", "2025-03-01", "--to", "2025-01-01"], 2, "is after --to"),
         (["--from", "2023-01-01", "--to", "2023-01-31"], 2, "no extracted raw windows"),
     ],
     ids=["bad-date", "reversed", "nothing-extracted"],

@@ -1,0 +1,79 @@
+"""Options every command spells the same way: the date range, the sources, the lake and the warehouse.
+
+Values are parsed here, once, into typed errors (a bad date is a :class:`WindowError` naming the option), so
+every command answers the same mistake with the same one-line reason and exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from datetime import date
+
+from pipelines.config import Settings
+from pipelines.errors import WindowError
+from pipelines.windows import SOURCES
+
+
+def add_range(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+    """``--from`` / ``--to``: Malaysia calendar dates, both inclusive."""
+    parser.add_argument(
+        "--from", dest="date_from", required=required, metavar="YYYY-MM-DD", help="first date (inclusive)"
+    )
+    parser.add_argument(
+        "--to", dest="date_to", required=required, metavar="YYYY-MM-DD", help="last date (inclusive)"
+    )
+
+
+def add_source(parser: argparse.ArgumentParser) -> None:
+    """``--source skybiz|smartacc|all``."""
+    parser.add_argument(
+        "--source", choices=(*SOURCES, "all"), default="all", help="which source's windows (default: all)"
+    )
+
+
+def add_lake(parser: argparse.ArgumentParser) -> None:
+    """``--lake PATH``, overriding ``SKYSMART_LAKE``."""
+    parser.add_argument("--lake", metavar="PATH", help="lake path or URL (default: SKYSMART_LAKE or ./lake)")
+
+
+def add_warehouse(parser: argparse.ArgumentParser) -> None:
+    """``--warehouse URL``, overriding ``SKYSMART_WAREHOUSE``."""
+    parser.add_argument(
+        "--warehouse",
+        metavar="URL",
+        help="DuckDB file or postgresql:// URL (default: SKYSMART_WAREHOUSE or ./warehouse.duckdb)",
+    )
+
+
+def parse_date(text: str | None, option: str) -> date:
+    """A ``YYYY-MM-DD`` option value, or a :class:`WindowError` that says which option is wrong."""
+    if not text:
+        raise WindowError(f"{option} is required (YYYY-MM-DD)")
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise WindowError(f"{option} {text!r} is not a date in YYYY-MM-DD form") from None
+
+
+def date_range(args: argparse.Namespace) -> tuple[date, date]:
+    """``--from``..``--to`` as dates, refusing a reversed range."""
+    start, end = parse_date(args.date_from, "--from"), parse_date(args.date_to, "--to")
+    if start > end:
+        raise WindowError(f"--from {start} is after --to {end}")
+    return start, end
+
+
+def sources(args: argparse.Namespace) -> tuple[str, ...]:
+    """The sources ``--source`` selects."""
+    return SOURCES if args.source == "all" else (args.source,)
+
+
+def lake_url(args: argparse.Namespace) -> str:
+    """``--lake``, else ``SKYSMART_LAKE``, else ``./lake`` (read alone: no vendor settings needed)."""
+    return str(args.lake or os.environ.get("SKYSMART_LAKE", "").strip() or Settings().lake_url)
+
+
+def warehouse_url(args: argparse.Namespace) -> str:
+    """``--warehouse``, else ``SKYSMART_WAREHOUSE``, else ``./warehouse.duckdb``."""
+    return str(args.warehouse or os.environ.get("SKYSMART_WAREHOUSE", "").strip() or Settings().warehouse_url)
