@@ -38,17 +38,20 @@ def test_connection_types_are_discovered_with_their_hooks(providers: Any) -> Non
     from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
 
     assert "skysmart" in providers.providers
+    # What the connection UI lists (read from provider metadata, without importing the hooks).
+    listed = {m.connection_type: m for m in providers.iter_connection_type_hook_ui_metadata()}
+    # What Connection.get_hook() / test_connection() resolve through on a worker (imports the hooks).
     runtime: Any = ProvidersManagerTaskRuntime()  # type: ignore[no-untyped-call]
     for conn_type, hook_class in TYPES.items():
-        info = providers.hooks[conn_type]
+        assert listed[conn_type].hook_class_name == hook_class
+        info = runtime.hooks[conn_type]
         assert info is not None, conn_type  # None would mean the hook class failed to import
         assert (info.hook_class_name, info.package_name, info.connection_testable) == (
             hook_class,
             "skysmart",
             True,
         )
-        # What Connection.get_hook() resolves through on a worker.
-        assert runtime.hooks[conn_type].hook_class_name == hook_class
+    assert listed["skybiz"].hook_name == "SkyBiz Cloud ERP"
 
 
 def test_connection_forms_declare_typed_fields_and_mask_the_secrets(providers: Any) -> None:
