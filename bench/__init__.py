@@ -1,1 +1,1 @@
-"""Benchmarks: ``make bench`` (all) or ``python -m bench AREA [AREA ...] [-- ARGS]``; figures, never assertions."""
+"""Benchmarks: ``make bench`` or ``python -m bench AREA [AREA ...] [-- ARGS]``; figures, not assertions."""
