@@ -1,8 +1,9 @@
 """``make demo``: a year of history through the real DAGs against the sandbox, then what landed.
 
-Starts the sandbox in its own process, points Airflow connections at it, runs ``skysmart_backfill`` over a
-year and ``skysmart_skybiz_push`` in dry-run mode with ``dag.test()``, prints a report from the warehouse,
-and stops the sandbox. Everything lives under ``.demo/`` (ignored by git).
+Starts the sandbox in its own process (``skysmart sandbox serve``), points Airflow connections at it through
+``AIRFLOW_CONN_*`` variables, runs ``skysmart_backfill`` over a year and ``skysmart_skybiz_push`` in dry-run
+mode with ``dag.test()`` in a private Airflow home, stops the sandbox, and prints a report from the
+warehouse and from the tasks' own results (XCom). Everything lives under ``.demo/`` (ignored by git).
 """
 
 from __future__ import annotations
@@ -15,74 +16,110 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+SAMPLE_COLUMNS = (
+    "customer_key",
+    "customer_name",
+    "town",
+    "state",
+    "phone",
+    "email",
+    "currency_code",
+    "payment_term_days",
+)
+
+
+@dataclass
+class DemoRun:
+    """One ``dag.test()`` run: its state, wall time, failed tasks and the tasks' results (XCom)."""
+
+    dag_id: str
+    state: str
+    seconds: float
+    failed: list[str] = field(default_factory=list)
+    results: dict[tuple[str, int], Any] = field(default_factory=dict)
 
 
 def _start_sandbox(workdir: Path, size: int) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
+    """Serve both emulators on 127.0.0.1 in a child process; its endpoints arrive in a file it writes."""
     endpoints_file = workdir / "endpoints.json"
     endpoints_file.unlink(missing_ok=True)
-    log = (workdir / "sandbox.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pipelines.cli",
-            "sandbox",
-            "serve",
-            "--size",
-            str(size),
-            "--write-endpoints",
-            str(endpoints_file),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    with (workdir / "sandbox.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pipelines.cli",
+                "sandbox",
+                "serve",
+                "--size",
+                str(size),
+                "--write-endpoints",
+                str(endpoints_file),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + 120
-    while not endpoints_file.exists():
+    while not endpoints_file.exists():  # written atomically once both servers accept connections
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
+            proc.wait(timeout=10)
             raise SystemExit(f"sandbox did not start; see {workdir / 'sandbox.log'}")
         time.sleep(0.2)
-    time.sleep(0.2)
-    return proc, json.loads(endpoints_file.read_text())
+    endpoints: dict[str, str] = json.loads(endpoints_file.read_text())
+    return proc, endpoints
 
 
-def _configure_environment(workdir: Path, endpoints: dict[str, str]) -> dict[str, str]:
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def _configure_environment(workdir: Path, endpoints: dict[str, str]) -> None:
+    """A private Airflow home, our DAGs, and connections as JSON ``AIRFLOW_CONN_*`` variables."""
     home = workdir / "airflow"
-    env = {
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
-        "PYTHONWARNINGS": "ignore",
-        "SKYSMART_LAKE": str(workdir / "lake"),
-        "AIRFLOW_CONN_SKYBIZ_DEFAULT": json.dumps(
-            {
-                "conn_type": "skybiz",
-                "host": endpoints["skybiz_url"],
-                "login": endpoints["skybiz_api_key"],
-                "password": endpoints["skybiz_api_secret"],
-            }
-        ),
-        "AIRFLOW_CONN_SMARTACC_DEFAULT": json.dumps(
-            {
-                "conn_type": "smartacc",
-                "host": endpoints["smartacc_url"],
-                "extra": {"api_key": endpoints["smartacc_api_key"]},
-            }
-        ),
-        "AIRFLOW_CONN_SKYSMART_WAREHOUSE_DEFAULT": json.dumps(
-            {"conn_type": "skysmart_warehouse", "extra": {"url": str(workdir / "warehouse.duckdb")}}
-        ),
-    }
-    os.environ.update(env)
-    return env
+    os.environ.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+            "PYTHONWARNINGS": "ignore",
+            "SKYSMART_LAKE": str(workdir / "lake"),
+            "AIRFLOW_CONN_SKYBIZ_DEFAULT": json.dumps(
+                {
+                    "conn_type": "skybiz",
+                    "host": endpoints["skybiz_url"],
+                    "login": endpoints["skybiz_api_key"],
+                    "password": endpoints["skybiz_api_secret"],
+                }
+            ),
+            "AIRFLOW_CONN_SMARTACC_DEFAULT": json.dumps(
+                {
+                    "conn_type": "smartacc",
+                    "host": endpoints["smartacc_url"],
+                    "extra": {"api_key": endpoints["smartacc_api_key"]},
+                }
+            ),
+            "AIRFLOW_CONN_SKYSMART_WAREHOUSE_DEFAULT": json.dumps(
+                {"conn_type": "skysmart_warehouse", "extra": {"url": str(workdir / "warehouse.duckdb")}}
+            ),
+        }
+    )
 
 
 def _migrate() -> None:
@@ -93,7 +130,8 @@ def _migrate() -> None:
         raise SystemExit(f"airflow db migrate failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
 
 
-def _run_dags(start: date, end: date) -> list[tuple[str, str, float]]:
+def _run_dags(start: date, end: date) -> list[DemoRun]:
+    """The backfill over ``start``..``end``, then the push as a dry run, each with ``dag.test()``."""
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(str(ROOT / "dags"))
@@ -106,71 +144,129 @@ def _run_dags(start: date, end: date) -> list[tuple[str, str, float]]:
     ):
         print(f"→ running {dag_id} {conf}", flush=True)
         began = time.perf_counter()
-        run = bag.get_dag(dag_id).test(run_conf=conf)
-        took = time.perf_counter() - began
-        runs.append((dag_id, str(run.state), took))
-        print(f"  {dag_id}: {run.state} in {took:.1f} s", flush=True)
-        if str(run.state) != "success":
-            failed = [ti.task_id for ti in run.get_task_instances() if str(ti.state) != "success"]
-            print(f"  tasks not successful: {sorted(set(failed))}", flush=True)
+        dag_run = bag.get_dag(dag_id).test(run_conf=conf)
+        run = DemoRun(dag_id, str(dag_run.state), time.perf_counter() - began)
+        run.failed = sorted({ti.task_id for ti in dag_run.get_task_instances() if str(ti.state) != "success"})
+        run.results = _results(dag_id, dag_run.run_id)
+        runs.append(run)
+        print(f"  {dag_id}: {run.state} in {run.seconds:.1f} s", flush=True)
+        if run.failed:
+            print(f"  tasks not successful: {run.failed}", flush=True)
+            break
     return runs
 
 
-def _report(workdir: Path, runs: list[tuple[str, str, float]], push_xcom: Any = None) -> None:
+def _results(dag_id: str, run_id: str) -> dict[tuple[str, int], Any]:
+    """Every task's return value in one run: ``(task_id, map_index)`` → the step's small dict."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        query: Any = XComModel.get_many(run_id=run_id, dag_ids=dag_id, key="return_value")
+        return {
+            (row.task_id, int(row.map_index)): XComModel.deserialize_value(row)
+            for row in session.scalars(query)
+        }
+
+
+def _report(workdir: Path, runs: list[DemoRun]) -> None:
     from pipelines.cli.ui import console, print_table
-    from pipelines.lake import CUSTOMERS, QUALITY, Lake
     from pipelines.warehouse import open_warehouse
 
     warehouse_path = workdir / "warehouse.duckdb"
-    print_table("DAG runs", ["dag", "state", "seconds"], [[d, s, round(t, 1)] for d, s, t in runs])
-    with open_warehouse(str(warehouse_path)) as wh:
+    print_table(
+        "DAG runs", ["dag", "state", "seconds"], [[r.dag_id, r.state, round(r.seconds, 1)] for r in runs]
+    )
+    if not warehouse_path.exists():
+        console.print("No warehouse was written; see the task logs above.")
+        return
+    with open_warehouse(str(warehouse_path), read_only=True) as wh:
         print_table(
             "Customers per source",
-            ["source", "customers", "with data issues"],
+            ["source", "customers", "with data issues", "quarantined"],
             wh.query(
-                "SELECT source_system, count(*), count(data_issues) FROM customers GROUP BY 1 ORDER BY 1"
+                "SELECT c.source_system, c.n, c.issues, coalesce(q.n, 0) FROM "
+                "(SELECT source_system, count(*) AS n, count(*) FILTER (WHERE data_issues <> '') AS issues"
+                " FROM customers GROUP BY 1) c "
+                "LEFT JOIN (SELECT source_system, count(*) AS n FROM customer_quarantine GROUP BY 1) q "
+                "USING (source_system) ORDER BY 1"
             ),
         )
         print_table(
             "Quarantine by reason",
-            ["source", "rule", "rows"],
+            ["source", "rule", "field", "rows"],
             wh.query(
-                "SELECT source_system, rule, count(*) FROM customer_quarantine GROUP BY 1, 2 ORDER BY 3 DESC"
+                "SELECT source_system, rule, field, count(*) FROM customer_quarantine "
+                "GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1, 2"
             ),
         )
-        coverage = wh.query_df("SELECT * FROM v_window_coverage")
-        print_table("Window coverage", [str(c) for c in coverage.columns], coverage.itertuples(index=False))
-        sample = wh.query_df("SELECT * FROM v_customers ORDER BY 1 LIMIT 5")
-        cols = [str(c) for c in sample.columns][:8]
-        print_table("A sample of v_customers", cols, sample[cols].itertuples(index=False))
-    lake = Lake(str(workdir / "lake"))
-    reports = [
-        f"{lake.window_dir(QUALITY, source, CUSTOMERS, window)}/report.html"
-        for source in ("skybiz", "smartacc")
-        for window in lake.windows(QUALITY, source)
-    ]
-    quality_rows = []
-    for source in ("skybiz", "smartacc"):
-        for window in lake.windows(QUALITY, source):
-            try:
-                result = json.loads(lake.read_file(QUALITY, source, CUSTOMERS, window, "validation.json"))
-            except Exception:
-                continue
-            stats = result.get("statistics", {})
-            quality_rows.append(
-                [
-                    window.ref,
-                    stats.get("evaluated_expectations"),
-                    stats.get("successful_expectations"),
-                    stats.get("unsuccessful_expectations"),
-                ]
-            )
-    print_table("Quality (great-expectations)", ["window", "evaluated", "passed", "failed"], quality_rows[:6])
-    console.print(f"Data Docs reports: {len(reports)} windows, e.g. {reports[0] if reports else '(none)'}")
+        print_table(
+            "Window coverage (v_window_coverage)",
+            ["source", "windows loaded", "first day", "last day", "gaps", "rows read", "quarantined"],
+            wh.query(
+                "SELECT source, count(*) FILTER (WHERE coverage = 'loaded'), min(window_start)::DATE, "
+                "max(window_end)::DATE, count(*) FILTER (WHERE coverage = 'gap'), "
+                "CAST(sum(rows_in) AS BIGINT), CAST(sum(quarantined) AS BIGINT) "
+                "FROM v_window_coverage GROUP BY 1 ORDER BY 1"
+            ),
+        )
+        sample = wh.query(
+            f"SELECT {', '.join(SAMPLE_COLUMNS)} FROM v_customers ORDER BY customer_key LIMIT 5"
+        )
+        print_table("A sample of v_customers", list(SAMPLE_COLUMNS), sample)
+    reports = _quality(runs[0])
+    _push(runs)
+    example = reports[0] if reports else "-"
+    console.print(f"Data Docs: {len(reports)} HTML reports beside the lake windows, e.g. {example}")
     console.print(f"Warehouse: {warehouse_path}")
-    console.print(
-        f"Query it: .venv/bin/skysmart sql --warehouse {warehouse_path} "
-        '"SELECT source_system, count(*) FROM v_customers GROUP BY 1"'
+    query = (
+        "SELECT source, state, count(*) AS customers FROM v_customers GROUP BY ALL ORDER BY 3 DESC LIMIT 10"
+    )
+    console.print(f'Query it:  .venv/bin/skysmart sql --warehouse {warehouse_path} "{query}"')
+
+
+def _quality(backfill: DemoRun) -> list[str]:
+    """Validation results per source from the validate tasks' XCom; returns the HTML report locations."""
+    from pipelines.cli.ui import print_table
+
+    results = [v for (task, _), v in sorted(backfill.results.items()) if task == "window.validate"]
+    per_source: dict[str, list[int]] = {}
+    warnings_seen: Counter[tuple[str, str]] = Counter()
+    for result in results:
+        totals = per_source.setdefault(str(result["source"]), [0, 0, 0, 0, 0, 0])
+        for i, key in enumerate(("rows", "evaluated", "passed", "failed_errors", "failed_warnings")):
+            totals[i + 1] += int(result[key] or 0)
+        totals[0] += 1
+        for failure in result.get("failures") or []:
+            warnings_seen[(str(result["source"]), str(failure["check"]))] += int(
+                failure["unexpected_count"] or 0
+            )
+    print_table(
+        "Quality (great-expectations, per source over all windows)",
+        ["source", "windows", "rows", "expectations", "passed", "error failures", "warning failures"],
+        [[source, *totals] for source, totals in sorted(per_source.items())],
+    )
+    if warnings_seen:
+        print_table(
+            "Failed expectations (rows)",
+            ["source", "check", "rows"],
+            [[s, c, n] for (s, c), n in warnings_seen.most_common(8)],
+        )
+    return [str(r["report_html_url"]) for r in results if r.get("report_html_url")]
+
+
+def _push(runs: list[DemoRun]) -> None:
+    from pipelines.cli.ui import print_table
+
+    push = next((r for r in runs if r.dag_id == "skysmart_skybiz_push"), None)
+    result = push.results.get(("push", -1)) if push else None
+    if not result:
+        return
+    keys = ("selected", "already_exists", "to_create", "batches", "invalid", "needs_review")
+    print_table(
+        "SkyBiz push, dry run (nothing sent)",
+        ["SmartAcc-only", "already in SkyBiz", "would create", "in batches", "invalid", "needs review"],
+        [[result[k] for k in keys]],
     )
 
 
@@ -182,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--end", type=date.fromisoformat, default=date(2026, 10, 31))
     parser.add_argument("--workdir", type=Path, default=ROOT / ".demo")
     args = parser.parse_args(argv)
+    # Airflow's in-process execution API and GX warn about their own dependencies; not the reader's concern.
+    warnings.simplefilter("ignore")
 
     workdir: Path = args.workdir
     shutil.rmtree(workdir, ignore_errors=True)
@@ -194,15 +292,11 @@ def main(argv: list[str] | None = None) -> int:
         _migrate()
         runs = _run_dags(args.start, args.end)
     finally:
-        sandbox.send_signal(signal.SIGTERM)
-        try:
-            sandbox.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            sandbox.kill()
+        _stop(sandbox)
     print("sandbox stopped", flush=True)
     _report(workdir, runs)
     print(f"demo finished in {time.perf_counter() - began:.0f} s", flush=True)
-    return 0 if all(state == "success" for _, state, _ in runs) else 1
+    return 0 if runs and all(r.state == "success" for r in runs) else 1
 
 
 if __name__ == "__main__":
