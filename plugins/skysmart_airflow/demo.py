@@ -24,6 +24,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_WORKDIR = ROOT / ".demo"
+MARKER = ".skysmart-demo"
+"""Marks a directory the demo made, so it only ever deletes its own."""
 SAMPLE_COLUMNS = (
     "customer_key",
     "customer_name",
@@ -276,14 +279,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=20_000)
     parser.add_argument("--start", type=date.fromisoformat, default=date(2025, 11, 1))
     parser.add_argument("--end", type=date.fromisoformat, default=date(2026, 10, 31))
-    parser.add_argument("--workdir", type=Path, default=ROOT / ".demo")
+    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
     args = parser.parse_args(argv)
     # Airflow's in-process execution API and GX warn about their own dependencies; not the reader's concern.
     warnings.simplefilter("ignore")
 
     workdir: Path = args.workdir
+    ours = workdir.resolve() == DEFAULT_WORKDIR or (workdir / MARKER).exists()
+    if workdir.exists() and any(workdir.iterdir()) and not ours:
+        raise SystemExit(f"{workdir} is not empty and not a demo directory; choose another --workdir")
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
+    (workdir / MARKER).write_text("made by `make demo`; deleted and rebuilt by the next run\n")
     began = time.perf_counter()
     sandbox, endpoints = _start_sandbox(workdir, args.size)
     try:

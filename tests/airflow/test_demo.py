@@ -1,0 +1,65 @@
+"""``make demo`` end to end, small: the module ``make demo`` runs, in a subprocess, over one month."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.airflow import AIRFLOW_ENV
+
+pytestmark = [pytest.mark.xdist_group("airflow"), pytest.mark.slow]
+
+
+def test_demo_runs_the_dags_reports_and_stops_the_sandbox(tmp_path: Path) -> None:
+    workdir = tmp_path / "demo"
+    # The demo makes its own Airflow home; nothing of the test session's may leak into it.
+    env = {k: v for k, v in os.environ.items() if k not in AIRFLOW_ENV and not k.startswith("AIRFLOW_CONN_")}
+    command = [sys.executable, "-m", "skysmart_airflow.demo", "--size", "400", "--workdir", str(workdir)]
+    command += ["--start", "2026-10-01", "--end", "2026-10-31"]
+
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
+
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    for line in (
+        "skysmart_backfill: success",
+        "skysmart_skybiz_push: success",
+        "sandbox stopped",
+        "Customers per source",
+        "Quarantine by reason",
+        "Window coverage",
+        "A sample of v_customers",
+        "Quality (great-expectations",
+        "SkyBiz push, dry run",
+        "Data Docs: 2 HTML reports",
+        f"Warehouse: {workdir / 'warehouse.duckdb'}",
+        "Query it:  .venv/bin/skysmart sql --warehouse",
+    ):
+        assert line in output, line
+    # The sandbox it started is gone: its ports refuse connections.
+    urls = next(line for line in output.splitlines() if line.startswith("sandbox up: ")).split()
+    for url in (urls[2], urls[4]):
+        port = int(url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+        with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass
+    from tests.airflow.truth import table_rows
+
+    loaded = table_rows(
+        workdir / "warehouse.duckdb", "SELECT source_system, count(*) FROM customers GROUP BY 1"
+    )
+    assert {source for source, count in loaded if count > 0} == {"skybiz", "smartacc"}
+
+
+def test_demo_refuses_to_delete_a_directory_it_did_not_make(tmp_path: Path) -> None:
+    (tmp_path / "precious.txt").write_text("keep me")
+    command = [sys.executable, "-m", "skysmart_airflow.demo", "--workdir", str(tmp_path)]
+
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+    assert result.returncode != 0 and "not a demo directory" in result.stderr
+    assert (tmp_path / "precious.txt").read_text() == "keep me"
