@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -302,6 +306,65 @@ def test_a_fatal_extract_failure_fails_at_once_with_its_message(
     assert len(reads) == 1, reads  # and the HTTP layer did not retry it either
     assert server.endpoints.skybiz_api_secret not in output and bad_secret not in output
     assert not (tmp_path / "warehouse.duckdb").exists()
+
+
+def test_a_locked_warehouse_is_retried_once_the_other_writer_lets_go(
+    dagbag: Any, sandbox_factory: Any, airflow_env: Any, tmp_path: Path
+) -> None:
+    server = sandbox_factory(data=history(), seed=SEED)
+    airflow_env(pipeline_env(server.endpoints, tmp_path))
+    warehouse = tmp_path / "warehouse.duckdb"
+    # Another process (another DAG's load, an analyst's session) holds DuckDB's single write lock.
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(warehouse)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        watcher = threading.Thread(target=_release_when_load_awaits_retry, args=(holder,), daemon=True)
+        watcher.start()
+        outcome = run_dag(
+            dagbag.get_dag("skysmart_backfill"), conf=ONE_WINDOW, retry_delay=timedelta(seconds=1)
+        )
+        watcher.join(timeout=30)
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+
+    assert_all_succeeded(outcome)
+    # TransientWarehouseError is retryable: the load failed once on the lock, then went through.
+    assert [outcome.tries(t) for t in WINDOW_TASKS] == [[1], [1], [1], [2]]
+    expected = sandbox_ids(history(), "skybiz", date(2025, 3, 1), date(2025, 3, 31))
+    assert warehouse_ids(warehouse, "skybiz") == expected
+
+
+HOLD_LOCK = (
+    "import duckdb, sys\ncon = duckdb.connect(sys.argv[1])\nprint('locked', flush=True)\nsys.stdin.read()\n"
+)
+
+
+def _release_when_load_awaits_retry(holder: subprocess.Popen[str]) -> None:
+    """Close the other writer once the load task has failed on its lock (bounded: at most 60 s)."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    query = select(TaskInstance.task_id).where(
+        TaskInstance.dag_id == "skysmart_backfill",
+        TaskInstance.task_id == "window.load",
+        TaskInstance.state == "up_for_retry",
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with create_session() as session:
+            if session.scalar(query):
+                break
+        time.sleep(0.1)
+    assert holder.stdin is not None
+    holder.stdin.close()
+    holder.wait(timeout=10)
 
 
 # -- the push DAG ----------------------------------------------------------------------------------------
