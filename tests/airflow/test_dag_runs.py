@@ -139,6 +139,8 @@ def test_scheduled_interval_loads_what_the_sandbox_holds_for_those_malaysia_date
     outcome = interval_runs.outcomes[0]
     assert_all_succeeded(outcome)
     assert {task for task, _ in outcome.tasks} == {"plan", *WINDOW_TASKS}
+    # [03-15 00:00, 03-16 00:00) in Malaysia is the date 03-15; the lookback adds 03-14.
+    assert outcome.results[("plan", -1)] == ["skybiz:2025-03-14_2025-03-15", "smartacc:2025-03-14_2025-03-15"]
     assert sorted(row[:3] for row in interval_runs.audit[0]) == [
         ("skybiz", "2025-03-14_2025-03-15", "succeeded"),
         ("smartacc", "2025-03-14_2025-03-15", "succeeded"),
@@ -198,6 +200,7 @@ def backfilled(
 
 def test_backfill_over_two_years_loads_monthly_windows_matching_the_sandbox(backfilled: Backfilled) -> None:
     assert_all_succeeded(backfilled.outcome)
+    assert len(backfilled.outcome.results[("plan", -1)]) == 48
     for task in WINDOW_TASKS:
         assert backfilled.outcome.tries(task) == [1] * 48, task
     months = [(m.isoformat(), (m + timedelta(days=32)).replace(day=1) - timedelta(days=1)) for m in _months()]
