@@ -26,7 +26,9 @@ def process_window(window_ref: str) -> Any:
     )
     normalize = NormalizeWindowOperator(task_id="normalize", window_ref=window_ref)
     validate = ValidateWindowOperator(task_id="validate", window_ref=window_ref)
-    # One load at a time per DAG: a DuckDB file has a single writer, and merges stay ordered.
+    # One load at a time per DAG, across all its runs: a DuckDB file has a single writer. A writer from
+    # elsewhere (another DAG's load, the push, an analyst's session) makes the load raise
+    # TransientWarehouseError, which the retry policy retries; Postgres serialises loads with a lock.
     load = LoadWindowOperator(
         task_id="load", window_ref=window_ref, outlets=[CUSTOMERS_WAREHOUSE], max_active_tis_per_dag=1
     )
