@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import signal
 import threading
 import time
@@ -74,6 +75,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     serve.add_argument("--mutate-every", type=int, help="edit a customer after every N requests (0: off)")
     serve.add_argument("--skybiz-mode", choices=("0", "1", "2"), help="SkyBiz integration mode (default 2)")
     serve.add_argument("--write-endpoints", metavar="FILE", help="write the endpoints JSON here when ready")
+    serve.add_argument(
+        "--write-env",
+        metavar="FILE",
+        help="write `export SKYSMART_...` lines here when ready (source it to use the sandbox)",
+    )
     serve.set_defaults(handler=serve_command)
 
 
@@ -110,6 +116,7 @@ def resolve_options(args: argparse.Namespace, env: Mapping[str, str] | None = No
         "mutate_every": pick("mutate_every", "MUTATE_EVERY", int, 0),
         "skybiz_mode": pick("skybiz_mode", "SKYBIZ_MODE", str, "2"),
         "write_endpoints": pick("write_endpoints", "WRITE_ENDPOINTS", str, None),
+        "write_env": pick("write_env", "WRITE_ENV", str, None),
     }
     if not 1 <= options["size"] <= 10_000_000:
         raise ConfigError(f"--size must be between 1 and 10,000,000, got {options['size']}", field="size")
@@ -157,6 +164,7 @@ def serve_command(args: argparse.Namespace) -> int:
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     endpoints_file = Path(options["write_endpoints"]) if options["write_endpoints"] else None
+    env_file = Path(options["write_env"]) if options["write_env"] else None
     _say(f"sandbox: generating {options['size']:,} customers per system (seed {options['seed']}) ...")
     server = SandboxServer(
         options["size"],
@@ -193,6 +201,10 @@ def serve_command(args: argparse.Namespace) -> int:
         if endpoints_file is not None:
             _write_atomically(endpoints_file, endpoints.to_json())
             _say(f"endpoints written to {endpoints_file}")
+        if env_file is not None:
+            exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in endpoints.as_env().items())
+            _write_atomically(env_file, exports)
+            _say(f"environment written to {env_file} (. {env_file})")
         _say("sandbox: ready (Ctrl-C or SIGTERM to stop)")
         while not stop.wait(0.5):
             if not server.running:
@@ -201,8 +213,9 @@ def serve_command(args: argparse.Namespace) -> int:
         _say("sandbox: stopping")
     finally:
         server.stop()
-        if endpoints_file is not None:
-            endpoints_file.unlink(missing_ok=True)
+        for written in (endpoints_file, env_file):
+            if written is not None:
+                written.unlink(missing_ok=True)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         time.sleep(0)

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from rich.console import Console
+from rich.measure import Measurement
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -54,4 +55,6 @@ def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]
     if console.is_terminal:
         console.print(table)
     else:  # a console of its own: rich never widens past a console's width, which may be pinned at 80
-        Console(file=console.file, width=PIPED_WIDTH, highlight=False, color_system=None).print(table)
+        wide = Console(file=console.file, width=PIPED_WIDTH, highlight=False, color_system=None)
+        natural = Measurement.get(wide, wide.options, table).maximum
+        Console(file=console.file, width=natural, highlight=False, color_system=None).print(table)
