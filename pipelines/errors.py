@@ -216,3 +216,12 @@ class PushValidationError(PushError):
 
 class PushConflictError(PushError):
     """SkyBiz already has a customer code we did not create; a person must review it."""
+
+
+class PushCoverageError(PushError):
+    """The warehouse holds too little of SkyBiz to tell which customers it lacks; load SkyBiz first.
+
+    A real push trusts "no SkyBiz counterpart in the warehouse" to mean "SkyBiz lacks it". With a gap in
+    the loaded SkyBiz windows, or none loaded recently, that is false and the push would create duplicates,
+    so it refuses before sending or writing anything. Retrying changes nothing until SkyBiz is loaded.
+    """

@@ -15,6 +15,10 @@ has no idempotency key (shared/api/SKYBIZ.md §5, §9). So:
   "Customer code already exists" is success for a document with an unanswered attempt, and a conflict
   (``needs_review``) for one we never sent.
 
+Before a real push, the warehouse must hold SkyBiz without gaps from a configured date up to recently
+(:mod:`pipelines.push.coverage`): a SkyBiz customer whose window was never loaded would otherwise look
+missing, and be created a second time. A dry run reports the problem instead of refusing.
+
 One push at a time per warehouse: run it from one DAG with ``max_active_runs=1`` or one terminal.
 """
 
@@ -28,7 +32,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Final, Literal
 
 from pipelines.errors import (
@@ -44,6 +48,7 @@ from pipelines.errors import (
     SkysmartError,
     TransientApiError,
 )
+from pipelines.push.coverage import COVERED_FROM_VAR, STALENESS_VAR, Coverage, skybiz_coverage
 from pipelines.push.mapping import DEFAULT_MAPPING, PushMapping, Value, canonical_json, load_mapping
 from pipelines.push.outbox import Outbox, OutboxEntry
 from pipelines.push.ports import SkyBizLike, WarehouseLike
@@ -80,6 +85,11 @@ class PushSettings:
             (``filters: {"CusCode": ...}``, tiny answers); more are checked with one ``CusCode``-only read
             per window, which is one request however many documents a lost batch held.
         verify_lookback_days: read back from this many days before the attempt (clock skew, midnight).
+        skybiz_covered_from: the first day of the tenant's SkyBiz history the warehouse must hold before
+            a real push; ``None`` takes the first day any successful SkyBiz load covers ("no gaps after
+            the first load").
+        max_staleness_days: the newest loaded SkyBiz day may lie at most this many days before today
+            (Malaysia); older, and SkyBiz customers created since are invisible to the push.
     """
 
     mapping: str = DEFAULT_MAPPING
@@ -93,10 +103,17 @@ class PushSettings:
     wait_seconds: float = 1.0
     verify_filtered_max: int = 10
     verify_lookback_days: int = 1
+    skybiz_covered_from: date | None = None
+    max_staleness_days: int = 2
 
     def __post_init__(self) -> None:
         if not 1 <= self.batch_size <= MAX_BATCH:
             raise ConfigError(f"batch_size must be 1..{MAX_BATCH}, got {self.batch_size}", field="batch_size")
+        if self.max_staleness_days < 0:
+            raise ConfigError(
+                f"max_staleness_days must be 0 or more, got {self.max_staleness_days}",
+                field="max_staleness_days",
+            )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PushSettings:
@@ -104,7 +121,8 @@ class PushSettings:
 
         ``CURRENCIES=RM,SGD,USD,EUR`` (the tenant's SkyBiz currency table), ``DEFAULTS=AccountCode=AR-002,
         CategoryCode=TRADE``, ``MATCH_ON=registration_no,phone`` (empty: CusCode only), ``BATCH_SIZE=500``,
-        ``INCLUDE_INACTIVE=1``. Unset variables keep the defaults.
+        ``INCLUDE_INACTIVE=1``, ``SKYBIZ_COVERED_FROM=2021-01-01``, ``MAX_STALENESS_DAYS=2``. Unset (or
+        empty) variables keep the defaults.
         """
         env = os.environ if env is None else env
 
@@ -128,12 +146,29 @@ class PushSettings:
             batch_size = int(batch) if batch else MAX_BATCH
         except ValueError:
             raise ConfigError(f"SKYSMART_PUSH_BATCH_SIZE must be a whole number, got {batch!r}") from None
+        covered = get("SKYBIZ_COVERED_FROM")
+        try:
+            covered_from = date.fromisoformat(covered) if covered else None
+        except ValueError:
+            raise ConfigError(
+                f"{COVERED_FROM_VAR} must be a date, YYYY-MM-DD, got {covered!r}", field="SKYBIZ_COVERED_FROM"
+            ) from None
+        staleness = get("MAX_STALENESS_DAYS")
+        try:
+            max_staleness_days = int(staleness) if staleness else 2
+        except ValueError:
+            raise ConfigError(
+                f"{STALENESS_VAR} must be a whole number of days, got {staleness!r}",
+                field="MAX_STALENESS_DAYS",
+            ) from None
         return cls(
             batch_size=batch_size,
             defaults=defaults,
             currencies=tuple(c.upper() for c in listed(currencies)) if currencies else None,
             match_on=listed(match_on) if match_on is not None else None,
             include_inactive=(get("INCLUDE_INACTIVE") or "").lower() in ("1", "true", "yes"),
+            skybiz_covered_from=covered_from,
+            max_staleness_days=max_staleness_days,
         )
 
 
@@ -160,6 +195,9 @@ class PushResult:
         reads: read requests made to settle unknown outcomes.
         dry_run: nothing was written or sent.
         run_id: the id written to the outbox rows this run changed.
+        coverage_problem: why the warehouse's SkyBiz data cannot be trusted to say what SkyBiz lacks (gaps,
+            staleness) and what to load; ``None`` when it can. A dry run reports it; a real run refuses
+            unless told ``allow_partial_coverage``, and then reports it too.
     """
 
     selected: int
@@ -177,6 +215,7 @@ class PushResult:
     reads: int = 0
     dry_run: bool = False
     run_id: str = ""
+    coverage_problem: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +237,7 @@ class PushPlan:
     items: tuple[PlannedCustomer, ...]
     counterparts: tuple[Counterpart, ...]
     batch_size: int
+    coverage_problem: str | None = None
 
     def of(self, *actions: Action) -> list[PlannedCustomer]:
         """The planned customers with one of these actions."""
@@ -220,6 +260,7 @@ class PushPlan:
             to_create=to_create,
             dry_run=True,
             run_id=run_id,
+            coverage_problem=self.coverage_problem,
         )
 
 
@@ -240,9 +281,22 @@ ProgressCallback = Callable[[PushProgress], None]
 def plan_push(
     warehouse: WarehouseLike, *, limit: int | None = None, settings: PushSettings = PushSettings()
 ) -> PushPlan:
-    """Decide, without writing or sending anything, what a push would do with each SmartAcc customer."""
+    """Decide, without writing or sending anything, what a push would do with each SmartAcc customer.
+
+    The plan carries the SkyBiz coverage problem, if any, so what prints it can warn that a real push
+    would be refused.
+    """
     mapping = load_mapping(settings.mapping)
-    return _plan(warehouse, Outbox(warehouse).load(), mapping, _rules(mapping, settings), limit, settings)
+    problem = check_coverage(warehouse, settings).problem
+    entries = Outbox(warehouse).load()
+    return _plan(warehouse, entries, mapping, _rules(mapping, settings), limit, settings, problem)
+
+
+def check_coverage(warehouse: WarehouseLike, settings: PushSettings = PushSettings()) -> Coverage:
+    """How completely the warehouse holds SkyBiz, against ``settings``' start date and staleness."""
+    return skybiz_coverage(
+        warehouse, covered_from=settings.skybiz_covered_from, max_staleness_days=settings.max_staleness_days
+    )
 
 
 def push_customers(
@@ -252,6 +306,7 @@ def push_customers(
     dry_run: bool = False,
     limit: int | None = None,
     settings: PushSettings = PushSettings(),
+    allow_partial_coverage: bool = False,
     progress: ProgressCallback | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> PushResult:
@@ -262,11 +317,15 @@ def push_customers(
         client: the SkyBiz client; may be ``None`` for a dry run, which never calls SkyBiz.
         dry_run: decide and count only; write nothing (not even the outbox) and send nothing.
         limit: take on at most this many customers (earlier unsettled attempts first).
-        settings: batch size, defaults, currency table, matching, retry bounds.
+        settings: batch size, defaults, currency table, matching, retry bounds, required SkyBiz coverage.
+        allow_partial_coverage: push even when SkyBiz is not loaded without gaps up to recently (an
+            operator who knows the missing days hold no customer the push could duplicate).
         progress: called after every request.
         sleep: how to wait out a 429 (tests pass a recorder).
 
     Raises:
+        PushCoverageError: a real push on a warehouse whose SkyBiz coverage has gaps, is stale or is
+            empty (and no ``allow_partial_coverage``); nothing was sent or written.
         AuthenticationError, PermissionDeniedError: SkyBiz refused the key; the outbox says what is pending.
         RateLimitedError, TransientApiError: SkyBiz kept refusing past ``max_waits``; nothing is lost.
     """
@@ -274,13 +333,18 @@ def push_customers(
     mapping = load_mapping(settings.mapping)
     rules = _rules(mapping, settings)
     outbox = Outbox(warehouse)
+    coverage = check_coverage(warehouse, settings)
     if dry_run:
-        return _plan(warehouse, outbox.load(), mapping, rules, limit, settings).result(run_id)
+        plan = _plan(warehouse, outbox.load(), mapping, rules, limit, settings, coverage.problem)
+        return plan.result(run_id)
     if client is None:
         raise ConfigError("a push that is not a dry run needs a SkyBiz client", field="SKYSMART_SKYBIZ_URL")
+    refusal = coverage.error()
+    if refusal is not None and not allow_partial_coverage:
+        raise refusal  # before the outbox is even created: nothing sent, nothing written
     outbox.ensure()
     entries = outbox.load()
-    plan = _plan(warehouse, entries, mapping, rules, limit, settings)
+    plan = _plan(warehouse, entries, mapping, rules, limit, settings, coverage.problem)
     run = _Run(outbox, entries, client, settings, rules, run_id, progress, sleep)
     run.record(plan)
     run.settle_unknown(plan)
@@ -303,6 +367,7 @@ def _plan(
     rules: CreateRules,
     limit: int | None,
     settings: PushSettings,
+    coverage_problem: str | None = None,
 ) -> PushPlan:
     match_on = settings.match_on if settings.match_on is not None else tuple(m.name for m in mapping.matching)
     unknown = set(match_on) - {m.name for m in mapping.matching}
@@ -323,7 +388,7 @@ def _plan(
         _decide(c, entries.get(c.customer_key), problems[c.customer_key], code_owner)
         for c in selection.candidates
     ]
-    return PushPlan(tuple(items), selection.counterparts, settings.batch_size)
+    return PushPlan(tuple(items), selection.counterparts, settings.batch_size, coverage_problem)
 
 
 def _decide(
@@ -807,6 +872,7 @@ class _Run:
             to_create=self.total,
             reads=self.reads,
             run_id=self.run_id,
+            coverage_problem=plan.coverage_problem,
         )
 
 

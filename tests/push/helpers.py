@@ -1,18 +1,22 @@
 """Warehouse rows for push tests: common-model customers of both sources, inserted into ``customers``.
 
 The push reads the warehouse, not the lake, so the tests write exactly the customers they need (with the
-defects they need) instead of running the whole pipeline for every case.
+defects they need) instead of running the whole pipeline for every case. A real push also needs SkyBiz
+loaded without gaps up to recently (``load_audit``); ``insert_customers`` records such a load unless told
+not to, and :func:`record_skybiz_load` writes the loads a coverage test needs.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from pipelines.contracts import load_contract, quote_ident, sql_type
+from pipelines.windows import MYT
 
 NOW = datetime(2026, 11, 1, 4, 0, tzinfo=UTC)
 
@@ -68,8 +72,39 @@ def skybiz_row(code: str, **overrides: Any) -> dict[str, Any]:
     return row
 
 
-def insert_customers(warehouse: Any, rows: list[dict[str, Any]]) -> None:
-    """Create the warehouse schema if needed and insert rows into ``customers`` (one array per column)."""
+def today_myt() -> date:
+    """Today in Malaysia, the calendar the coverage check measures staleness in."""
+    return datetime.now(MYT).date()
+
+
+def record_skybiz_load(
+    warehouse: Any, start: date, end: date, *, status: str = "succeeded", started_at: datetime | None = None
+) -> None:
+    """One ``load_audit`` row for a SkyBiz load of ``start``..``end``, as ``load_window`` leaves it."""
+    warehouse.ensure_schema()
+    started = started_at or datetime.now(UTC)
+    warehouse.execute(
+        "INSERT INTO load_audit (load_id, source, source_window, window_start, window_end, status, "
+        "started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            f"test-{uuid.uuid4().hex[:12]}",
+            "skybiz",
+            f"{start.isoformat()}_{end.isoformat()}",
+            start,
+            end,
+            status,
+            started,
+            None if status == "running" else started,
+        ),
+    )
+
+
+def insert_customers(warehouse: Any, rows: list[dict[str, Any]], *, skybiz_loaded: bool = True) -> None:
+    """Create the warehouse schema if needed and insert rows into ``customers`` (one array per column).
+
+    ``skybiz_loaded`` also records a successful SkyBiz load of the last 31 days up to today, the coverage
+    a warehouse the daily DAG keeps current has, so a real push trusts it.
+    """
     warehouse.ensure_schema()
     contract = load_contract("customer")
     dialect = warehouse.dialect
@@ -97,6 +132,9 @@ def insert_customers(warehouse: Any, rows: list[dict[str, Any]]) -> None:
             f"INSERT INTO customers ({', '.join(map(quote_ident, columns))}) SELECT {', '.join(selects)}",
             [[r.get(c) for r in full] for c in columns],
         )
+    if skybiz_loaded:
+        today = today_myt()
+        record_skybiz_load(warehouse, today - timedelta(days=30), today)
 
 
 def outbox_states(warehouse: Any) -> dict[str, str]:
