@@ -1,4 +1,9 @@
-"""Push SmartAcc customers SkyBiz lacks into SkyBiz, whenever the warehouse's customers change."""
+"""Push SmartAcc customers SkyBiz lacks into SkyBiz, whenever the warehouse's customers change.
+
+A real run fails (not retried) when the warehouse's SkyBiz coverage has gaps or is stale, since customers
+SkyBiz has would look missing and be created twice; load SkyBiz with ``skysmart_backfill``, or set the
+``allow_partial_coverage`` param to push anyway.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +27,16 @@ with DAG(
     params={
         "dry_run": Param(False, type="boolean", description="Only report what would be created"),
         "limit": Param(None, type=["null", "integer"], description="At most this many customers"),
+        "allow_partial_coverage": Param(
+            False,
+            type="boolean",
+            description="Push even if SkyBiz is not loaded without gaps up to recently (risks duplicates)",
+        ),
     },
 ) as dag:
-    PushCustomersOperator(task_id="push", dry_run="{{ params.dry_run }}", limit="{{ params.limit }}")
+    PushCustomersOperator(
+        task_id="push",
+        dry_run="{{ params.dry_run }}",
+        limit="{{ params.limit }}",
+        allow_partial_coverage="{{ params.allow_partial_coverage }}",
+    )

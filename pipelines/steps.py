@@ -94,11 +94,16 @@ def load_step(settings: Settings, window_ref: str) -> dict[str, Any]:
         return to_small_dict(load_window(warehouse, Lake(settings.lake_url), window.source, window))
 
 
-def push_step(settings: Settings, *, dry_run: bool, limit: int | None = None) -> dict[str, Any]:
+def push_step(
+    settings: Settings, *, dry_run: bool, limit: int | None = None, allow_partial_coverage: bool = False
+) -> dict[str, Any]:
     """Create the SmartAcc customers SkyBiz lacks, through the outbox.
 
     Customers whose outcome is still unknown after the run (SkyBiz kept failing) make the step fail with a
-    retryable error: the outbox settles them on the next try, so a retry is exactly what they need.
+    retryable error: the outbox settles them on the next try, so a retry is exactly what they need. A
+    warehouse whose SkyBiz coverage has gaps or is stale makes a real push fail with ``PushCoverageError``
+    (not retried: loading SkyBiz is the fix) unless ``allow_partial_coverage``; the result's
+    ``coverage_problem`` says what is missing either way.
     """
     from pipelines.push import PushSettings, push_customers
     from pipelines.sources.skybiz import SkyBizClient
@@ -109,7 +114,12 @@ def push_step(settings: Settings, *, dry_run: bool, limit: int | None = None) ->
         open_warehouse(settings.warehouse_url) as warehouse,
     ):
         result = push_customers(
-            warehouse, client, dry_run=dry_run, limit=limit, settings=PushSettings.from_env()
+            warehouse,
+            client,
+            dry_run=dry_run,
+            limit=limit,
+            settings=PushSettings.from_env(),
+            allow_partial_coverage=allow_partial_coverage,
         )
     if result.unresolved:
         raise TransientApiError(

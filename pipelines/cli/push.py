@@ -4,22 +4,29 @@
 changes nothing — not SkyBiz, not the outbox, not even by creating the outbox table. A real run shows a
 progress bar on stderr and a summary table on stdout; the outbox table ``skybiz_push_outbox`` is the log.
 
+A real run first checks that the warehouse holds SkyBiz without gaps up to recently (else customers SkyBiz
+has would look missing and be created twice) and refuses with the missing days and what to run;
+``--allow-partial-coverage`` pushes anyway. A dry run prints the same problem before and after its lists.
+
 Exit codes (besides the dispatcher's): 6 when some customers need review (a code conflict), 4 when some
-outcomes are still unknown after the run (SkyBiz kept failing; the next run settles them first).
+outcomes are still unknown after the run (SkyBiz kept failing; the next run settles them first), 2 when
+the push was refused because SkyBiz coverage is incomplete (like a missing lake window: load it first).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from collections.abc import Sequence
 from typing import Any
 
 from pipelines.config import Settings
-from pipelines.errors import ConfigError
+from pipelines.errors import ConfigError, PushCoverageError
 
 EXIT_NEEDS_REVIEW = 6
 EXIT_UNRESOLVED = 4
+EXIT_COVERAGE = 2
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -44,6 +51,14 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="SkyBiz currency table, comma-separated (default: SKYSMART_PUSH_CURRENCIES, else the mapping's)",
     )
     parser.add_argument(
+        "--allow-partial-coverage",
+        action="store_true",
+        help=(
+            "push even though SkyBiz is not loaded without gaps up to recently "
+            "(SKYSMART_PUSH_SKYBIZ_COVERED_FROM, SKYSMART_PUSH_MAX_STALENESS_DAYS); risks duplicates"
+        ),
+    )
+    parser.add_argument(
         "--show", type=int, default=20, metavar="N", help="rows listed per section of a dry run (default 20)"
     )
     parser.set_defaults(handler=run)
@@ -65,7 +80,12 @@ def run(args: argparse.Namespace) -> int:
     with open_warehouse(url) as warehouse:
         if args.dry_run:
             return _dry_run(warehouse, args, push_settings)
-        return _push(warehouse, settings, args, push_settings)
+        try:
+            return _push(warehouse, settings, args, push_settings)
+        except PushCoverageError as error:
+            # Its own code, not the dispatcher's catch-all 1: the cause is known and so is the fix.
+            print(f"skysmart push: {error}", file=sys.stderr)
+            return EXIT_COVERAGE
 
 
 def _dry_run(warehouse: Any, args: argparse.Namespace, push_settings: Any) -> int:
@@ -75,6 +95,7 @@ def _dry_run(warehouse: Any, args: argparse.Namespace, push_settings: Any) -> in
     plan = plan_push(warehouse, limit=args.limit, settings=push_settings)
     result = plan.result()
     show = max(args.show, 0)
+    _coverage_warning(result.coverage_problem, refused=True)
     _section(
         f"would create ({result.to_create:,} in {result.batches:,} batch(es))",
         ("customer_key", "CusCode", "CusName", "CurCode", "D_ay", "CategoryCode", "note"),
@@ -111,8 +132,25 @@ def _dry_run(warehouse: Any, args: argparse.Namespace, push_settings: Any) -> in
         show,
     )
     _summary(result, "push (dry run)")
+    _coverage_warning(result.coverage_problem, refused=True)
     console.print("dry run: nothing was sent and nothing was written")
     return 0
+
+
+def _coverage_warning(problem: str | None, *, refused: bool) -> None:
+    """Say loudly that the warehouse's SkyBiz data is incomplete (stdout, beside the summary it qualifies)."""
+    from rich.markup import escape
+
+    from pipelines.cli.ui import console
+
+    if problem is None:
+        return
+    outcome = (
+        "a real push would be refused (--allow-partial-coverage overrides)"
+        if refused
+        else "pushed anyway (--allow-partial-coverage)"
+    )
+    console.print(f"[bold red]SkyBiz coverage incomplete — {escape(outcome)}:[/] {escape(problem)}")
 
 
 def _section(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], show: int) -> None:
@@ -143,9 +181,15 @@ def _push(warehouse: Any, settings: Settings, args: argparse.Namespace, push_set
             )
 
         result = push_customers(
-            warehouse, client, limit=args.limit, settings=push_settings, progress=on_progress
+            warehouse,
+            client,
+            limit=args.limit,
+            settings=push_settings,
+            allow_partial_coverage=args.allow_partial_coverage,
+            progress=on_progress,
         )
     _summary(result, f"push {result.run_id}")
+    _coverage_warning(result.coverage_problem, refused=False)
     outbox = Outbox(warehouse)
     problems = warehouse.query(
         "SELECT customer_key, cus_code, state, refused_by, reason FROM skybiz_push_outbox "

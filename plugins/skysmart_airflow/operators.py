@@ -136,9 +136,12 @@ class LoadWindowOperator(SkysmartStepOperator):
 
 
 class PushCustomersOperator(BaseOperator):
-    """Create the SmartAcc customers SkyBiz lacks (or, with ``dry_run``, report what would happen)."""
+    """Create the SmartAcc customers SkyBiz lacks (or, with ``dry_run``, report what would happen).
 
-    template_fields: Sequence[str] = ("report_only", "limit")
+    ``allow_partial_coverage`` pushes even when SkyBiz is not loaded without gaps up to recently.
+    """
+
+    template_fields: Sequence[str] = ("report_only", "limit", "allow_partial_coverage")
     ui_color = "#fdf2e3"
 
     def __init__(
@@ -146,6 +149,7 @@ class PushCustomersOperator(BaseOperator):
         *,
         dry_run: bool | str = False,
         limit: int | str | None = None,
+        allow_partial_coverage: bool | str = False,
         skybiz_conn_id: str = DEFAULT_SKYBIZ_CONN,
         warehouse_conn_id: str = DEFAULT_WAREHOUSE_CONN,
         **kwargs: Any,
@@ -155,6 +159,7 @@ class PushCustomersOperator(BaseOperator):
         # BaseOperator already has a dry_run() method, so the flag lives under another name.
         self.report_only = dry_run
         self.limit = limit
+        self.allow_partial_coverage = allow_partial_coverage
         self.skybiz_conn_id = skybiz_conn_id
         self.warehouse_conn_id = warehouse_conn_id
 
@@ -169,7 +174,12 @@ class PushCustomersOperator(BaseOperator):
             skybiz_conn_id=self.skybiz_conn_id,
         )
         limit = int(self.limit) if self.limit not in (None, "", "None") else None
-        return push_step(settings, dry_run=_truthy(self.report_only), limit=limit)
+        return push_step(
+            settings,
+            dry_run=_truthy(self.report_only),
+            limit=limit,
+            allow_partial_coverage=_truthy(self.allow_partial_coverage),
+        )
 
 
 def _truthy(value: bool | str) -> bool:
