@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from pipelines.errors import ConfigError
@@ -22,11 +24,19 @@ def test_every_variable_is_read() -> None:
             "SKYSMART_PUSH_MATCH_ON": "phone",
             "SKYSMART_PUSH_BATCH_SIZE": "250",
             "SKYSMART_PUSH_INCLUDE_INACTIVE": "yes",
+            "SKYSMART_PUSH_SKYBIZ_COVERED_FROM": "2021-01-01",
+            "SKYSMART_PUSH_MAX_STALENESS_DAYS": "7",
         }
     )
     assert settings.currencies == ("RM", "SGD", "EUR")
     assert dict(settings.defaults) == {"AccountCode": "AR-002", "CategoryCode": "TRADE"}
     assert (settings.match_on, settings.batch_size, settings.include_inactive) == (("phone",), 250, True)
+    assert (settings.skybiz_covered_from, settings.max_staleness_days) == (date(2021, 1, 1), 7)
+
+
+def test_coverage_defaults_to_no_gaps_after_the_first_load_and_two_days() -> None:
+    settings = PushSettings.from_env({"SKYSMART_PUSH_SKYBIZ_COVERED_FROM": ""})
+    assert (settings.skybiz_covered_from, settings.max_staleness_days) == (None, 2)
 
 
 def test_an_empty_match_list_means_cus_code_only() -> None:
@@ -39,8 +49,18 @@ def test_an_empty_match_list_means_cus_code_only() -> None:
         ({"SKYSMART_PUSH_BATCH_SIZE": "501"}, "batch_size"),
         ({"SKYSMART_PUSH_BATCH_SIZE": "many"}, None),
         ({"SKYSMART_PUSH_DEFAULTS": "AccountCode"}, "DEFAULTS"),
+        ({"SKYSMART_PUSH_SKYBIZ_COVERED_FROM": "01/01/2021"}, "SKYBIZ_COVERED_FROM"),
+        ({"SKYSMART_PUSH_MAX_STALENESS_DAYS": "two"}, "MAX_STALENESS_DAYS"),
+        ({"SKYSMART_PUSH_MAX_STALENESS_DAYS": "-1"}, "max_staleness_days"),
     ],
-    ids=["over-500", "not-a-number", "not-field-value"],
+    ids=[
+        "over-500",
+        "not-a-number",
+        "not-field-value",
+        "covered-from-not-iso",
+        "staleness-not-a-number",
+        "staleness-negative",
+    ],
 )
 def test_bad_values_are_configuration_errors(env: dict[str, str], field: str | None) -> None:
     with pytest.raises(ConfigError) as caught:
