@@ -4,12 +4,15 @@
 
 Builds a realistic normalized frame with the contract's dtypes (vectorized: Malaysian names, E.164 phones,
 e-mails, states, decimals, dates, timestamps; ~30% of optional columns null), writes it as a lake window and
-times three things:
+times four things:
 
   frame     ``validate_frame`` on the in-memory frame (GX only)
   window    ``validate_window``: read Parquet, convert to contract dtypes, GX, write both reports
   dirty     ``validate_frame`` with ``--dirty`` of the rows breaking four rules (two errors, two warnings),
             so the cost of collecting failing keys shows
+  small     ``validate_window`` on a 10-row and a 10,000-row window, over and over: the fixed cost every
+            window pays (a daily run validates four tiny windows, a two-year backfill 48), as CPU seconds
+            per call after the first, which alone pays for setting great-expectations up
 
 Peak memory is sampled from /proc (RSS, which counts Arrow buffers that tracemalloc cannot see) while each
 run is in progress, and reported above the RSS the process had before it. CPU seconds are printed beside
@@ -19,13 +22,14 @@ wall seconds because the machines are shared: CPU time is the steadier figure. F
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import threading
 import time
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -37,6 +41,8 @@ from pipelines.lake import CUSTOMERS, NORMALIZED, Lake
 from pipelines.windows import Window
 
 WINDOW = Window("skybiz", date(2024, 1, 1), date(2024, 1, 31))
+SMALL_WINDOWS: Final = (10, 10_000)
+SMALL_REPEATS: Final = 5
 STATES = np.array(
     [
         *("Johor", "Kedah", "Kelantan", "Melaka", "Negeri Sembilan", "Pahang", "Perak", "Perlis"),
@@ -187,6 +193,31 @@ def _measure(label: str, size: int, fn: Callable[[], Any]) -> None:
     )
 
 
+def _small_windows(lake: Lake) -> None:
+    """CPU seconds of ``validate_window`` per small window: the first call, then the median of the next."""
+    from pipelines.quality import validate_window
+
+    schema = arrow_schema(load_contract("customer"))
+    for month, size in enumerate(SMALL_WINDOWS, start=1):
+        window = Window("skybiz", date(2023, month, 1), date(2023, month, 28))
+        table = pa.Table.from_pandas(synthetic_customers(size), schema=schema)
+        lake.write_table(NORMALIZED, window.source, CUSTOMERS, window, table)
+        cpu = time.process_time()
+        validate_window(lake, window.source, window)
+        first = time.process_time() - cpu
+        calls = []
+        for _ in range(SMALL_REPEATS):
+            cpu = time.process_time()
+            validate_window(lake, window.source, window)
+            calls.append(time.process_time() - cpu)
+        median = statistics.median(calls)
+        print(
+            f"small   {size:>10,} rows  cpu first call {first:5.2f} s  then {median:6.3f} s per window "
+            f"(median of {SMALL_REPEATS}, {min(calls):.3f}–{max(calls):.3f})",
+            flush=True,
+        )
+
+
 def main(argv: list[str]) -> None:
     """``--size`` customers (default 1,000,000); ``--dirty`` fraction of rows breaking rules (default 1%)."""
     parser = argparse.ArgumentParser(prog="bench quality")
@@ -218,3 +249,4 @@ def main(argv: list[str]) -> None:
         report = lake.window_dir("quality", WINDOW.source, CUSTOMERS, WINDOW)
         sizes = {p.name: p.stat().st_size for p in Path(report).iterdir() if not p.name.startswith(".")}
         print("dirty reports:", ", ".join(f"{n} {b / 1024:,.0f} KiB" for n, b in sorted(sizes.items())))
+        _small_windows(lake)
