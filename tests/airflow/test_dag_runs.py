@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ import pytest
 from pipelines.config import Settings
 from pipelines.sandbox.data import SandboxData, generate
 from pipelines.sandbox.server import SandboxServer
+from pipelines.windows import MYT
 from tests.airflow.truth import sandbox_ids, table_rows, warehouse_ids
 from tests.fixtures.airflow import RunOutcome, pipeline_env, run_dag
 
@@ -378,7 +379,7 @@ def _release_when_load_awaits_retry(holder: subprocess.Popen[str]) -> None:
 # -- the push DAG ----------------------------------------------------------------------------------------
 
 
-def test_push_dag_dry_run_changes_nothing_and_a_real_run_creates_the_missing_customers(
+def test_push_dag_dry_run_changes_nothing_stale_skybiz_refuses_and_a_real_run_creates_the_missing(
     backfilled: Backfilled, dagbag: Any, sandbox_factory: Any, airflow_env: Any, tmp_path: Path
 ) -> None:
     server = sandbox_factory(data=history(), seed=SEED)  # the same SkyBiz the backfill read, writable
@@ -397,11 +398,21 @@ def test_push_dag_dry_run_changes_nothing_and_a_real_run_creates_the_missing_cus
     assert server.skybiz.customer_count == before
     assert not [r for r in server.skybiz.received if r.action == "create"]
     assert _outbox(tmp_path) == []
+    # The backfill loaded SkyBiz without gaps, but its newest day (LAST) is long before today: stale.
+    assert f"SkyBiz is stale: the newest loaded day is {LAST}" in plan["coverage_problem"]
 
-    real = run_dag(dag, conf={"dry_run": False})
+    refused = run_dag(dag, conf={"dry_run": False})
+
+    assert refused.state == "failed"
+    assert refused.tasks[("push", -1)] == ("failed", 1)  # PushCoverageError: not retried, nothing sent
+    assert not [r for r in server.skybiz.received if r.action == "create"]
+    assert _outbox(tmp_path) == []
+
+    real = run_dag(dag, conf={"dry_run": False, "allow_partial_coverage": True})
 
     assert_all_succeeded(real)
     pushed = real.results[("push", -1)]
+    assert f"the newest loaded day is {LAST}" in pushed["coverage_problem"]
     # The real run did what the dry run said it would, in the batches it announced.
     decided = ("selected", "valid", "invalid", "already_exists", "needs_review", "to_create", "batches")
     assert {k: pushed[k] for k in decided} == {k: plan[k] for k in decided}
@@ -421,13 +432,24 @@ def test_push_dag_dry_run_changes_nothing_and_a_real_run_creates_the_missing_cus
     }
     assert {key for key, _, _ in outbox} <= active_smartacc
     assert content(warehouse, "customers", "customer_key") == customers_before
+    # This tenant's SkyBiz history is the backfill's two years, and that is as recent as it gets.
+    airflow_env(
+        {
+            "SKYSMART_PUSH_SKYBIZ_COVERED_FROM": FIRST.isoformat(),
+            "SKYSMART_PUSH_MAX_STALENESS_DAYS": str((datetime.now(MYT).date() - LAST).days + 1),
+        }
+    )
 
     again = run_dag(dag, conf={"dry_run": False})
 
     assert_all_succeeded(again)
+    assert again.results[("push", -1)]["coverage_problem"] is None
     assert again.results[("push", -1)]["created"] == 0  # exactly once
     assert server.skybiz.customer_count == before + len(created)
-    print(f"dag.test skysmart_skybiz_push: dry run {dry.seconds:.1f} s, real {real.seconds:.1f} s")
+    print(
+        f"dag.test skysmart_skybiz_push: dry run {dry.seconds:.1f} s, refused {refused.seconds:.1f} s, "
+        f"real {real.seconds:.1f} s"
+    )
 
 
 def _outbox(workdir: Path) -> list[tuple[Any, ...]]:
