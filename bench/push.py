@@ -128,9 +128,14 @@ def run(size: int, scenario: str, url: str) -> dict[str, Any]:
         insert(warehouse, rows)
         client = SkyBizClient(Settings.from_env(sandbox.endpoints.as_env()).require_skybiz())
         started = time.perf_counter()
-        result = push_customers(warehouse, client, settings=PushSettings(currencies=currencies))
+        # The bench warehouse holds no SkyBiz loads: measure requests, not the coverage guard.
+        result = push_customers(
+            warehouse, client, settings=PushSettings(currencies=currencies), allow_partial_coverage=True
+        )
         seconds = time.perf_counter() - started
-        rerun = push_customers(warehouse, client, settings=PushSettings(currencies=currencies))
+        rerun = push_customers(
+            warehouse, client, settings=PushSettings(currencies=currencies), allow_partial_coverage=True
+        )
         client.close()
     return {
         "scenario": scenario,

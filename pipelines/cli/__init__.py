@@ -1,8 +1,8 @@
 """``skysmart`` command line: one sub-command module per area, each registering its own parsers.
 
-Exit codes: 0 success; 1 unexpected failure; 2 bad usage, configuration, dates or a missing lake window;
-3 authentication or permission refused; 4 a vendor or the warehouse kept failing (worth retrying later);
-5 data quality errors; 6 push conflicts.
+Exit codes: 0 success; 1 unexpected failure; 2 bad usage, configuration, dates, a missing lake window or
+too little warehouse coverage to push; 3 authentication or permission refused; 4 a vendor or the warehouse
+kept failing (worth retrying later); 5 data quality errors; 6 push conflicts.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pipelines.errors import (
     LakeError,
     PermissionDeniedError,
     PushConflictError,
+    PushCoverageError,
     RequestRejectedError,
     SkysmartError,
     TransientApiError,
@@ -35,6 +36,7 @@ EXIT_CODES: tuple[tuple[type[SkysmartError], int], ...] = (
     (WindowError, 2),
     (RequestRejectedError, 2),
     (LakeError, 2),
+    (PushCoverageError, 2),
     (AuthenticationError, 3),
     (PermissionDeniedError, 3),
     (TransientApiError, 4),

@@ -17,16 +17,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 from collections.abc import Sequence
 from typing import Any
 
 from pipelines.config import Settings
-from pipelines.errors import ConfigError, PushCoverageError
+from pipelines.errors import ConfigError
 
 EXIT_NEEDS_REVIEW = 6
 EXIT_UNRESOLVED = 4
-EXIT_COVERAGE = 2
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -80,12 +78,7 @@ def run(args: argparse.Namespace) -> int:
     with open_warehouse(url) as warehouse:
         if args.dry_run:
             return _dry_run(warehouse, args, push_settings)
-        try:
-            return _push(warehouse, settings, args, push_settings)
-        except PushCoverageError as error:
-            # Its own code, not the dispatcher's catch-all 1: the cause is known and so is the fix.
-            print(f"skysmart push: {error}", file=sys.stderr)
-            return EXIT_COVERAGE
+        return _push(warehouse, settings, args, push_settings)
 
 
 def _dry_run(warehouse: Any, args: argparse.Namespace, push_settings: Any) -> int:
