@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+import gc
 import json
 import pickle
 import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 import yaml
 
@@ -405,3 +409,193 @@ def test_frame_from_table_gives_the_contract_dtypes_even_with_nulls() -> None:
     for name, dtype in pandas_dtypes(contract).items():
         assert frame[name].dtype == pd.api.types.pandas_dtype(dtype), name
     assert frame["payment_terms_days"].isna().tolist() == [True, False, True]
+
+
+# -- many windows in one process ------------------------------------------------------------------------
+# GX is set up once per contract and process and reused: nothing of one window may reach the next.
+
+FEB = Window("skybiz", date(2024, 2, 1), date(2024, 2, 29))
+
+
+def _write_window(lake: Lake, window: Window, rows: int, **changes: dict[int, object]) -> None:
+    """A clean window of ``rows`` customers in the normalized lake, with ``column={row: value}`` changes."""
+    table = customer_table(rows, window.source, window)
+    for column, values in changes.items():
+        field = table.schema.field(column)
+        cells = table.column(column).to_pylist()
+        for row, value in values.items():
+            cells[row] = value
+        table = table.set_column(table.schema.get_field_index(column), field, pa.array(cells, field.type))
+    lake.write_table(NORMALIZED, window.source, CUSTOMERS, window, table)
+
+
+def test_a_failing_window_then_a_clean_one_each_get_their_own_result(tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    _write_window(lake, JAN, 20, email={6: "not-an-email"}, gender={2: "X", 4: "X"})
+    _write_window(lake, FEB, 30)
+
+    failing = validate_window(lake, "skybiz", JAN, raise_on_error=False)
+    clean = validate_window(lake, "skybiz", FEB)
+
+    assert not failing.success
+    assert (failing.rows, failing.failed_errors, failing.failed_warnings) == (20, 1, 1)
+    assert {f.check: f.keys for f in failing.failures} == {
+        "email:pattern": ("skybiz:C000006",),
+        "gender:validValues": ("skybiz:C000002", "skybiz:C000004"),
+    }
+    assert clean.success
+    assert (clean.window, clean.rows, clean.failed, clean.failures) == (FEB.key, 30, 0, ())
+    assert clean.evaluated == clean.passed == failing.evaluated
+    stored = json.loads((_report_dir(lake, FEB) / REPORT_JSON).read_text())
+    assert stored["success"] is True and stored["meta"]["skysmart"]["rows"] == 30
+    assert all(r["success"] and "unexpected_index_list" not in r["result"] for r in stored["results"])
+    counts = {r["result"]["element_count"] for r in stored["results"] if "element_count" in r["result"]}
+    assert counts == {30}
+    page = (_report_dir(lake, FEB) / REPORT_HTML).read_text()
+    assert "FAILED" not in page and "skybiz:C000006" not in page and "skybiz:C000002" not in page
+    # And the failing window fails the same way again after the clean one.
+    with pytest.raises(DataQualityError) as again:
+        validate_window(lake, "skybiz", JAN)
+    assert str(again.value).startswith(failing.summary())
+
+
+def _errors_at_6_warnings_at_2_and_4(df: pd.DataFrame) -> pd.DataFrame:
+    df.loc[6, "email"] = "not-an-email"
+    df.loc[[2, 4], "gender"] = "X"
+    return df
+
+
+def _warnings_at_7_8_and_3(df: pd.DataFrame) -> pd.DataFrame:
+    df.loc[[7, 8], "gender"] = "X"
+    df.loc[3, "postcode"] = "47500!!"
+    return df
+
+
+def _ranges_at_1_on_twelve_rows(df: pd.DataFrame) -> pd.DataFrame:
+    df = df.head(12).copy()
+    df.loc[1, "payment_terms_days"] = -1
+    return df
+
+
+def _keep(df: pd.DataFrame) -> pd.DataFrame:
+    return df
+
+
+def _gender_at_4_and_9(df: pd.DataFrame) -> pd.DataFrame:
+    df.loc[[4, 9], "gender"] = "U"
+    return df
+
+
+# (id, breaker, keyword arguments, rows, failing checks with the keys they name)
+WINDOWS_IN_TURN = [
+    (
+        "errors",
+        _errors_at_6_warnings_at_2_and_4,
+        {},
+        ROWS,
+        {"email:pattern": ("skybiz:C000006",), "gender:validValues": ("skybiz:C000002", "skybiz:C000004")},
+    ),
+    ("clean", _keep, {}, ROWS, {}),
+    (
+        "other-keys",
+        _warnings_at_7_8_and_3,
+        {},
+        ROWS,
+        {"gender:validValues": ("skybiz:C000007", "skybiz:C000008"), "postcode:pattern": ("skybiz:C000003",)},
+    ),
+    (
+        "structure",
+        lambda df: _break_columns(_break_dtype(df)),
+        {},
+        ROWS,
+        {"table:columns": (), "payment_terms_days:dtype": (), "website:dtype": ()},
+    ),
+    ("fewer-rows", _ranges_at_1_on_twelve_rows, {}, 12, {"payment_terms_days:range": ("skybiz:C000001",)}),
+    (
+        "unkeyed",
+        _gender_at_4_and_9,
+        {"key_column": "no_such_column"},
+        ROWS,
+        {"gender:validValues": ("row 4", "row 9")},
+    ),
+]
+
+
+def _validated(clean: pd.DataFrame, case: tuple) -> QualityResult:
+    _, breaker, kwargs, *_ = case
+    result = validate_frame(breaker(clean.copy()), "customer", raise_on_error=False, **kwargs)
+    return dataclasses.replace(result, seconds=0.0)
+
+
+def test_windows_validated_in_turn_keep_their_own_failing_keys(clean: pd.DataFrame) -> None:
+    forward = {case[0]: _validated(clean, case) for case in WINDOWS_IN_TURN}
+    backward = {case[0]: _validated(clean, case) for case in reversed(WINDOWS_IN_TURN)}
+
+    for label, _, _, rows, failing in WINDOWS_IN_TURN:
+        result = forward[label]
+        assert {f.check: f.keys for f in result.failures} == failing, label
+        assert (result.rows, result.evaluated) == (rows, len(build_suite("customer").expectations)), label
+        assert backward[label] == result, label
+
+
+def test_windows_validated_at_once_on_two_threads_match_one_at_a_time(clean: pd.DataFrame) -> None:
+    expected = {case[0]: _validated(clean, case) for case in WINDOWS_IN_TURN}
+    cases = WINDOWS_IN_TURN * 3
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [(case[0], pool.submit(_validated, clean.copy(), case)) for case in cases]
+
+    for label, future in futures:
+        assert future.result() == expected[label], label
+
+
+def test_nothing_of_a_window_outlives_its_validation() -> None:
+    rows = 173  # a length no other frame in these tests has
+    frame = _errors_at_6_warnings_at_2_and_4(customer_frame(rows))
+    validate_frame(frame, "customer", raise_on_error=False)
+    del frame
+    gc.collect()
+    alive = [o for o in gc.get_objects() if isinstance(o, pd.DataFrame | pd.Series) and len(o) == rows]
+    assert alive == []
+
+
+def test_stored_gx_metadata_is_what_validation_definition_run_records(
+    tmp_path: Path, clean: pd.DataFrame
+) -> None:
+    # Calls run GX's validator without ValidationDefinition.run (see _Validation.validate) and add the
+    # metadata run adds: checked here against run itself, so a GX upgrade that changes it shows.
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import DataContextConfig, InMemoryStoreBackendDefaults
+    from great_expectations.util import convert_to_json_serializable
+
+    result = validate_frame(clean, "customer", lake=Lake(str(tmp_path / "lake")), window=JAN)
+    ours = json.loads(Path(result.report_json_url or "").read_text())["meta"]
+    del ours["skysmart"]
+    context = gx.get_context(
+        mode="ephemeral",
+        project_config=DataContextConfig(
+            store_backend_defaults=InMemoryStoreBackendDefaults(), analytics_enabled=False
+        ),
+    )
+    batch = (
+        context.data_sources.add_pandas("skysmart")
+        .add_dataframe_asset("frame")
+        .add_batch_definition_whole_dataframe("whole")
+    )
+    suite = context.suites.add(
+        gx.ExpectationSuite(
+            name="rows", expectations=[gx.expectations.ExpectTableRowCountToBeBetween(min_value=1)]
+        )
+    )
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name="rows", data=batch, suite=suite)
+    )
+    theirs = convert_to_json_serializable(dict(definition.run(batch_parameters={"dataframe": clean}).meta))
+
+    assert list(ours) == list(theirs)
+    volatile = {"batch_markers", "validation_id", "run_id", "validation_time"}
+    assert {k: v for k, v in ours.items() if k not in volatile} == {
+        k: v for k, v in theirs.items() if k not in volatile
+    }
+    assert list(ours["run_id"]) == list(theirs["run_id"])
+    assert ours["validation_id"] and ours["validation_time"] and ours["batch_markers"]["ge_load_time"]
