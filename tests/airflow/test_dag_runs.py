@@ -394,7 +394,7 @@ def test_push_dag_dry_run_changes_nothing_stale_skybiz_refuses_and_a_real_run_cr
 
     assert_all_succeeded(dry)
     plan = dry.results[("push", -1)]
-    assert plan["dry_run"] is True and plan["to_create"] > 0 and plan["requests"] == 0
+    assert plan["dry_run"] is True and plan["to_create"] > 0 and plan["requests"] == 0, plan
     assert server.skybiz.customer_count == before
     assert not [r for r in server.skybiz.received if r.action == "create"]
     assert _outbox(tmp_path) == []
