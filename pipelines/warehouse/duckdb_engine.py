@@ -58,6 +58,7 @@ class DuckDBWarehouse(Warehouse):
         except duckdb.Error as exc:
             raise _wrap(exc, f"cannot open DuckDB warehouse {path}") from exc
         self._depth = 0
+        self._read_only = read_only
         # The warehouse keeps UTC; without this, TIMESTAMPTZ values print in the machine's zone.
         self.execute("SET TimeZone = 'UTC'")
         if not read_only:
@@ -122,7 +123,15 @@ class DuckDBWarehouse(Warehouse):
         self.execute("COMMIT")
 
     def close(self) -> None:
-        """Close the connection (an open transaction is rolled back)."""
+        """Checkpoint, then close (an open transaction is rolled back).
+
+        DuckDB checkpoints on close only when the last connection to the file in this process goes away; any
+        other live connection (an analyst's session, a leaked cursor) would leave our writes in the WAL, and a
+        copy of the ``.duckdb`` file alone would then miss them. An explicit checkpoint makes the file whole.
+        """
+        if not self._read_only and self._depth == 0:
+            with suppress(duckdb.Error):
+                self._con.execute("CHECKPOINT")
         with suppress(duckdb.Error):
             self._con.close()
 
