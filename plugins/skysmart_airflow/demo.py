@@ -271,6 +271,9 @@ def _push(runs: list[DemoRun]) -> None:
         ["SmartAcc-only", "already in SkyBiz", "would create", "in batches", "invalid", "needs review"],
         [[result[k] for k in keys]],
     )
+    if result.get("coverage_problem"):
+        # The sandbox's history ends before today, so a real push would be refused: say so, and why.
+        print(f"A real push would be refused: {result['coverage_problem']}")
 
 
 def main(argv: list[str] | None = None) -> int:
