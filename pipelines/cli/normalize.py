@@ -41,7 +41,7 @@ def plan(args: argparse.Namespace) -> list[Window]:
 
 def run(args: argparse.Namespace) -> int:
     """Normalize the planned windows that were extracted; print per-window and per-reason summaries."""
-    from pipelines.cli.ui import console, make_progress, print_table
+    from pipelines.cli.ui import console, print_table, track
     from pipelines.lake import CUSTOMERS, RAW, Lake
     from pipelines.normalize import NormalizeResult, normalize_window
 
@@ -56,12 +56,8 @@ def run(args: argparse.Namespace) -> int:
         )
     results: list[NormalizeResult] = []
     started = time.perf_counter()
-    with make_progress() as progress:
-        task = progress.add_task("normalize", total=len(present), detail="")
-        for window in present:
-            progress.update(task, detail=str(window))
-            results.append(normalize_window(lake, window.source, window))
-            progress.advance(task)
+    for window in track("normalize", present):
+        results.append(normalize_window(lake, window.source, window))
     seconds = time.perf_counter() - started
 
     rows_in = sum(r.rows_in for r in results)

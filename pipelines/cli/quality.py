@@ -55,7 +55,7 @@ def windows_in_range(lake: Lake, sources: tuple[str, ...], start: date, end: dat
 
 def run(args: argparse.Namespace) -> int:
     """Validate each window with a progress bar, print the summary, raise when errors were found."""
-    from pipelines.cli.ui import console, make_progress, print_table
+    from pipelines.cli.ui import console, print_table, track
     from pipelines.lake import Lake
     from pipelines.quality import validate_window
 
@@ -70,12 +70,8 @@ def run(args: argparse.Namespace) -> int:
         )
     results: list[QualityResult] = []
     started = time.perf_counter()
-    with make_progress() as progress:
-        task = progress.add_task("validate", total=len(windows), detail="")
-        for window in windows:
-            progress.update(task, detail=str(window))
-            results.append(validate_window(lake, window.source, window, raise_on_error=False))
-            progress.advance(task)
+    for window in track("validate", windows):
+        results.append(validate_window(lake, window.source, window, raise_on_error=False))
     seconds = time.perf_counter() - started
 
     print_table(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.measure import Measurement
@@ -17,6 +17,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+
+T = TypeVar("T")
 
 console = Console(stderr=False, highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -41,6 +43,16 @@ def make_progress(*, transient: bool = False) -> Progress:
         transient=transient,
         disable=not err_console.is_terminal,
     )
+
+
+def track(label: str, items: Sequence[T]) -> Iterator[T]:
+    """Yield ``items`` one by one under a progress bar showing the current one (a window, usually)."""
+    with make_progress() as progress:
+        task = progress.add_task(label, total=len(items), detail="")
+        for item in items:
+            progress.update(task, detail=str(item))
+            yield item
+            progress.advance(task)
 
 
 def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from rich.markup import escape
 
 from pipelines.cli import options
-from pipelines.cli.ui import console, err_console, make_progress, print_table
+from pipelines.cli.ui import console, err_console, print_table, track
 from pipelines.windows import Window
 
 if TYPE_CHECKING:
@@ -75,12 +75,8 @@ def _load(args: argparse.Namespace) -> int:
     results: list[LoadResult] = []
     with open_warehouse(args.warehouse) as warehouse:
         try:
-            with make_progress() as progress:
-                task = progress.add_task("load", total=len(plan), detail="")
-                for window in plan:
-                    progress.update(task, detail=str(window))
-                    results.append(load_window(warehouse, lake, window.source, window))
-                    progress.advance(task)
+            for window in track("load", plan):
+                results.append(load_window(warehouse, lake, window.source, window))
         finally:
             if results:
                 _print_results(results, warehouse.url)
