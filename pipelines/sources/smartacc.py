@@ -19,6 +19,7 @@ Everything here follows shared/api/SMARTACC.md. Its quirks, in one place:
 from __future__ import annotations
 
 import email.utils
+import json
 import re
 import threading
 import time
@@ -54,6 +55,7 @@ MIN_VALUE_MS: Final = -62_135_596_800_000  # .NET DateTime.MinValue: "not set" (
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _DATE_PATTERN: Final = r"^\\?/Date\((?P<ms>-?\d+)(?P<offset>[+-]\d{4})?\)\\?/$"
 _DATE_RE: Final = re.compile(_DATE_PATTERN)
+_MAX_MS_CHARS: Final = 18  # "-" and 17 digits: beyond .NET's DateTime range, and always inside int64
 _SESSION_COOKIES: Final = frozenset({"ss-id", "ss-pid"})
 _PATH_UNSAFE: Final = re.compile(r"[/\\%?#]|^\.{1,2}$")
 # A run of >= 20 rows sharing one EditDate millisecond is read with offset pages under one cursor; such a
@@ -118,8 +120,13 @@ def parse_servicestack_dates(values: Any, *, strict: bool = False) -> pa.Timesta
         if pc.any(bad).as_py():
             first = pc.filter(arr, bad)[0].as_py()
             raise ValueError(f"not a ServiceStack JSON date: {first!r}")
-    # Rows that did not match give a null struct whose child is "" — null them before the cast.
-    ms_text = pc.if_else(pc.is_null(parts), pa.scalar(None, pa.string()), ms_text)
+    # Rows that did not match give a null struct whose child is "" — null them before the cast, and so
+    # are more digits than int64 milliseconds can hold (the cast would raise for the whole column).
+    too_long = pc.fill_null(pc.greater(pc.utf8_length(ms_text), _MAX_MS_CHARS), False)
+    unusable = pc.or_(pc.is_null(parts), too_long)
+    if strict and pc.any(too_long).as_py():
+        raise ValueError(f"ServiceStack date out of range: {pc.filter(arr, too_long)[0].as_py()!r}")
+    ms_text = pc.if_else(unusable, pa.scalar(None, pa.string()), ms_text)
     ms = pc.cast(ms_text, pa.int64())
     ms = pc.if_else(pc.equal(ms, MIN_VALUE_MS), pa.scalar(None, pa.int64()), ms)
     return pc.cast(ms, pa.timestamp("ms", tz="UTC"))
@@ -167,29 +174,79 @@ class WindowStats:
     seconds: float
 
 
+_NEVER: Final = datetime.min.replace(tzinfo=UTC)
+
+
 @dataclass(frozen=True, slots=True)
 class _Rec:
-    """One customer row as received, with what ordering and de-duplication need."""
+    """One customer row as received, with only what paging, ordering and de-duplication need.
+
+    Attributes:
+        row: the row exactly as sent (vendor text); never interpreted beyond ``AcCustomerID``, ``EditDate``
+            and ``Stamp``.
+        key: ``AcCustomerID``, or the row's own JSON when it has none (such a row is still kept: the
+            normalizer quarantines it as ``id_missing``).
+        edited: the row's EditDate; ``None`` when it cannot be read (kept too: ``modified_at_unparseable``).
+        at: where the row sits in the EditDate order: ``edited``, or for an unreadable EditDate the last
+            readable EditDate before it in the listing (the route is ordered by EditDate on the server,
+            so an unreadable row lies between its readable neighbours).
+        stamp: ``Stamp`` (-1 when absent or unreadable).
+        request_id: lineage of the request that returned the row.
+        page: the vendor page it came on.
+        seq: its position in the listing it came from (a stable order among unreadable rows).
+    """
 
     row: Row
     key: str
-    edited: datetime
+    edited: datetime | None
+    at: datetime
     stamp: int
     request_id: str
     page: int
+    seq: int
 
     @property
     def version(self) -> tuple[datetime, int]:
-        return (self.edited, self.stamp)
+        return (self.edited or _NEVER, self.stamp)
+
+    @property
+    def order(self) -> tuple[datetime, int, str, int]:
+        """Sort key: the server's (EditDate, AcCustomerID), unreadable rows after their readable neighbour."""
+        if self.edited is None:
+            return (self.at, 1, "", self.seq)
+        return (self.edited, 0, self.key, 0)
 
 
 @dataclass(frozen=True, slots=True)
 class _Fetched:
-    """One EditDate-route page: the page as received, its parsed rows and the server's clock."""
+    """One EditDate-route page as received, with the server's clock; its rows are interpreted by the caller.
+
+    Nothing here reads a row's content, so a hostile record can fail nothing at fetch time.
+    """
 
     page: Page
-    recs: list[_Rec]
     served_at: datetime | None
+
+    def recs(self, after: datetime, seq: int = 0, end: datetime | None = None) -> tuple[list[_Rec], bool]:
+        """The page's rows in order, each placed after the last readable EditDate before it.
+
+        Args:
+            after: the last readable EditDate before this page (the listing's cursor for page 1).
+            seq: the position of the page's first row in its listing.
+            end: stop at the first row whose EditDate is ``>= end``; it and the rows after it are not
+                interpreted at all.
+
+        Returns:
+            The rows read, and whether a row at or past ``end`` stopped the reading.
+        """
+        out: list[_Rec] = []
+        for i, row in enumerate(self.page.rows):
+            rec = _rec(row, self.page.request_id, self.page.page, after, seq + i)
+            if end is not None and rec.edited is not None and rec.edited >= end:
+                return out, True
+            after = rec.at
+            out.append(rec)
+        return out, False
 
 
 @dataclass
@@ -409,7 +466,7 @@ class SmartAccClient:
         fallback = final is None
         if final is None:
             final = self._keyset_window(window, counter)
-        final.sort(key=lambda rec: (rec.edited, rec.key))
+        final.sort(key=lambda rec: rec.order)
         self.last_window_stats = WindowStats(
             window=window.key,
             passes=passes,
@@ -425,30 +482,40 @@ class SmartAccClient:
     def _pass(self, window: Window, number: int, counter: _Counter) -> list[_Rec] | None:
         """One concurrent pass; the window's rows if nothing moved while it ran, else ``None``."""
         before = datetime.now(UTC) - self.clock_margin
-        fetched = self._concurrent_pages(window, number, counter)
+        fetched, listed = self._concurrent_pages(window, number, counter)
         served = [f.served_at for f in fetched if f.served_at is not None]
         since = min(served) if len(served) == len(fetched) else before
         ctx = CallContext(SOURCE, "edited_since_check", window=window.key, page=1)
         counter.add(requests=1)
         check = self._edit_date_page(_cursor(since), 1, ctx)
-        recs = [rec for f in fetched for rec in f.recs if window.contains(rec.edited)]
+        recs = self._place(listed, window, counter)
         counter.add(received=len(recs))
         newest = _newest(recs)
         # A row met twice inside one pass is a shift seen directly: dirty even if the check saw nothing.
-        if check.recs or len(newest) != len(recs):
+        if check.page.rows or len(newest) != len(recs):
             return None
         return list(newest.values())
 
-    def _concurrent_pages(self, window: Window, number: int, counter: _Counter) -> list[_Fetched]:
+    def _concurrent_pages(
+        self, window: Window, number: int, counter: _Counter
+    ) -> tuple[list[_Fetched], list[_Rec]]:
         """Pages 1..k of the EditDate route from the window's first day, ``max_concurrency`` in flight.
 
-        Pages are requested speculatively (the count is unknown) and the pass stops at the first page that
-        is short or ends past the window; pages fetched beyond it are discarded.
+        Pages are requested speculatively (the count is unknown) but read strictly in page order, row by
+        row, and the pass stops at the first row past the window's end (or the first short page): rows
+        after that row, and pages fetched beyond it, are never interpreted, so nothing a later window holds
+        can affect this one however the fetches interleave.
+
+        Returns:
+            The pages read, and the rows up to (not including) the first row past the window.
         """
         width = self.settings.http.max_concurrency
         end = window.end_utc_exclusive
-        results: dict[int, _Fetched] = {}
+        results: dict[int, Future[_Fetched]] = {}
+        listed: list[_Rec] = []
+        after = datetime.combine(window.start, datetime.min.time(), MYT)
         last: int | None = None
+        scanned = 0
         next_page = 1
 
         def fetch(n: int) -> _Fetched:
@@ -459,37 +526,100 @@ class SmartAccClient:
         pool = ThreadPoolExecutor(max_workers=width, thread_name_prefix="smartacc-page")
         pending: dict[Future[_Fetched], int] = {}
         try:
-            while last is None or any(n not in results for n in range(1, last + 1)):
-                while last is None and len(pending) < width:
+            while last is None:
+                # Speculate at most two widths ahead of the page being read, so a slow page 1 cannot
+                # make the pass run through the whole table.
+                while len(pending) < width and next_page <= scanned + 2 * width:
                     pending[pool.submit(fetch, next_page)] = next_page
                     next_page += 1
-                needed = [f for f, n in pending.items() if last is None or n <= last]
-                done, _ = wait(needed, return_when=FIRST_COMPLETED)
+                done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
                 for future in done:
-                    n = pending.pop(future)
-                    got = future.result()
-                    results[n] = got
-                    if _ends_pass(got, end) and (last is None or n < last):
-                        last = n
+                    results[pending.pop(future)] = future
+                # Read the pages that are now contiguous with the last one read, in page order. A page's
+                # error is raised only here, so a failed fetch past the window's end fails nothing.
+                while last is None and (scanned + 1) in results:
+                    scanned += 1
+                    page = results[scanned].result()
+                    recs, past_end = page.recs(after, len(listed), end)
+                    listed.extend(recs)
+                    if recs:
+                        after = recs[-1].at
+                    if past_end or len(page.page.rows) < PAGE_SIZE:
+                        last = scanned
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-        assert last is not None
-        return [results[n] for n in range(1, last + 1)]
+        return [results[n].result() for n in range(1, last + 1)], listed
 
     def _keyset_window(self, window: Window, counter: _Counter) -> list[_Rec]:
-        """The fallback: a sequential keyset read of the window, then of everything edited since it began."""
+        """The fallback: a sequential keyset read of the window, then of everything edited since it began.
+
+        Rows of the second read only supply newer versions; one whose EditDate cannot be read there says
+        nothing about where the customer now is, so it is not used (its window's own read keeps it).
+        """
         start = datetime.combine(window.start, datetime.min.time(), MYT)
         recs, began = self._keyset(start, window.end_utc_exclusive, window, counter)
         later, _ = self._keyset(_cursor(began), None, window, counter)
-        in_window = [rec for rec in recs if window.contains(rec.edited)]
-        counter.add(received=len(in_window))
-        newest = _newest([*in_window, *later])
-        return [rec for rec in newest.values() if window.contains(rec.edited)]
+        placed = self._place(recs, window, counter)
+        counter.add(received=len(placed))
+        newest = _newest([*placed, *(rec for rec in later if rec.edited is not None)])
+        return [rec for rec in newest.values() if rec.edited is None or window.contains(rec.edited)]
+
+    def _place(self, listed: Sequence[_Rec], window: Window, counter: _Counter) -> list[_Rec]:
+        """The rows of an EditDate listing (from the window's first day, in server order) that are in it.
+
+        A readable row is in the window by its EditDate. A row whose EditDate cannot be read lies, in the
+        server's order, between its readable neighbours: in the window when the next readable row is. The
+        unreadable rows after the window's last readable row could be this window's or the next's; the
+        listing that starts where the next window does decides: those it begins with are not ours.
+        """
+        end = window.end_utc_exclusive
+        following: list[datetime | None] = []
+        upcoming: datetime | None = None
+        for rec in reversed(listed):
+            following.append(upcoming)
+            if rec.edited is not None:
+                upcoming = rec.edited
+        following.reverse()
+        out: list[_Rec] = []
+        unsure: set[int] = set()
+        for rec, after in zip(listed, following, strict=True):
+            if rec.edited is not None:
+                if window.contains(rec.edited):
+                    out.append(rec)
+            elif rec.at < end:
+                if after is None or after >= end:
+                    unsure.add(len(out))
+                out.append(rec)
+        if unsure:
+            later = self._next_window_head(window, counter)
+            out = [rec for i, rec in enumerate(out) if i not in unsure or rec.key not in later]
+        return out
+
+    def _next_window_head(self, window: Window, counter: _Counter) -> set[str]:
+        """Keys of the unreadable-EditDate rows the listing from the day after the window begins with."""
+        cursor = window.end_utc_exclusive.astimezone(MYT)
+        keys: set[str] = set()
+        n = 0
+        while True:
+            n += 1
+            ctx = CallContext(SOURCE, "window end", window=window.key, page=n)
+            counter.add(requests=1)
+            fetched = self._edit_date_page(cursor, n, ctx)
+            recs, _ = fetched.recs(cursor)
+            for rec in recs:
+                if rec.edited is not None:
+                    return keys
+                keys.add(rec.key)
+            if len(fetched.page.rows) < PAGE_SIZE:
+                return keys
 
     def _keyset(
         self, cursor: datetime, stop: datetime | None, window: Window, counter: _Counter
     ) -> tuple[list[_Rec], datetime]:
         """Rows with EditDate >= ``cursor`` (until one reaches ``stop``), read so that none can be skipped.
+
+        The cursor moves to the last *readable* EditDate; rows after it are read again from there and
+        de-duplicated by the caller.
 
         Returns the rows and when the read began on the server's clock.
         """
@@ -500,17 +630,21 @@ class SmartAccClient:
             fetched, at_end = self._read_at(cursor, window, counter)
             if began is None:
                 began = fetched[0].served_at or fallback_began
-            recs = [rec for f in fetched for rec in f.recs]
+            recs = _listing(fetched, cursor, len(out))
             out.extend(recs)
-            if at_end or not recs or (stop is not None and recs[-1].edited >= stop):
+            readable = [rec for rec in recs if rec.edited is not None]
+            if at_end or (stop is not None and readable and readable[-1].at >= stop):
                 return out, began
-            cursor = _cursor(recs[-1].edited)
+            if not readable:  # _read_at reads on until a readable row: cannot happen, but never loop
+                raise _unplaceable(recs[0], window)
+            cursor = _cursor(readable[-1].at)
 
     def _read_at(self, cursor: datetime, window: Window, counter: _Counter) -> tuple[list[_Fetched], bool]:
-        """Page 1 at ``cursor``; more pages only while >= 20 rows are tied at the cursor's EditDate.
+        """Page 1 at ``cursor``; more pages only while a full page gets no readable row past the cursor.
 
-        Returns the pages and whether the data ended (a short page). The next cursor, the last row's
-        EditDate, is then strictly later than ``cursor``.
+        That is >= 20 rows tied at the cursor's EditDate, or a page of rows whose EditDate cannot be read.
+        Returns the pages and whether the data ended (a short page). The next cursor, the last readable
+        row's EditDate, is then strictly later than ``cursor``.
         """
 
         def fetch(n: int) -> _Fetched:
@@ -519,23 +653,27 @@ class SmartAccClient:
             return self._edit_date_page(cursor, n, ctx)
 
         def stuck(page: _Fetched) -> bool:
-            # A full page that does not get past the cursor (only ties at the cursor's EditDate; "<=" also
-            # keeps a server that ignored the milliseconds from sending the cursor backwards).
-            return len(page.recs) == PAGE_SIZE and _cursor(page.recs[-1].edited) <= cursor
+            # A full page that does not get past the cursor (only ties at the cursor's EditDate, or nothing
+            # readable; "<=" also keeps a server that ignored the milliseconds from sending the cursor
+            # backwards).
+            if len(page.page.rows) < PAGE_SIZE:
+                return False
+            readable = [rec.edited for rec in page.recs(cursor)[0] if rec.edited is not None]
+            return not readable or _cursor(readable[-1]) <= cursor
 
         first = fetch(1)
         if not stuck(first):
-            return [first], len(first.recs) < PAGE_SIZE
-        # >= 20 rows tied at the cursor: offset pages under one cursor, which an edit in the group could
-        # shift. Read the group until two reads list the same rows.
+            return [first], len(first.page.rows) < PAGE_SIZE
+        # A group under one cursor is read with offset pages, which an edit in the group could shift. Read
+        # the group until two reads list the same rows.
         previous: list[str] | None = None
         pages = [first]
         for _ in range(_GROUP_READS):
             while stuck(pages[-1]):
                 pages.append(fetch(len(pages) + 1))
-            group = [rec.key for p in pages for rec in p.recs if _cursor(rec.edited) <= cursor]
+            group = [rec.key for rec in _listing(pages, cursor) if _cursor(rec.at) <= cursor]
             if group == previous:
-                return pages, len(pages[-1].recs) < PAGE_SIZE
+                return pages, len(pages[-1].page.rows) < PAGE_SIZE
             previous = group
             pages = [fetch(1)]
         raise TransientApiError(
@@ -550,8 +688,7 @@ class SmartAccClient:
         path = f"/Customers/EditDate/{_edit_date_text(since)}"
         body, request_id, served = self._call_with_clock("GET", path, {"Page": str(page)}, ctx, "Customers")
         out = Page(rows=[text_row(item) for item in body["Customers"]], request_id=request_id, page=page)
-        recs = [_rec(row, request_id, page, ctx) for row in out.rows]
-        return _Fetched(page=out, recs=recs, served_at=served)
+        return _Fetched(page=out, served_at=served)
 
     def _customers(self, path: str, ctx: CallContext, page: int) -> Page:
         body, request_id = self._call("GET", path, {}, ctx, "Customers")
@@ -734,34 +871,55 @@ def _server_time(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
-def _rec(row: Row, request_id: str, page: int, ctx: CallContext) -> _Rec:
-    key = row.get("AcCustomerID")
+def _rec(row: Row, request_id: str, page: int, after: datetime, seq: int) -> _Rec:
+    """What paging needs of a row (id, EditDate, Stamp); never fails, whatever the row holds.
+
+    A row without an id or a readable EditDate is kept exactly as sent: normalization quarantines it
+    (``id_missing``, ``modified_at_missing``/``modified_at_unparseable``) where it can be seen and re-driven.
+    """
+    ident = row.get("AcCustomerID")
+    key = ident if ident and ident.strip() else "\x00" + json.dumps(row, sort_keys=True, ensure_ascii=False)
     try:
         edited = parse_servicestack_date(row.get("EditDate"))
     except ValueError:
         edited = None
-    if not key or edited is None:
-        # Without an id and an EditDate a row cannot be placed in a window or de-duplicated.
-        raise ApiError(
-            f"{ctx.describe()}: customer row without AcCustomerID or a readable EditDate",
-            **ctx.error_fields(),
-            request_id=request_id,
-            record_key=key or None,
-            field="EditDate" if key else "AcCustomerID",
-        )
     stamp = _int_or_none(row.get("Stamp"))
     return _Rec(
         row=row,
         key=key,
         edited=edited,
+        at=edited if edited is not None else after,
         stamp=-1 if stamp is None else stamp,
         request_id=request_id,
         page=page,
+        seq=seq,
     )
 
 
-def _ends_pass(fetched: _Fetched, end: datetime) -> bool:
-    return len(fetched.recs) < PAGE_SIZE or fetched.recs[-1].edited >= end
+def _listing(pages: Sequence[_Fetched], cursor: datetime, seq: int = 0) -> list[_Rec]:
+    """The rows of consecutive pages of one listing that began at ``cursor``, each placed in order."""
+    out: list[_Rec] = []
+    after = cursor
+    for fetched in pages:
+        recs, _ = fetched.recs(after, seq + len(out))
+        out.extend(recs)
+        if recs:
+            after = recs[-1].at
+    return out
+
+
+def _unplaceable(rec: _Rec, window: Window) -> ApiError:
+    """The error for a row that nothing places in the EditDate order; it names the row."""
+    ident = rec.row.get("AcCustomerID")
+    return ApiError(
+        f"customer row at page {rec.page} cannot be placed in the EditDate order: no readable EditDate "
+        f"around it (EditDate={rec.row.get('EditDate')!r})",
+        source=SOURCE,
+        window=window.key,
+        record_key=ident or None,
+        field="EditDate",
+        request_id=rec.request_id,
+    )
 
 
 def _newest(recs: Sequence[_Rec]) -> dict[str, _Rec]:
