@@ -24,6 +24,7 @@ from pipelines.normalize.clean import (
     TEXT,
     UTC_TS,
     as_text,
+    control_characters,
     flag,
     join_present,
     json_object,
@@ -43,6 +44,9 @@ LINEAGE: Final = ("_extracted_at", "_request_id", "_page", "_window", "_unknown_
 # but the timestamp is not new content).
 HASH_EXCLUDED: Final = frozenset({"source_window", "extracted_at", "record_hash", "modified_at"})
 DUPLICATE_RULE: Final = "duplicate_superseded"
+# data_issues code of a row whose mapped text held control characters (bidi overrides included) that
+# cleaning removed; the value is kept cleaned, so the code is the only trace of them.
+CONTROL_ISSUE: Final = "text_control_removed"
 # Rows are assembled in slices of this size when cast to the contracts' 32-bit-offset ``string`` columns.
 _SLICE_ROWS: Final = 131_072
 
@@ -265,6 +269,9 @@ def _normalized_table(draft: Draft, keep: pa.Array) -> pa.Table:
     extracted = pc.cast(draft.raw.column("_extracted_at"), UTC_TS)
     cols["extracted_at"] = extracted.combine_chunks() if isinstance(extracted, pa.ChunkedArray) else extracted
     issues = [where(mask, lit(code)) for code, mask in draft.issues]
+    controls = _control_rows(draft)
+    if controls is not None:
+        issues.append(where(controls, lit(CONTROL_ISSUE)))
     cols["data_issues"] = join_present(issues, ";", n)
     cols["source_extras"] = _extras(draft)
     cols["record_hash"] = sha256_hex(canonical_text(cols, contract))
@@ -273,6 +280,17 @@ def _normalized_table(draft: Draft, keep: pa.Array) -> pa.Table:
         table = table.filter(keep)
     _check_required(table)
     return table
+
+
+def _control_rows(draft: Draft) -> pa.Array | None:
+    """Rows where a raw field mapped to a model column held a control character; ``None`` if none did."""
+    found: pa.Array | None = None
+    for name in sorted(draft.used):
+        if name in draft.raw.column_names:
+            mask = control_characters(draft.raw.column(name))
+            if pc.any(mask).as_py():
+                found = mask if found is None else pc.or_(found, mask)
+    return found
 
 
 def _extras(draft: Draft) -> pa.Array:

@@ -85,8 +85,8 @@ def servicestack_dates(values: pa.Array) -> tuple[ValueResult, pa.Array]:
     instant = parse_servicestack_dates(text)
     ms = pc.cast(instant, pa.int64())
     in_range = pc.and_(flag(pc.greater(ms, MIN_VALUE_MS)), flag(pc.less_equal(ms, _MAX_MS)))
-    shaped = matches(text, r"^\\?/Date\(-?[0-9]+(?:[+-][0-9]{4})?\)\\?/$")
-    unset = pc.and_(shaped, pc.invert(flag(pc.greater(ms, MIN_VALUE_MS))))
+    # "Not set" is DateTime.MinValue itself; any other date the parser gave no instant for is bad.
+    unset = matches(text, rf"^\\?/Date\({MIN_VALUE_MS}(?:[+-][0-9]{{4}})?\)\\?/$")
     result = pc.cast(where(in_range, instant), UTC_TS)
     bad = pc.and_(pc.and_(pc.is_valid(text), pc.invert(unset)), pc.is_null(result))
     return ValueResult(values=result, bad=bad), unset
