@@ -15,14 +15,22 @@ Faults a client can observe:
 - ``slow`` — the real answer, after ``switches.slow_seconds``.
 - ``drop_after_commit`` — the request is processed (a create commits), then the connection is closed
   without an answer: the lost response an exactly-once push must survive.
+
+Records can be corrupted on the wire too (``Switches.corrupt_rate``): the emulators pass the customer
+records they serve through :func:`corrupt_record`, which damages a seeded share of them the ways vendors
+do — wrong JSON types, missing keys, nulls, 100 kB strings, control characters with emoji and bidi
+overrides, malformed dates — and records which record got which damage in ``Switches.corrupted``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 from collections.abc import Callable, Mapping
-from typing import Final
+from dataclasses import dataclass
+from typing import Any, Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -155,3 +163,152 @@ async def _close(receive: Receive) -> None:
     cycle.disconnected = True  # type: ignore[union-attr]
     # Let the event loop run connection_lost before uvicorn looks at the cycle again.
     await asyncio.sleep(0)
+
+
+# -- records corrupted on the wire ------------------------------------------------------------------------
+
+LONG_TEXT_CHARS: Final = 100_000
+# Control characters, an emoji and bidirectional overrides/isolates around a value: the emoji must survive
+# cleaning, everything else must not.
+HOSTILE_PREFIX: Final = "\x01\x07\x1b\u202e"
+HOSTILE_SUFFIX: Final = "\u202c \U0001f600 \u2066\x7f\u2069"
+_DELETE: Final = object()
+
+
+@dataclass(frozen=True, slots=True)
+class RecordShape:
+    """Which field of an emulated API's customer record plays which part, for corrupting records.
+
+    Attributes:
+        id: the record id (which records are hit is decided from it).
+        name, modified, currency: the fields the pipeline's quarantine rules read.
+        phone, email, text, date, amount: fields whose damage the normalizer reports as a data issue.
+    """
+
+    id: str
+    name: str
+    modified: str
+    currency: str
+    phone: str
+    email: str
+    text: str
+    date: str
+    amount: str
+
+
+SKYBIZ_SHAPE: Final = RecordShape(
+    id="CusCode",
+    name="CusName",
+    modified="DateTimeModified",
+    currency="CurCode",
+    phone="Tel",
+    email="Email",
+    text="Address",
+    date="DateStart",
+    amount="CreditLimit",
+)
+SMARTACC_SHAPE: Final = RecordShape(
+    id="AcCustomerID",
+    name="AcCustomerName",
+    modified="EditDate",
+    currency="AcCurrencyID",
+    phone="BillingTel1",
+    email="BillingEmail",
+    text="BillingAddress1",
+    date="CreateDate",
+    amount="LocalCreditLimit",
+)
+
+
+def _hostile(value: Any) -> str:
+    return f"{HOSTILE_PREFIX}{value if isinstance(value, str) else ''}{HOSTILE_SUFFIX}"
+
+
+# kind → (role, replacement); a callable replacement receives the value it replaces.
+_VARIANTS: Final[dict[str, tuple[tuple[str, Any], ...]]] = {
+    "wrong_type": (
+        ("modified", 1_700_000_000),
+        ("currency", ["MYR"]),
+        ("phone", True),
+        ("email", 12_345),
+        ("amount", {"value": "1.00"}),
+        ("date", 20_240_101),
+    ),
+    "missing_key": (("id", _DELETE), ("name", _DELETE), ("currency", _DELETE), ("modified", _DELETE)),
+    "null": (("id", None), ("name", None), ("currency", None), ("modified", None)),
+    "long_string": (
+        ("name", "N" * LONG_TEXT_CHARS),
+        ("email", "a" * LONG_TEXT_CHARS),
+        ("phone", "x" * LONG_TEXT_CHARS),
+    ),
+    "control_chars": (("name", _hostile), ("text", _hostile)),
+    "bad_date": (
+        ("modified", "/Date(abc)/"),
+        ("date", "/Date(abc)/"),
+        ("modified", "2024-13-45 25:61:00"),
+        ("date", "31/02/2024"),
+        ("modified", "/Date(99999999999999999999)/"),
+    ),
+}
+
+
+def corruption_for(switches: Switches, record_id: str) -> tuple[str, int] | None:
+    """Whether (and how) the record ``record_id`` is served corrupted: ``(kind, variant)`` or ``None``.
+
+    A pure function of the switches' seed, rate and kinds and the id, so repeated reads agree.
+    """
+    rate = switches.corrupt_rate
+    if rate <= 0:
+        return None
+    digest = hashlib.sha256(f"{switches.seed}:{record_id}".encode()).digest()
+    if int.from_bytes(digest[:8], "big") / 2**64 >= rate:
+        return None
+    kinds = switches.corrupt_kinds
+    return kinds[digest[8] % len(kinds)], int.from_bytes(digest[9:11], "big")
+
+
+def corrupt_record(
+    record: Mapping[str, Any], shape: RecordShape, switches: Switches
+) -> dict[str, Any] | None:
+    """The record as it goes out corrupted, or ``None`` when it is not hit (see :func:`corruption_for`).
+
+    The hit is recorded in ``switches.corrupted`` (id → ``(kind, field)``), the truth tests check against.
+    A variant whose field the record lacks (a projection) gives way to the next one of the same kind.
+    """
+    record_id = record.get(shape.id)
+    if record_id is None:
+        return None
+    drawn = corruption_for(switches, str(record_id))
+    if drawn is None:
+        return None
+    kind, variant = drawn
+    options = _VARIANTS[kind]
+    for step in range(len(options)):
+        role, replacement = options[(variant + step) % len(options)]
+        name = getattr(shape, role)
+        if name not in record:
+            continue
+        out = dict(record)
+        if replacement is _DELETE:
+            del out[name]
+        else:
+            out[name] = replacement(record[name]) if callable(replacement) else replacement
+        switches.record_corruption(str(record_id), kind, name)
+        return out
+    return None
+
+
+def corrupt_json_records(
+    rendered: list[str], ids: list[str], shape: RecordShape, switches: Switches
+) -> list[str]:
+    """:func:`corrupt_record` over records already rendered as JSON text (only hit ones are re-rendered)."""
+    if switches.corrupt_rate <= 0:
+        return rendered
+    out = list(rendered)
+    for i, record_id in enumerate(ids):
+        if corruption_for(switches, record_id) is None:
+            continue
+        corrupted = corrupt_record(json.loads(rendered[i]), shape, switches)
+        if corrupted is not None:
+            out[i] = json.dumps(corrupted, ensure_ascii=False, separators=(",", ":"))
+    return out

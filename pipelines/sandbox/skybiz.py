@@ -60,7 +60,7 @@ from starlette.routing import Route
 
 from pipelines.errors import redact, register_secret
 from pipelines.sandbox.data import SKYBIZ_READ_FIELDS, SandboxData
-from pipelines.sandbox.faults import FaultMiddleware
+from pipelines.sandbox.faults import SKYBIZ_SHAPE, FaultMiddleware, corrupt_record
 from pipelines.sandbox.switches import Switches
 from pipelines.windows import MYT
 
@@ -951,6 +951,8 @@ class _Handler:
             [f for f in fields if isinstance(f, str)] if isinstance(fields, list) else (),
             filters if isinstance(filters, Mapping) else None,
         )
+        if self.state.switches.corrupt_rate > 0:
+            rows = [corrupt_record(row, SKYBIZ_SHAPE, self.state.switches) or row for row in rows]
         return {
             "requested_by": api_key,
             "mode": mode,

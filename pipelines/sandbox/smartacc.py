@@ -65,6 +65,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pipelines.errors import redact, register_secret
+from pipelines.sandbox.faults import SMARTACC_SHAPE, corrupt_json_records
 from pipelines.sandbox.switches import Switches
 
 PAGE_SIZE: Final = 20  # "Each page consists of 20 records" [CU]
@@ -1194,6 +1195,9 @@ class _Handler:
             else:
                 return self._everything(simple, callback)
             rows = state._render_slots(slots, simple=simple)
+            if state.switches.corrupt_rate > 0:
+                ids = [state._id_of(slot) for slot in slots.tolist()]
+                rows = corrupt_json_records(rows, ids, SMARTACC_SHAPE, state.switches)
         return _json_response('{"Customers":[' + ",".join(rows) + "]}", callback=callback)
 
     def _everything(self, simple: bool, callback: str | None) -> Response:

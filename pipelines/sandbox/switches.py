@@ -14,6 +14,15 @@ from typing import Final, Literal
 
 Fault = Literal["500", "429", "drop", "truncate", "non_json", "slow", "drop_after_commit"]
 FAULTS: Final[tuple[str, ...]] = ("500", "429", "drop", "truncate", "non_json", "slow", "drop_after_commit")
+# Ways a served record can be corrupted on the wire (see pipelines.sandbox.faults.corrupt_record).
+CORRUPTIONS: Final[tuple[str, ...]] = (
+    "wrong_type",
+    "missing_key",
+    "null",
+    "long_string",
+    "control_chars",
+    "bad_date",
+)
 
 
 @dataclass
@@ -31,7 +40,12 @@ class Switches:
         rate_limit_per_key_per_min / rate_limit_per_ip_per_min: sliding-minute limits; ``None`` means none.
         mutate_every_n_requests: after every n-th request, edit ``mutate_count`` random customers (new
             modification time = now, stamp + 1, a field changed) — a live-changing dataset; 0 turns it off.
-        seed: seeds fault and mutation draws.
+        corrupt_rate: share of customer records served corrupted (0..1). Which records are hit, and how,
+            is a pure function of ``seed`` and the record's id, so every read of a record is corrupted the
+            same way — what a vendor's bad record looks like.
+        corrupt_kinds: the corruptions drawn from (:data:`CORRUPTIONS`).
+        corrupted: the truth, filled as records are served: record id → ``(kind, field)``.
+        seed: seeds fault, mutation and corruption draws.
     """
 
     latency_ms: float = 0.0
@@ -43,6 +57,9 @@ class Switches:
     rate_limit_per_ip_per_min: int | None = None
     mutate_every_n_requests: int = 0
     mutate_count: int = 1
+    corrupt_rate: float = 0.0
+    corrupt_kinds: tuple[str, ...] = CORRUPTIONS
+    corrupted: dict[str, tuple[str, str]] = field(default_factory=dict)
     seed: int = 0
     _rng: random.Random = field(init=False, repr=False)
     _lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
@@ -51,6 +68,12 @@ class Switches:
         unknown = set(self.fault_rates) - set(FAULTS)
         if unknown:
             raise ValueError(f"unknown fault(s) {sorted(unknown)}; choose from {', '.join(FAULTS)}")
+        if not 0.0 <= self.corrupt_rate <= 1.0:
+            raise ValueError("corrupt_rate must lie in 0..1")
+        bad_kinds = set(self.corrupt_kinds) - set(CORRUPTIONS)
+        if bad_kinds or not self.corrupt_kinds:
+            raise ValueError(f"corrupt_kinds must be among {', '.join(CORRUPTIONS)}")
+        self.corrupt_kinds = tuple(self.corrupt_kinds)
         self._rng = random.Random(self.seed)
 
     def inject(self, *faults: str) -> None:
@@ -80,3 +103,9 @@ class Switches:
             self.rate_limit_per_key_per_min = None
             self.rate_limit_per_ip_per_min = None
             self.mutate_every_n_requests = 0
+            self.corrupt_rate = 0.0
+
+    def record_corruption(self, record_id: str, kind: str, field_name: str) -> None:
+        """Note that the record ``record_id`` was served with ``kind`` applied to ``field_name``."""
+        with self._lock:
+            self.corrupted[record_id] = (kind, field_name)
