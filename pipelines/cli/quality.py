@@ -94,9 +94,9 @@ def run(args: argparse.Namespace) -> int:
     )
     for r in results:
         if r.failed:
-            console.print(f"{r.source}:{r.window}: {r.report_html_url}")
+            console.print(f"{r.source}:{r.window}: {r.report_html_url}", markup=False)
             for failure in r.failures:
-                console.print(f"  {failure.severity:<7} {failure.describe()}")
+                console.print(f"  {failure.severity:<7} {failure.describe()}", markup=False)
     failed = [r for r in results if not r.success]
     console.print(
         f"validated {len(results)} window(s), {sum(r.rows for r in results):,} rows in {seconds:.1f} s; "

@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 def _run(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from pipelines.cli.ui import console, make_progress, print_table
+    from pipelines.cli.ui import console, make_progress, print_table, say
     from pipelines.config import Settings
     from pipelines.run import STAGES, run_pipeline
     from pipelines.steps import plan_range
@@ -68,7 +68,8 @@ def _run(args: argparse.Namespace) -> int:
         ],
     )
     for outcome in summary.failed:
-        console.print(f"[red]{outcome.window_ref}[/red] {outcome.error_stage}: {outcome.error}")
+        # The error text is data (it ends in "[source=..., record=...]"): printed whole, never as markup.
+        say((outcome.window_ref, "red"), f" {outcome.error_stage}: {outcome.error}")
     console.print(
         f"{summary.totals['windows']} windows, {summary.totals['rows_extracted']:,} rows extracted, "
         f"{summary.totals['normalized']:,} normalized, {summary.totals['quarantined']:,} quarantined, "

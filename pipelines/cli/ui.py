@@ -1,4 +1,10 @@
-"""Terminal output shared by every command: one console, one progress style, one table style."""
+"""Terminal output shared by every command: one console, one progress style, one table style.
+
+Data never goes through rich markup: vendor values and error texts hold brackets (an error ends in
+``[source=..., record=...]``), which markup would swallow or misread as styles. Table cells and
+:func:`say` parts are :class:`rich.text.Text`, progress details are shown without markup, and the
+consoles replace no ``:emoji:`` codes.
+"""
 
 from __future__ import annotations
 
@@ -17,11 +23,12 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 T = TypeVar("T")
 
-console = Console(stderr=False, highlight=False)
-err_console = Console(stderr=True, highlight=False)
+console = Console(stderr=False, highlight=False, emoji=False)
+err_console = Console(stderr=True, highlight=False, emoji=False)
 # Piped output (files, CI logs) keeps whole lines instead of wrapping them at 80 columns, so a printed
 # command or path can be copied back; print_table gives tables room for whole cells.
 PIPED_WIDTH = 1_000
@@ -36,7 +43,7 @@ def make_progress(*, transient: bool = False) -> Progress:
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[detail]}"),
+        TextColumn("{task.fields[detail]}", markup=False),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=err_console,
@@ -63,10 +70,21 @@ def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]
         numeric = bool(rows) and all(isinstance(r[i], int | float) for r in rows if r[i] is not None)
         table.add_column(name, justify="right" if numeric else "left")
     for row in rows:
-        table.add_row(*("" if v is None else f"{v:,}" if isinstance(v, int) else str(v) for v in row))
+        table.add_row(*(Text("" if v is None else f"{v:,}" if isinstance(v, int) else str(v)) for v in row))
     if console.is_terminal:
         console.print(table)
     else:  # a console of its own: rich never widens past a console's width, which may be pinned at 80
-        wide = Console(file=console.file, width=PIPED_WIDTH, highlight=False, color_system=None)
+        wide = Console(file=console.file, width=PIPED_WIDTH, highlight=False, color_system=None, emoji=False)
         natural = Measurement.get(wide, wide.options, table).maximum
-        Console(file=console.file, width=natural, highlight=False, color_system=None).print(table)
+        Console(file=console.file, width=natural, highlight=False, color_system=None, emoji=False).print(
+            table
+        )
+
+
+def say(*parts: str | tuple[str, str], err: bool = False) -> None:
+    """Print one line of plain parts; a ``(text, style)`` part is styled. Nothing is read as markup.
+
+    For lines that carry data or error text, which must reach the operator whole, brackets included.
+    """
+    line = Text.assemble(*parts)
+    (err_console if err else console).print(line, soft_wrap=True)
