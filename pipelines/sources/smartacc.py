@@ -54,7 +54,7 @@ GROUPS_PER_PAGE: Final = 100
 MIN_VALUE_MS: Final = -62_135_596_800_000  # .NET DateTime.MinValue: "not set" (SMARTACC.md §6)
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _DATE_PATTERN: Final = r"^\\?/Date\((?P<ms>-?\d+)(?P<offset>[+-]\d{4})?\)\\?/$"
-_DATE_RE: Final = re.compile(_DATE_PATTERN)
+_DATE_RE: Final = re.compile(_DATE_PATTERN, re.ASCII)  # ASCII digits only, as RE2 reads them
 _MAX_MS_CHARS: Final = 18  # "-" and 17 digits: beyond .NET's DateTime range, and always inside int64
 _SESSION_COOKIES: Final = frozenset({"ss-id", "ss-pid"})
 _PATH_UNSAFE: Final = re.compile(r"[/\\%?#]|^\.{1,2}$")
