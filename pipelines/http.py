@@ -107,9 +107,19 @@ class JsonResponse:
     seconds: float
 
 
+class JsonNumber(str):
+    """A JSON number (or NaN/Infinity) as the exact text sent; a ``str`` everywhere it is used.
+
+    Being its own type lets a nested value be written back as the JSON the vendor sent: ``[0]`` stays
+    ``[0]``, not ``["0"]`` (see :func:`pipelines.sources.text_row`).
+    """
+
+    __slots__ = ()
+
+
 def loads_exact(raw: bytes | str) -> Any:
     """Parse JSON keeping every number (and NaN/Infinity) as the exact text the vendor sent."""
-    return json.loads(raw, parse_float=str, parse_int=str, parse_constant=str)
+    return json.loads(raw, parse_float=JsonNumber, parse_int=JsonNumber, parse_constant=JsonNumber)
 
 
 def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:

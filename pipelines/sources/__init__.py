@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pipelines.http import JsonNumber
+
 Row = dict[str, str | None]
 
 
@@ -36,8 +38,21 @@ def text_row(record: Mapping[str, Any]) -> Row:
 
 
 def _text(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    # Numbers are already text (parse_int/parse_float=str); what is left is true/false or a nested value,
-    # which the raw contract stores as the JSON the vendor sent.
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return str(value)  # a JsonNumber becomes the plain text it is
+    # What is left is true/false or a nested value, which the raw contract stores as the JSON the vendor
+    # sent: numbers inside it written back as their literal text, not as strings.
+    return _json(value)
+
+
+def _json(value: Any) -> str:
+    if isinstance(value, JsonNumber):
+        return str(value)
+    if isinstance(value, list):
+        return "[" + ",".join(_json(item) for item in value) + "]"
+    if isinstance(value, dict):
+        members = (f"{json.dumps(str(k), ensure_ascii=False)}:{_json(v)}" for k, v in value.items())
+        return "{" + ",".join(members) + "}"
+    return json.dumps(value, ensure_ascii=False)
