@@ -7,7 +7,7 @@ SHELL  := /bin/bash
 # Let Python cache bytecode in .venv: without it every subprocess recompiles pandas (~2 s each).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: venv demo test lint bench sandbox lock clean
+.PHONY: venv demo test lint bench sandbox airflow browser lock clean
 
 venv: $(STAMP)
 
@@ -19,13 +19,13 @@ $(STAMP): pyproject.toml requirements.lock
 	@touch $@
 
 lint: $(STAMP)
-	$(BIN)/ruff check pipelines plugins dags tests bench
-	$(BIN)/ruff format --check pipelines plugins dags tests bench
-	$(BIN)/mypy pipelines plugins/skysmart_airflow dags
+	$(BIN)/ruff check pipelines plugins dags tests bench scripts
+	$(BIN)/ruff format --check pipelines plugins dags tests bench scripts
+	$(BIN)/mypy pipelines plugins/skysmart_airflow dags scripts
 
 # Airflow's tests get a process of their own: dag.test() runs Airflow's execution API in-process, and a
 # worker that ran hundreds of other tests first has been seen to give the push DAG an empty selection.
-test: lint
+test: lint browser
 	$(BIN)/python -m pytest -n 2 --dist loadgroup --ignore=tests/airflow $(PYTEST_ARGS)
 	$(BIN)/python -m pytest -p no:xdist tests/airflow $(PYTEST_ARGS)
 
@@ -38,9 +38,20 @@ bench: $(STAMP)
 sandbox: $(STAMP)
 	$(BIN)/skysmart sandbox serve $(SANDBOX_ARGS)
 
+# The sandbox and a real Airflow 3 (UI, scheduler, dag-processor) on 127.0.0.1; Ctrl-C stops all of it.
+airflow: $(STAMP)
+	$(BIN)/python scripts/airflow_local.py $(AIRFLOW_ARGS)
+
+# The UI tests drive Debian's headless Chromium (Playwright's own browser downloads are not used).
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { echo "installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@test -x $(CHROMIUM) || { echo "$(CHROMIUM) is missing: install Debian's chromium" >&2; exit 1; }
+
 lock: $(STAMP)
 	$(BIN)/uv pip freeze --python $(BIN)/python --exclude-editable | grep -v -E '^(uv|pip|setuptools)==' \
 	  | sed '1i # Exact versions that resolve together (Python 3.11); regenerate with `make lock`.' > requirements.lock
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache build *.egg-info lake warehouse.duckdb .demo
+	rm -rf $(VENV) .mypy_cache .ruff_cache build *.egg-info lake warehouse.duckdb .demo .airflow
