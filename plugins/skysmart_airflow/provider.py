@@ -95,8 +95,8 @@ def get_provider_info() -> dict[str, Any]:
                 "conn-fields": {
                     "url": {
                         "label": "Warehouse URL",
-                        "description": "A DuckDB file path or a postgresql:// URL.",
-                        "schema": {"type": ["string", "null"]},
+                        "description": "A DuckDB file path or a postgresql:// URL (its password is masked).",
+                        "schema": {"type": ["string", "null"], "format": "password"},
                     },
                 },
                 "ui-field-behaviour": {
