@@ -2,7 +2,12 @@
 
 Every option can also come from a ``SKYSMART_SANDBOX_*`` variable (the option wins): ``SIZE``, ``SEED``,
 ``SKYBIZ_PORT``, ``SMARTACC_PORT``, ``LATENCY_MS``, ``FAULTS`` (``500=0.05,429=0.01``), ``RATE_LIMIT_KEY``,
-``RATE_LIMIT_IP``, ``MUTATE_EVERY``, ``WRITE_ENDPOINTS``, ``SKYBIZ_MODE``.
+``RATE_LIMIT_IP``, ``MUTATE_EVERY``, ``CORRUPT`` (a share of records, ``0.05``), ``CORRUPT_KINDS``
+(``null,bad_date``), ``WRITE_ENDPOINTS``, ``SKYBIZ_MODE``.
+
+``--corrupt 0.05`` makes both APIs send 5 % of customer records damaged on the wire — wrong JSON types,
+missing keys, nulls, 100 kB strings, control characters with emoji and bidi overrides, malformed dates —
+the same way every time a record is read (``--corrupt-kinds`` narrows the kinds).
 
 SkyBiz rate limits default to the sandbox numbers agreed in ``shared/api/SKYBIZ.md`` §10 (60 requests a minute
 per key, 120 per IP); ``0`` turns a tier off. SmartAcc documents no rate limit, so it has none.
@@ -25,7 +30,7 @@ from typing import Any
 
 from pipelines.cli.ui import console
 from pipelines.errors import ConfigError
-from pipelines.sandbox.switches import FAULTS, Switches
+from pipelines.sandbox.switches import CORRUPTIONS, FAULTS, Switches
 
 ENV_PREFIX = "SKYSMART_SANDBOX_"
 DEFAULT_SIZE = 10_000
@@ -73,6 +78,17 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "--rate-limit-ip", type=int, help=f"SkyBiz requests/minute per IP (default {DEFAULT_RATE_LIMIT_IP})"
     )
     serve.add_argument("--mutate-every", type=int, help="edit a customer after every N requests (0: off)")
+    serve.add_argument(
+        "--corrupt",
+        type=float,
+        metavar="SHARE",
+        help="share of customer records both APIs send corrupted, 0..1 (default 0)",
+    )
+    serve.add_argument(
+        "--corrupt-kinds",
+        metavar="KIND,...",
+        help=f"corruptions to draw from (default all): {', '.join(CORRUPTIONS)}",
+    )
     serve.add_argument("--skybiz-mode", choices=("0", "1", "2"), help="SkyBiz integration mode (default 2)")
     serve.add_argument("--write-endpoints", metavar="FILE", help="write the endpoints JSON here when ready")
     serve.add_argument(
@@ -114,6 +130,8 @@ def resolve_options(args: argparse.Namespace, env: Mapping[str, str] | None = No
         "rate_limit_key": pick("rate_limit_key", "RATE_LIMIT_KEY", int, DEFAULT_RATE_LIMIT_KEY),
         "rate_limit_ip": pick("rate_limit_ip", "RATE_LIMIT_IP", int, DEFAULT_RATE_LIMIT_IP),
         "mutate_every": pick("mutate_every", "MUTATE_EVERY", int, 0),
+        "corrupt": pick("corrupt", "CORRUPT", float, 0.0),
+        "corrupt_kinds": parse_corruptions(pick("corrupt_kinds", "CORRUPT_KINDS", str, "")),
         "skybiz_mode": pick("skybiz_mode", "SKYBIZ_MODE", str, "2"),
         "write_endpoints": pick("write_endpoints", "WRITE_ENDPOINTS", str, None),
         "write_env": pick("write_env", "WRITE_ENV", str, None),
@@ -125,7 +143,21 @@ def resolve_options(args: argparse.Namespace, env: Mapping[str, str] | None = No
     for name in ("skybiz_port", "smartacc_port", "rate_limit_key", "rate_limit_ip", "mutate_every"):
         if options[name] < 0:
             raise ConfigError(f"{name.replace('_', '-')} must not be negative", field=name)
+    if not 0.0 <= options["corrupt"] <= 1.0:
+        raise ConfigError(f"--corrupt must be between 0 and 1, got {options['corrupt']}", field="corrupt")
     return options
+
+
+def parse_corruptions(spec: str) -> tuple[str, ...]:
+    """``"null,bad_date"`` → ``("null", "bad_date")``, checked; empty means every kind."""
+    kinds = tuple(part.strip() for part in spec.split(",") if part.strip())
+    unknown = [kind for kind in kinds if kind not in CORRUPTIONS]
+    if unknown:
+        raise ConfigError(
+            f"unknown corruption(s) {', '.join(unknown)}; choose from {', '.join(CORRUPTIONS)}",
+            field="corrupt_kinds",
+        )
+    return kinds or CORRUPTIONS
 
 
 def parse_faults(specs: list[str]) -> dict[str, float]:
@@ -152,6 +184,8 @@ def _switches(options: Mapping[str, Any], *, skybiz: bool) -> Switches:
         rate_limit_per_key_per_min=(options["rate_limit_key"] or None) if skybiz else None,
         rate_limit_per_ip_per_min=(options["rate_limit_ip"] or None) if skybiz else None,
         mutate_every_n_requests=options["mutate_every"],
+        corrupt_rate=options["corrupt"],
+        corrupt_kinds=options["corrupt_kinds"],
         seed=options["seed"],
     )
 
@@ -196,7 +230,9 @@ def serve_command(args: argparse.Namespace) -> int:
             "switches: "
             f"latency {options['latency_ms']:g} ms, faults {options['faults'] or 'none'}, "
             f"SkyBiz rate limits {options['rate_limit_key'] or 'off'}/min per key, "
-            f"{options['rate_limit_ip'] or 'off'}/min per IP, mutate every {options['mutate_every'] or 'off'}"
+            f"{options['rate_limit_ip'] or 'off'}/min per IP, "
+            f"mutate every {options['mutate_every'] or 'off'}, "
+            f"corrupt {options['corrupt']:g} of records ({', '.join(options['corrupt_kinds'])})"
         )
         if endpoints_file is not None:
             _write_atomically(endpoints_file, endpoints.to_json())
