@@ -32,6 +32,22 @@ class Page:
     page: int
 
 
+NOT_A_RECORD = "_record"
+"""The key under which an item of a record list that is not a JSON object is kept, as its JSON text."""
+
+
+def record_row(item: Any) -> Row:
+    """An item of a vendor's record list as a row; one that is not a JSON object is kept, not refused.
+
+    Refusing it would fail the whole window over one record; kept under :data:`NOT_A_RECORD` (which no
+    raw contract knows, so extraction stores it in ``_unknown_fields``), it lands in the raw lake as sent
+    and normalization quarantines it (``id_missing``) where it can be seen.
+    """
+    if isinstance(item, Mapping):
+        return text_row(item)
+    return {NOT_A_RECORD: _json(item)}
+
+
 def text_row(record: Mapping[str, Any]) -> Row:
     """A vendor record as text: strings and number texts kept, booleans and nested values as JSON text."""
     return {str(key): _text(value) for key, value in record.items()}

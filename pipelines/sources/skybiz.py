@@ -37,7 +37,7 @@ from pipelines.errors import (
     redact,
 )
 from pipelines.http import CallContext, HttpClient, JsonResponse, retry_after_seconds, status_error
-from pipelines.sources import Page, text_row
+from pipelines.sources import Page, record_row, text_row
 from pipelines.windows import MAX_WINDOW_DAYS, MYT, Window
 
 SOURCE: Final = "skybiz"
@@ -370,7 +370,7 @@ class SkyBizClient:
         body, request_id = self._envelope(resp, ctx)
         data = body.get("data")
         rows = data.get("data") if isinstance(data, dict) else None
-        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        if not isinstance(rows, list):
             raise ApiError(
                 f"{ctx.describe()}: response without a data.data row list",
                 **ctx.error_fields(),
@@ -396,7 +396,8 @@ class SkyBizClient:
                 **ctx.error_fields(),
                 request_id=request_id,
             )
-        return Page(rows=[text_row(row) for row in rows], request_id=request_id, page=1)
+        # An item that is not an object is one hostile record, not a broken answer: kept (record_row).
+        return Page(rows=[record_row(row) for row in rows], request_id=request_id, page=1)
 
     def _create_result(self, resp: JsonResponse, ctx: CallContext, sent: int) -> CreateResult:
         body, request_id = self._envelope(resp, ctx)

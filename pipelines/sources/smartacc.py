@@ -45,7 +45,7 @@ from pipelines.errors import (
     register_secret,
 )
 from pipelines.http import CallContext, HttpClient, JsonResponse, retry_after_seconds, status_error
-from pipelines.sources import Page, Row, text_row
+from pipelines.sources import Page, Row, record_row, text_row
 from pipelines.windows import MYT, Window
 
 SOURCE: Final = "smartacc"
@@ -354,7 +354,7 @@ class SmartAccClient:
         else:
             path, params = f"/Customers/{route}/{quote(value, safe='')}", {}
         body, _ = self._call("GET", path, params, ctx, "Customers")
-        return [text_row(item) for item in body["Customers"]]
+        return [record_row(item) for item in body["Customers"]]
 
     # -- lookups ------------------------------------------------------------------------------------------
 
@@ -687,12 +687,12 @@ class SmartAccClient:
     def _edit_date_page(self, since: date | datetime, page: int, ctx: CallContext) -> _Fetched:
         path = f"/Customers/EditDate/{_edit_date_text(since)}"
         body, request_id, served = self._call_with_clock("GET", path, {"Page": str(page)}, ctx, "Customers")
-        out = Page(rows=[text_row(item) for item in body["Customers"]], request_id=request_id, page=page)
+        out = Page(rows=[record_row(item) for item in body["Customers"]], request_id=request_id, page=page)
         return _Fetched(page=out, served_at=served)
 
     def _customers(self, path: str, ctx: CallContext, page: int) -> Page:
         body, request_id = self._call("GET", path, {}, ctx, "Customers")
-        return Page(rows=[text_row(item) for item in body["Customers"]], request_id=request_id, page=page)
+        return Page(rows=[record_row(item) for item in body["Customers"]], request_id=request_id, page=page)
 
     def _lookup(self, path: str, key: str, ctx: CallContext) -> Page:
         body, request_id = self._call("GET", path, {}, ctx, key)
@@ -787,7 +787,9 @@ class SmartAccClient:
                 request_id=resp.request_id,
                 status_code=resp.status_code,
             )
-        if not all(isinstance(item, dict) for item in body[key]):
+        # A customer item that is not an object is one hostile record (kept by record_row, quarantined
+        # by normalization); in a lookup it would leave the lookup unusable.
+        if key != "Customers" and not all(isinstance(item, dict) for item in body[key]):
             raise ApiError(
                 f"{ctx.describe()}: {key} holds something other than records",
                 **ctx.error_fields(),
