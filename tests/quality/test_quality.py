@@ -412,7 +412,7 @@ def test_frame_from_table_gives_the_contract_dtypes_even_with_nulls() -> None:
 
 
 # -- many windows in one process ------------------------------------------------------------------------
-# GX is set up once per contract and process and reused: nothing of one window may reach the next.
+# Each call sets GX up afresh and validates a batch: nothing of one window may reach the next.
 
 FEB = Window("skybiz", date(2024, 2, 1), date(2024, 2, 29))
 
@@ -564,8 +564,8 @@ def test_nothing_of_a_window_outlives_its_validation() -> None:
 def test_stored_gx_metadata_is_what_validation_definition_run_records(
     tmp_path: Path, clean: pd.DataFrame
 ) -> None:
-    # Calls run GX's validator without ValidationDefinition.run (see _Validation.validate) and add the
-    # metadata run adds: checked here against run itself, so a GX upgrade that changes it shows.
+    # Validation goes through ValidationDefinition.run (once per batch of windows); a window's stored metadata
+    # is that run's, checked here against a plain run of GX's own, so a GX upgrade that changes it shows.
     import great_expectations as gx
     from great_expectations.data_context.types.base import DataContextConfig, InMemoryStoreBackendDefaults
     from great_expectations.util import convert_to_json_serializable

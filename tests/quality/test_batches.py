@@ -1,0 +1,173 @@
+"""Validation in batches: one GX run for many windows, each told exactly what it alone would be told."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from pipelines.lake import CUSTOMERS, NORMALIZED, QUALITY, Lake
+from pipelines.quality import (
+    REPORT_JSON,
+    FrameToValidate,
+    QualityResult,
+    build_suite,
+    running,
+    validate_frame,
+    validate_frames,
+    validate_windows,
+)
+from pipelines.windows import Window
+from tests.quality.frames import customer_frame, customer_table
+
+MONTHS = [Window("skybiz", date(2024, m, 1), date(2024, m, 28)) for m in range(1, 7)]
+# Fields of a stored result that GX computes from the rows: a window's share must equal GX's own figures.
+COUNTED = (
+    "element_count",
+    "missing_count",
+    "missing_percent",
+    "unexpected_count",
+    "unexpected_percent",
+    "unexpected_percent_total",
+    "unexpected_percent_nonmissing",
+    "unexpected_index_list",
+)
+
+
+def _frames() -> list[pd.DataFrame]:
+    """Six windows: clean, failing in different rows and rules, with nulls, one of another structure."""
+    frames = [customer_frame(n).copy() for n in (30, 25, 12, 40, 1, 30)]
+    frames[1].loc[[3, 9], "gender"] = "X"  # warning
+    frames[1].loc[6, "email"] = "not-an-email"  # error
+    frames[1].loc[[1, 2], "postcode"] = None  # nulls: missing, not unexpected
+    frames[2].loc[1, "payment_terms_days"] = -1
+    frames[2].loc[[4, 5], "customer_key"] = "skybiz:C000004"  # a key twice inside one window
+    frames[4].loc[0, "email"] = None
+    frames[5] = frames[5].drop(columns=["website"])  # structure differs: validated in a group of its own
+    return frames
+
+
+def _alone(frames: list[pd.DataFrame]) -> list[QualityResult]:
+    return [validate_frame(f.copy(), "customer", raise_on_error=False) for f in frames]
+
+
+def _plain(result: QualityResult) -> QualityResult:
+    return dataclasses.replace(result, seconds=0.0, report_json_url=None, report_html_url=None)
+
+
+def test_a_batch_gives_every_window_the_result_it_gets_alone() -> None:
+    frames = _frames()
+    alone = _alone(frames)
+
+    batched = validate_frames([FrameToValidate(f.copy()) for f in frames], "customer")
+
+    assert [_plain(r) for r in batched] == [_plain(r) for r in alone]
+    # And the results say what is in each window, not a blend of the batch.
+    assert [r.success for r in batched] == [True, False, False, True, True, False]
+    assert {f.check: f.keys for f in batched[1].failures} == {
+        "email:pattern": ("skybiz:C000006",),
+        "gender:validValues": ("skybiz:C000003", "skybiz:C000009"),
+    }
+    assert {f.check: f.keys for f in batched[2].failures} == {
+        "customer_key:unique": ("skybiz:C000004",),
+        "payment_terms_days:range": ("skybiz:C000001",),
+    }
+    assert [r.rows for r in batched] == [30, 25, 12, 40, 1, 30]
+
+
+def test_a_key_met_in_two_windows_fails_neither() -> None:
+    first, second = customer_frame(10), customer_frame(10)  # the same ten keys in both windows
+
+    results = validate_frames([FrameToValidate(first), FrameToValidate(second)], "customer")
+
+    assert all(r.success and r.failed == 0 for r in results)
+
+
+def test_stored_counts_are_what_gx_computes_on_the_window_alone(tmp_path: Path) -> None:
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import DataContextConfig, InMemoryStoreBackendDefaults
+
+    frames = _frames()[:5]
+    lake = Lake(str(tmp_path / "lake"))
+    items = [FrameToValidate(f.copy(), w, "skybiz") for f, w in zip(frames, MONTHS, strict=False)]
+    validate_frames(items, "customer", lake=lake)
+
+    context = gx.get_context(
+        mode="ephemeral",
+        project_config=DataContextConfig(
+            store_backend_defaults=InMemoryStoreBackendDefaults(), analytics_enabled=False
+        ),
+    )
+    batch = (
+        context.data_sources.add_pandas("direct")
+        .add_dataframe_asset("frame")
+        .add_batch_definition_whole_dataframe("whole")
+    )
+    suite = context.suites.add(build_suite("customer"))
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name="direct", data=batch, suite=suite)
+    )
+    result_format = {
+        "result_format": "COMPLETE",
+        "exclude_unexpected_values": True,
+        "unexpected_index_column_names": ["customer_key"],
+        "return_unexpected_index_query": False,
+    }
+    for frame, window in zip(frames, MONTHS, strict=False):
+        theirs = definition.run(
+            batch_parameters={"dataframe": frame.set_index("customer_key", drop=False)},
+            result_format=result_format,
+        )
+        path = Path(lake.window_dir(QUALITY, "skybiz", CUSTOMERS, window)) / REPORT_JSON
+        ours = {r["expectation_config"]["meta"]["check"]: r for r in json.loads(path.read_text())["results"]}
+        assert len(ours) == len(theirs.results)
+        for r in theirs.results:
+            mine = ours[r.expectation_config.meta["check"]]
+            assert mine["success"] == r.success, r.expectation_config.meta["check"]
+            expected = {k: v for k, v in (r.result or {}).items() if k in COUNTED}
+            their_keys = _keys(expected.pop("unexpected_index_list", []))
+            got = {k: v for k, v in mine["result"].items() if k in COUNTED}
+            listed = got.pop("unexpected_index_list", [{"customer_key": []}])
+            assert _keys(listed) == their_keys, r.expectation_config.meta["check"]
+            assert got == pytest.approx(expected), r.expectation_config.meta["check"]
+
+
+def _keys(index_list: list[Any]) -> set[str]:
+    """GX's ``[{"customer_key": [k, ...]}]`` (or one dict per row) as a set of keys."""
+    out: set[str] = set()
+    for item in index_list:
+        value = item["customer_key"]
+        out |= {str(v) for v in (value if isinstance(value, list) else [value])}
+    return out
+
+
+def test_many_windows_take_one_gx_run_per_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import great_expectations as gx
+
+    lake = Lake(str(tmp_path / "lake"))
+    for window in MONTHS:
+        lake.write_table(NORMALIZED, "skybiz", CUSTOMERS, window, customer_table(20, "skybiz", window))
+    calls: list[Any] = []
+    run = gx.ValidationDefinition.run
+
+    def counted(self: Any, **kwargs: Any) -> Any:
+        calls.append(self.name)
+        return run(self, **kwargs)
+
+    monkeypatch.setattr(gx.ValidationDefinition, "run", counted)
+    results = validate_windows(lake, "skybiz", MONTHS)
+
+    assert [r.window for r in results] == [w.key for w in MONTHS]
+    assert all(r.success and r.rows == 20 for r in results)
+    assert len(calls) == 2  # the structure pass and the row checks, for all six windows
+
+    calls.clear()
+    monkeypatch.setattr(running, "BATCH_ROWS", 50)  # three windows of 20 rows fill more than one batch
+    again = validate_windows(lake, "skybiz", MONTHS)
+    assert len(calls) == 2 * 3
+    assert [_plain(r) for r in again] == [_plain(r) for r in results]
