@@ -124,3 +124,23 @@ def test_table_cells_are_not_markup(capsys: pytest.CaptureFixture[str]) -> None:
     assert MARKUP_KEY in out
     assert MARKUP_NOTE in out
     assert ":thumbs_up:" in out
+
+
+def test_verbose_extract_log_lines_keep_the_error_whole() -> None:
+    """``skysmart extract -v`` shows retries through rich's log handler: it must not read markup either."""
+    from rich.logging import RichHandler
+
+    from pipelines.cli.ui import err_console
+
+    error = _hostile_error()
+    logger = logging.getLogger("pipelines.test_rich")
+    handler = RichHandler(console=err_console, show_path=False)
+    logger.addHandler(handler)
+    try:
+        with err_console.capture() as captured:
+            logger.warning("attempt failed (%s)", error)
+    finally:
+        logger.removeHandler(handler)
+    shown = " ".join(captured.get().split())  # the handler wraps long lines at the console width
+    for fragment in (MARKUP_KEY, "[b]row[/b]", ":thumbs_up:", "[link=http://evil]click[/link]"):
+        assert fragment in shown
