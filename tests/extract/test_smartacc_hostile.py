@@ -261,3 +261,21 @@ def test_the_window_reads_the_same_however_pages_interleave(servers: tuple[Any, 
     _, bad = servers
     for window in plan_windows("smartacc", date(2024, 1, 1), date(2024, 3, 31)):
         assert _read(bad, window, concurrency=1) == _read(bad, window, concurrency=8), window.key
+
+
+def test_a_row_nothing_can_place_fails_its_window_naming_the_row() -> None:
+    """The keyset read moves its cursor by readable EditDates; a listing with none fails, naming a row."""
+    from pipelines.errors import ApiError
+
+    rows = [{"AcCustomerID": f"300-X{i:04d}", "EditDate": "/Date(abc)/"} for i in range(PAGE_SIZE)]
+    client = _offline_client()
+    client._read_at = lambda cursor, window, counter: (  # type: ignore[method-assign]
+        [_Fetched(Page(rows=rows, request_id="sa-r1", page=1), None)],
+        False,
+    )
+    with pytest.raises(ApiError) as caught:
+        client._keyset(datetime(2024, 1, 1, tzinfo=MYT), JAN.end_utc_exclusive, JAN, _Counter())
+    error = caught.value
+    assert error.record_key == "300-X0000" and error.field == "EditDate"
+    assert error.window == JAN.key and error.request_id == "sa-r1"
+    assert "300-X0000" in str(error) and "/Date(abc)/" in str(error)
