@@ -1,4 +1,4 @@
-"""A hostile SmartAcc record never fails a window and lands in its own window, exactly as sent.
+"""A hostile record never fails a window and lands in its own window, exactly as sent (SmartAcc, SkyBiz).
 
 The client reads only what paging needs (id, EditDate, Stamp). A row whose id or EditDate cannot be read is
 kept and placed between its readable neighbours in the server's EditDate order; the rows after the
@@ -279,3 +279,33 @@ def test_a_row_nothing_can_place_fails_its_window_naming_the_row() -> None:
     assert error.record_key == "300-X0000" and error.field == "EditDate"
     assert error.window == JAN.key and error.request_id == "sa-r1"
     assert "300-X0000" in str(error) and "/Date(abc)/" in str(error)
+
+
+@FEW
+@given(st.lists(json_values, max_size=30))
+def test_a_skybiz_answer_keeps_every_item_whatever_it_holds(items: list[Any]) -> None:
+    """SkyBiz's page parser: any list of items (records or not) is one page of as many rows, as sent."""
+    from pipelines.config import SkyBizSettings
+    from pipelines.http import CallContext, JsonResponse
+    from pipelines.sources.skybiz import SkyBizClient
+
+    window = Window("skybiz", date(2024, 1, 1), date(2024, 1, 31))
+    wire = json.dumps(
+        {
+            "status": "response",
+            "request_id": "req_1",
+            "data": {"total_returned": len(items), "date_range": {"from": "2024-01-01"}, "data": items},
+        }
+    )
+    client = SkyBizClient(
+        SkyBizSettings(url="http://127.0.0.1:9/modules", api_key=Secret("k" * 8), api_secret=Secret("s" * 8))
+    )
+    response = JsonResponse(200, {}, loads_exact(wire), None, 0.0)
+    page = client._read_page(response, CallContext("skybiz", "read", window=window.key, page=1), window)
+    assert len(page.rows) == len(items) and page.request_id == "req_1"
+    for item, row in zip(items, page.rows, strict=True):
+        assert all(value is None or isinstance(value, str) for value in row.values())
+        if isinstance(item, dict):
+            assert set(row) == set(item)
+        else:
+            assert json.loads(row["_record"]) == item
