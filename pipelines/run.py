@@ -1,4 +1,4 @@
-"""The whole pipeline without Airflow: extract → normalize → validate → load, window by window.
+"""The whole pipeline without Airflow: extract → normalize → validate → load, pipelined over the range.
 
 It calls the very step functions the DAGs' operators call (:mod:`pipelines.steps`), so ``skysmart run`` and a
 DAG run over the same range leave the same lake and the same warehouse.
@@ -6,16 +6,21 @@ DAG run over the same range leave the same lake and the same warehouse.
 
 from __future__ import annotations
 
+import contextvars
+import dataclasses
+import importlib
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from time import perf_counter
-from typing import Any
+from typing import Any, Final
 
 from pipelines import steps
 from pipelines.config import Settings
 from pipelines.errors import DataQualityError, SkysmartError
-from pipelines.windows import SOURCES
+from pipelines.windows import SOURCES, Window
 
 STAGES = ("extract", "normalize", "validate", "load")
 
@@ -68,6 +73,9 @@ _STAGE_FUNCTIONS: dict[str, Callable[[Settings, str], dict[str, Any]]] = {
     "load": steps.load_step,
 }
 
+#: Windows extracted at the same time per source; their requests share the vendor's one HTTP budget.
+EXTRACT_WINDOWS: Final = 4
+
 
 def run_window(
     settings: Settings, window_ref: str, progress: ProgressCallback | None = None
@@ -84,13 +92,7 @@ def run_window(
         try:
             results[stage] = _STAGE_FUNCTIONS[stage](settings, window_ref)
         except SkysmartError as error:
-            return WindowOutcome(
-                window_ref,
-                results,
-                error_stage=stage,
-                error=str(error),
-                error_type=type(error).__name__,
-            )
+            return _stopped(window_ref, results, stage, error)
         if progress:
             progress(window_ref, stage, results[stage])
     return WindowOutcome(window_ref, results)
@@ -103,11 +105,177 @@ def run_pipeline(
     sources: Sequence[str] = SOURCES,
     progress: ProgressCallback | None = None,
 ) -> RunSummary:
-    """Run every window of ``start``..``end`` (inclusive, Malaysia dates) for each source."""
+    """Run every window of ``start``..``end`` (inclusive, Malaysia dates) for each source, as a pipeline.
+
+    Windows are extracted :data:`EXTRACT_WINDOWS` at a time per source, all of a source's requests sharing
+    one HTTP client (its concurrency bound and rate limit: the vendor's budget), while this thread
+    normalizes each window as it lands, so waiting on the network and CPU work overlap; great-expectations
+    and the warehouse engine are imported in the background meanwhile. A source's normalized windows are
+    then validated together (one GX run per batch of rows, each window judged on its own rows) and the
+    windows that passed are loaded over one warehouse connection. A typed error stops only its window,
+    at the stage it happened, exactly as in the DAGs; the lake and warehouse end as window-by-window runs
+    leave them.
+    """
     began = perf_counter()
-    outcomes = tuple(
-        run_window(settings, ref, progress) for ref in steps.plan_range(start, end, list(sources))
+    refs = steps.plan_range(start, end, list(sources))
+    threading.Thread(target=_warm_imports, name="skysmart-warm-imports", daemon=True).start()
+    outcomes: dict[str, WindowOutcome] = {}
+    results: dict[str, dict[str, dict[str, Any]]] = {ref: {} for ref in refs}
+    with (
+        steps.sharing_http(settings, list(sources)),
+        ThreadPoolExecutor(EXTRACT_WINDOWS * len(sources), thread_name_prefix="skysmart-extract") as pool,
+    ):
+        extracting = {
+            ref: pool.submit(contextvars.copy_context().run, _stage, settings, ref, "extract", progress)
+            for ref in refs
+        }
+        for source in sources:
+            mine = [ref for ref in refs if Window.from_ref(ref).source == source]
+            normalized = []
+            for ref in mine:
+                for stage, future in (("extract", extracting.pop(ref)), ("normalize", None)):
+                    try:
+                        outcome = future.result() if future else _stage(settings, ref, stage, progress)
+                    except SkysmartError as error:
+                        outcomes[ref] = _stopped(ref, results[ref], stage, error)
+                        break
+                    results[ref][stage] = outcome
+                else:
+                    normalized.append(ref)
+            valid = _validate(settings, normalized, results, outcomes, progress)
+            _load(settings, valid, results, outcomes, progress)
+    ordered = tuple(outcomes.get(ref) or WindowOutcome(ref, results[ref]) for ref in refs)
+    return _summary(start, end, sources, ordered, began)
+
+
+def _stage(settings: Settings, ref: str, stage: str, progress: ProgressCallback | None) -> dict[str, Any]:
+    if progress:
+        progress(ref, stage, None)
+    result = _STAGE_FUNCTIONS[stage](settings, ref)
+    if progress:
+        progress(ref, stage, result)
+    return result
+
+
+def _validate(
+    settings: Settings,
+    refs: list[str],
+    results: dict[str, dict[str, dict[str, Any]]],
+    outcomes: dict[str, WindowOutcome],
+    progress: ProgressCallback | None,
+) -> list[str]:
+    """Validate a source's windows together; the windows that may load (no error-severity failure)."""
+    if not refs:
+        return []
+    for ref in refs:
+        if progress:
+            progress(ref, "validate", None)
+    try:
+        checked = steps.validate_batch_step(settings, refs)
+    except SkysmartError:
+        # Something about one window (its lake files) spoiled the batch: judge them one by one instead.
+        checked = []
+        for ref in refs:
+            try:
+                checked.append(steps.validate_batch_step(settings, [ref])[0])
+            except SkysmartError as error:
+                outcomes[ref] = _stopped(ref, results[ref], "validate", error)
+                checked.append({})
+    valid = []
+    for ref, result in zip(refs, checked, strict=True):
+        if ref in outcomes:
+            continue
+        results[ref]["validate"] = result
+        if result.get("success"):
+            valid.append(ref)
+        else:
+            failure = DataQualityError(
+                _quality_summary(result),
+                source=result.get("source"),
+                window=result.get("window"),
+                failed_errors=result.get("failed_errors"),
+                failed_warnings=result.get("failed_warnings"),
+            )
+            del results[ref]["validate"]  # as when validate_step raises: the stage has no result
+            outcomes[ref] = _stopped(ref, results[ref], "validate", failure)
+            continue
+        if progress:
+            progress(ref, "validate", result)
+    return valid
+
+
+def _quality_summary(result: dict[str, Any]) -> str:
+    """The same text :func:`pipelines.quality.validate_window` raises with, from the small result."""
+    from pipelines.quality import Failure, QualityResult
+
+    fields = {f.name for f in dataclasses.fields(QualityResult)}
+    kept = {k: v for k, v in result.items() if k in fields}
+    kept["failures"] = tuple(
+        Failure(**{**f, "keys": tuple(f.get("keys") or ())}) for f in result.get("failures") or ()
     )
+    return QualityResult(**kept).summary()
+
+
+def _load(
+    settings: Settings,
+    refs: list[str],
+    results: dict[str, dict[str, dict[str, Any]]],
+    outcomes: dict[str, WindowOutcome],
+    progress: ProgressCallback | None,
+) -> None:
+    """Load a source's valid windows in order over one warehouse connection; each window its own load."""
+    if not refs:
+        return
+    from pipelines.lake import Lake
+    from pipelines.warehouse import load_window, open_warehouse
+
+    lake = Lake(settings.lake_url)
+    try:
+        warehouse = open_warehouse(settings.warehouse_url)
+    except SkysmartError as error:
+        for ref in refs:
+            outcomes[ref] = _stopped(ref, results[ref], "load", error)
+        return
+    with warehouse:
+        for ref in refs:
+            if progress:
+                progress(ref, "load", None)
+            window = Window.from_ref(ref)
+            try:
+                loaded = steps.to_small_dict(load_window(warehouse, lake, window.source, window))
+            except SkysmartError as error:
+                outcomes[ref] = _stopped(ref, results[ref], "load", error)
+                continue
+            results[ref]["load"] = loaded
+            if progress:
+                progress(ref, "load", loaded)
+
+
+def _stopped(
+    ref: str,
+    results: dict[str, dict[str, Any]],
+    stage: str,
+    error: SkysmartError,
+) -> WindowOutcome:
+    return WindowOutcome(
+        ref, dict(results), error_stage=stage, error=str(error), error_type=type(error).__name__
+    )
+
+
+def _warm_imports() -> None:
+    """Import the heavy libraries of the later stages while the first pages arrive (errors surface later)."""
+    try:
+        for module in ("pipelines.normalize", "pipelines.warehouse", "duckdb"):
+            importlib.import_module(module)
+        importlib.import_module("pipelines.quality.suite")._gx()
+    except Exception:
+        # A failed warm-up only means the stage imports it itself, and reports the failure there.
+        return
+
+
+def _summary(
+    start: date, end: date, sources: Sequence[str], outcomes: tuple[WindowOutcome, ...], began: float
+) -> RunSummary:
     totals = {
         "windows": len(outcomes),
         "windows_failed": sum(not o.ok for o in outcomes),

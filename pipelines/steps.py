@@ -8,8 +8,11 @@ small JSON-safe, secret-free dict (it travels through XCom).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date, datetime
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from pipelines.config import Settings
@@ -17,8 +20,16 @@ from pipelines.errors import ConfigError, TransientApiError
 from pipelines.windows import SOURCES, Window, plan_windows, windows_for_interval
 
 if TYPE_CHECKING:
+    from pipelines.http import HttpClient
     from pipelines.sources.skybiz import SkyBizClient
     from pipelines.sources.smartacc import SmartAccClient
+
+# One HTTP client per vendor inside a :func:`sharing_http` block: the vendor's whole budget (concurrency
+# bound and request-rate limit) shared by every window extracted at once. A context variable, so that runs
+# on different threads each have their own (worker threads get it through ``contextvars.copy_context``).
+_SHARED_HTTP: ContextVar[Mapping[str, HttpClient]] = ContextVar(
+    "skysmart_shared_http", default=MappingProxyType({})
+)
 
 
 def plan_range(start: date, end: date, sources: tuple[str, ...] | list[str] = SOURCES) -> list[str]:
@@ -44,16 +55,39 @@ def plan_interval(
 
 
 def make_client(settings: Settings, source: str) -> SkyBizClient | SmartAccClient:
-    """The API client of a source, built from settings."""
+    """The API client of a source, built from settings (on the vendor's shared HTTP client, if any)."""
+    http = _SHARED_HTTP.get().get(source)
     if source == "skybiz":
         from pipelines.sources.skybiz import SkyBizClient
 
-        return SkyBizClient(settings.require_skybiz())
+        return SkyBizClient(settings.require_skybiz(), http=http)
     if source == "smartacc":
         from pipelines.sources.smartacc import SmartAccClient
 
-        return SmartAccClient(settings.require_smartacc())
+        return SmartAccClient(settings.require_smartacc(), http=http)
     raise ConfigError(f"unknown source {source!r}")
+
+
+@contextmanager
+def sharing_http(settings: Settings, sources: Sequence[str]) -> Iterator[None]:
+    """Within the block, every client :func:`make_client` builds for a source shares one HTTP client.
+
+    So windows extracted at the same time (``skysmart run``) stay inside the vendor's limits together: the
+    concurrency bound and request-rate limit of ``SKYSMART_HTTP_*`` hold for the vendor, not per window.
+    """
+    from pipelines.http import HttpClient
+
+    shared = {}
+    for source in sources:
+        vendor = settings.require_skybiz() if source == "skybiz" else settings.require_smartacc()
+        shared[source] = HttpClient(source, vendor.http)
+    token = _SHARED_HTTP.set(shared)
+    try:
+        yield
+    finally:
+        _SHARED_HTTP.reset(token)
+        for http in shared.values():
+            http.close()
 
 
 def extract_step(settings: Settings, window_ref: str) -> dict[str, Any]:
@@ -62,8 +96,12 @@ def extract_step(settings: Settings, window_ref: str) -> dict[str, Any]:
     from pipelines.lake import Lake
 
     window = Window.from_ref(window_ref)
-    with make_client(settings, window.source) as client:
+    client = make_client(settings, window.source)
+    try:
         return to_small_dict(extract_window(client, window, Lake(settings.lake_url)))
+    finally:
+        if window.source not in _SHARED_HTTP.get():  # a shared HTTP client is closed by sharing_http
+            client.close()
 
 
 def normalize_step(settings: Settings, window_ref: str) -> dict[str, Any]:
@@ -84,6 +122,24 @@ def validate_step(settings: Settings, window_ref: str) -> dict[str, Any]:
     return to_small_dict(validate_window(Lake(settings.lake_url), window.source, window))
 
 
+def validate_batch_step(settings: Settings, window_refs: Sequence[str]) -> list[dict[str, Any]]:
+    """Validate windows (of any sources) in one great-expectations run per source and batch of rows.
+
+    Raises nothing for failures: each window's result says ``success``; a failing window must not load.
+    """
+    from pipelines.lake import Lake
+    from pipelines.quality import validate_windows
+
+    lake = Lake(settings.lake_url)
+    windows = [Window.from_ref(ref) for ref in window_refs]
+    by_ref: dict[str, dict[str, Any]] = {}
+    for source in dict.fromkeys(w.source for w in windows):
+        mine = [w for w in windows if w.source == source]
+        for window, result in zip(mine, validate_windows(lake, source, mine), strict=True):
+            by_ref[window.ref] = to_small_dict(result)
+    return [by_ref[w.ref] for w in windows]
+
+
 def load_step(settings: Settings, window_ref: str) -> dict[str, Any]:
     """Merge one normalized window (and its quarantine) into the warehouse."""
     from pipelines.lake import Lake
@@ -95,7 +151,12 @@ def load_step(settings: Settings, window_ref: str) -> dict[str, Any]:
 
 
 def push_step(
-    settings: Settings, *, dry_run: bool, limit: int | None = None, allow_partial_coverage: bool = False
+    settings: Settings,
+    *,
+    dry_run: bool,
+    limit: int | None = None,
+    allow_partial_coverage: bool = False,
+    skybiz_covered_from: str | None = None,
 ) -> dict[str, Any]:
     """Create the SmartAcc customers SkyBiz lacks, through the outbox.
 
@@ -103,7 +164,8 @@ def push_step(
     retryable error: the outbox settles them on the next try, so a retry is exactly what they need. A
     warehouse whose SkyBiz coverage has gaps or is stale makes a real push fail with ``PushCoverageError``
     (not retried: loading SkyBiz is the fix) unless ``allow_partial_coverage``; the result's
-    ``coverage_problem`` says what is missing either way.
+    ``coverage_problem`` says what is missing either way. ``skybiz_covered_from`` (YYYY-MM-DD) declares
+    the start of SkyBiz's history over ``SKYSMART_PUSH_SKYBIZ_COVERED_FROM``.
     """
     from pipelines.push import PushSettings, push_customers
     from pipelines.sources.skybiz import SkyBizClient
@@ -118,7 +180,7 @@ def push_step(
             client,
             dry_run=dry_run,
             limit=limit,
-            settings=PushSettings.from_env(),
+            settings=PushSettings.from_env().declaring(skybiz_covered_from),
             allow_partial_coverage=allow_partial_coverage,
         )
     if result.unresolved:

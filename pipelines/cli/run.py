@@ -13,7 +13,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     parser = sub.add_parser(
         "run",
         help="extract both sources, normalize, validate and load a date range",
-        description="The whole pipeline over --from..--to (Malaysia dates, inclusive), window by window.",
+        description=(
+            "The whole pipeline over --from..--to (Malaysia dates, inclusive): windows extracted several "
+            "at a time, normalized as they land, validated and loaded per source."
+        ),
     )
     options.add_range(parser)
     options.add_source(parser)
@@ -38,15 +41,17 @@ def _run(args: argparse.Namespace) -> int:
     )
     start, end = options.date_range(args)
     sources = list(options.sources(args))
-    total = len(plan_range(start, end, sources)) * len(STAGES)
+    windows = len(plan_range(start, end, sources))
     with make_progress() as progress:
-        task = progress.add_task("run", total=total, detail="")
+        # One bar per stage: windows are extracted several at a time while earlier ones are normalized,
+        # validated and loaded, so every stage moves at once.
+        tasks = {stage: progress.add_task(f"{stage:9}", total=windows, detail="") for stage in STAGES}
 
         def on_stage(window_ref: str, stage: str, result: dict[str, Any] | None) -> None:
             if result is None:
-                progress.update(task, description=f"{stage:9}", detail=window_ref)
+                progress.update(tasks[stage], detail=window_ref)
             else:
-                progress.advance(task)
+                progress.advance(tasks[stage])
 
         summary = run_pipeline(settings, start, end, sources, progress=on_stage)
 
