@@ -1,8 +1,10 @@
 """Push SmartAcc customers SkyBiz lacks into SkyBiz, whenever the warehouse's customers change.
 
-A real run fails (not retried) when the warehouse's SkyBiz coverage has gaps or is stale, since customers
+A real run fails (not retried) unless SkyBiz is loaded without gaps from the declared start of its history
+(param ``skybiz_covered_from``, else ``SKYSMART_PUSH_SKYBIZ_COVERED_FROM``) through today, since customers
 SkyBiz has would look missing and be created twice; load SkyBiz with ``skysmart_backfill``, or set the
-``allow_partial_coverage`` param to push anyway.
+``allow_partial_coverage`` param to push anyway. What SkyBiz already has is read from ``customer_matches``,
+rebuilt by the ``identity`` task first.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import pendulum
 from airflow.sdk import DAG, Param
 
 from skysmart_airflow.assets import CUSTOMERS_WAREHOUSE
-from skysmart_airflow.operators import PushCustomersOperator
+from skysmart_airflow.operators import PushCustomersOperator, RebuildMatchesOperator
 
 with DAG(
     dag_id="skysmart_skybiz_push",
@@ -27,6 +29,12 @@ with DAG(
     params={
         "dry_run": Param(False, type="boolean", description="Only report what would be created"),
         "limit": Param(None, type=["null", "integer"], description="At most this many customers"),
+        "skybiz_covered_from": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="First day of the tenant's SkyBiz history (YYYY-MM-DD), loaded from then on",
+        ),
         "allow_partial_coverage": Param(
             False,
             type="boolean",
@@ -34,9 +42,12 @@ with DAG(
         ),
     },
 ) as dag:
-    PushCustomersOperator(
+    identity = RebuildMatchesOperator(task_id="identity")
+    push = PushCustomersOperator(
         task_id="push",
         dry_run="{{ params.dry_run }}",
         limit="{{ params.limit }}",
         allow_partial_coverage="{{ params.allow_partial_coverage }}",
+        skybiz_covered_from="{{ params.skybiz_covered_from }}",
     )
+    identity >> push

@@ -4,9 +4,12 @@
 changes nothing — not SkyBiz, not the outbox, not even by creating the outbox table. A real run shows a
 progress bar on stderr and a summary table on stdout; the outbox table ``skybiz_push_outbox`` is the log.
 
-A real run first checks that the warehouse holds SkyBiz without gaps up to recently (else customers SkyBiz
-has would look missing and be created twice) and refuses with the missing days and what to run;
-``--allow-partial-coverage`` pushes anyway. A dry run prints the same problem before and after its lists.
+A real run first checks that the warehouse holds SkyBiz without gaps from the declared start of its history
+(``--skybiz-covered-from``, else ``SKYSMART_PUSH_SKYBIZ_COVERED_FROM``; no default) through today (else
+customers SkyBiz has would look missing and be created twice) and refuses with the missing days and the
+exact commands to run; ``--allow-partial-coverage`` pushes anyway. What SkyBiz already has comes from
+identity resolution (``customer_matches``), rebuilt first when a load finished since. A dry run prints
+the same problem before and after its lists.
 
 Exit codes (besides the dispatcher's): 6 when some customers need review (a code conflict), 4 when some
 outcomes are still unknown after the run (SkyBiz kept failing; the next run settles them first), 2 when
@@ -49,10 +52,18 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="SkyBiz currency table, comma-separated (default: SKYSMART_PUSH_CURRENCIES, else the mapping's)",
     )
     parser.add_argument(
+        "--skybiz-covered-from",
+        metavar="YYYY-MM-DD",
+        help=(
+            "first day of the tenant's SkyBiz history; SkyBiz must be loaded from it through today "
+            "(default: SKYSMART_PUSH_SKYBIZ_COVERED_FROM; no default beyond that)"
+        ),
+    )
+    parser.add_argument(
         "--allow-partial-coverage",
         action="store_true",
         help=(
-            "push even though SkyBiz is not loaded without gaps up to recently "
+            "push even though SkyBiz is not loaded without gaps from its declared start to recently "
             "(SKYSMART_PUSH_SKYBIZ_COVERED_FROM, SKYSMART_PUSH_MAX_STALENESS_DAYS); risks duplicates"
         ),
     )
@@ -70,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 0:
         raise ConfigError("--limit must be 0 or more", field="--limit")
     settings = Settings.from_env()
-    push_settings = PushSettings.from_env()
+    push_settings = PushSettings.from_env().declaring(args.skybiz_covered_from)
     if args.currencies is not None:
         codes = tuple(c.strip().upper() for c in args.currencies.split(",") if c.strip())
         push_settings = dataclasses.replace(push_settings, currencies=codes or None)

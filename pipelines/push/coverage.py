@@ -3,26 +3,27 @@
 The push decides what SkyBiz lacks from the warehouse, which holds only the SkyBiz customers whose
 ``DateTimeModified`` fell in windows that were loaded. After a partial backfill, a SmartAcc customer whose
 SkyBiz twin was last modified outside the loaded windows looks missing, and a real push would create it a
-second time under our CusCode. So a real push first asks this module whether SkyBiz is loaded without gaps
-from a configured date up to recently, and refuses (:class:`~pipelines.errors.PushCoverageError`) if not.
+second time. So a real push first asks this module whether SkyBiz is loaded without gaps from the *declared*
+start of the tenant's SkyBiz history (``SKYSMART_PUSH_SKYBIZ_COVERED_FROM``, ``--skybiz-covered-from``, the
+DAG's ``skybiz_covered_from``) through today, and refuses (:class:`~pipelines.errors.PushCoverageError`) if
+not. There is no default: "the first day ever loaded" would make a partial history look complete.
 
-Days count as in the ``v_window_coverage`` view: a day is covered when a successful SkyBiz load's window
-holds it. One thing more than the view: a window never covers days after its load started (the current
-month's window, loaded on the 10th, says nothing about customers modified on the 20th), otherwise a window
-that ends in the future would look fresh for weeks.
+The covered days are read from the ``v_window_coverage`` view (each window up to its ``covered_through``:
+a load never covers days after it started), the one place coverage is computed; ``skysmart status`` prints
+this module's verdict from the same rows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Final
 
 from pipelines.contracts import quote_ident
 from pipelines.errors import PushCoverageError
 from pipelines.push.ports import WarehouseLike
-from pipelines.warehouse.schema import AUDIT
+from pipelines.warehouse.schema import AUDIT, V_COVERAGE
 from pipelines.windows import MYT
 
 SOURCE: Final = "skybiz"
@@ -57,9 +58,9 @@ class Coverage:
     Attributes:
         today: the Malaysia date the check was made for.
         max_staleness_days: how many days the newest loaded day may lie before ``today``.
-        covered_from: the configured first day that must be loaded (``None``: the first day loaded).
+        covered_from: the declared first day of SkyBiz's history (``None``: undeclared, a push refuses).
         loaded: the days successful SkyBiz loads cover, merged into disjoint ranges, oldest first.
-        gaps: days from ``required_from`` up to the newest loaded day that no successful load covers.
+        gaps: days from ``covered_from`` up to the newest loaded day that no successful load covers.
     """
 
     today: date
@@ -70,10 +71,8 @@ class Coverage:
 
     @property
     def required_from(self) -> date | None:
-        """The first day that must be loaded; ``None`` when nothing is configured or loaded."""
-        if self.covered_from is not None:
-            return self.covered_from
-        return self.loaded[0].start if self.loaded else None
+        """The first day that must be loaded: the declared start (``None`` when not declared)."""
+        return self.covered_from
 
     @property
     def newest(self) -> date | None:
@@ -96,6 +95,16 @@ class Coverage:
     @property
     def problem(self) -> str | None:
         """Why a real push must not trust the warehouse, and what to run; ``None`` when it may."""
+        if self.covered_from is None:
+            return (
+                f"The start of the tenant's SkyBiz history is not declared ({COVERED_FROM_VAR}, "
+                "--skybiz-covered-from, DAG param skybiz_covered_from), so skysmart cannot tell whether "
+                "every SkyBiz customer is in the warehouse; a SmartAcc customer whose SkyBiz twin was not "
+                "loaded would be created in SkyBiz a second time. To fix, load SkyBiz from its first day "
+                f"and declare it: skysmart run --source skybiz --from YYYY-MM-DD --to {self.today}, then "
+                "skysmart push --skybiz-covered-from YYYY-MM-DD (YYYY-MM-DD: the day the tenant started "
+                "using SkyBiz)."
+            )
         if not self.gaps and not self.stale:
             return None
         facts: list[str] = []
@@ -104,7 +113,7 @@ class Coverage:
         if self.gaps:
             shown = ", ".join(str(gap) for gap in self.gaps[:_SHOWN])
             more = f" and {len(self.gaps) - _SHOWN} more" if len(self.gaps) > _SHOWN else ""
-            since = f"{COVERED_FROM_VAR}={self.covered_from}" if self.covered_from else "the first day loaded"
+            since = f"{COVERED_FROM_VAR}={self.covered_from}"
             facts.append(
                 f"SkyBiz is loaded with {len(self.gaps)} gap(s) since {self.required_from} ({since}): "
                 f"{shown}{more} — {sum(g.days for g in self.gaps)} days no successful load covers"
@@ -124,19 +133,12 @@ class Coverage:
 
     def _remedy(self) -> str:
         missing = self.missing
-        if not missing:  # nothing loaded and no date configured: the range is the tenant's to say
-            load = (
-                f"load SkyBiz from the start of its history: skysmart run --source skybiz --from YYYY-MM-DD "
-                f"--to {self.today} (and set {COVERED_FROM_VAR}=YYYY-MM-DD)"
-            )
-        else:
-            ranges = missing if len(missing) <= 3 else (DayRange(missing[0].start, missing[-1].end),)
-            load = "load them: " + "; ".join(
-                f"skysmart run --source skybiz --from {r.start} --to {r.end}" for r in ranges
-            )
+        ranges = missing if len(missing) <= 3 else (DayRange(missing[0].start, missing[-1].end),)
+        load = "; ".join(f"skysmart run --source skybiz --from {r.start} --to {r.end}" for r in ranges)
         return (
-            f"To fix, {load} — or the skysmart_backfill DAG with those start/end dates and sources "
-            '["skybiz"]. To push anyway: --allow-partial-coverage (DAG param allow_partial_coverage).'
+            f"To fix, run: {load}; then skysmart push --skybiz-covered-from {self.covered_from} — or the "
+            'skysmart_backfill DAG with those start/end dates and sources ["skybiz"]. To push anyway: '
+            "--allow-partial-coverage (DAG param allow_partial_coverage)."
         )
 
     def error(self) -> PushCoverageError | None:
@@ -164,13 +166,11 @@ def assess_coverage(
     Args:
         loads: ``(first day, last day)`` of each successful load, both inclusive, in any order.
         today: the Malaysia date to measure staleness against.
-        covered_from: the first day that must be loaded; ``None`` takes the first day loaded, which
-            means "no gaps after the first load".
+        covered_from: the declared first day of SkyBiz's history; ``None`` (not declared) is a problem.
         max_staleness_days: how many days the newest loaded day may lie before ``today``.
     """
     loaded = _merge(DayRange(start, end) for start, end in loads if start <= end)
-    required_from = covered_from if covered_from is not None else (loaded[0].start if loaded else None)
-    gaps = _gaps(loaded, required_from) if required_from is not None else ()
+    gaps = _gaps(loaded, covered_from) if covered_from is not None else ()
     return Coverage(today, max_staleness_days, covered_from, loaded, gaps)
 
 
@@ -181,28 +181,29 @@ def skybiz_coverage(
     max_staleness_days: int = 2,
     today: date | None = None,
 ) -> Coverage:
-    """Read the successful SkyBiz loads from ``load_audit`` and assess them (``today``: Malaysia's).
+    """Read the loaded SkyBiz windows from ``v_window_coverage`` and assess them (``today``: Malaysia's).
 
-    A warehouse without ``load_audit`` has loaded nothing; the check itself writes nothing.
+    A warehouse without the view has loaded nothing; the check itself writes nothing.
     """
     today = today if today is not None else datetime.now(MYT).date()
-    loads: list[tuple[date, date]] = []
-    if warehouse.table_exists(AUDIT):
-        rows = warehouse.query(
-            f"SELECT window_start, window_end, started_at FROM {quote_ident(AUDIT)} "
-            "WHERE source = ? AND status = 'succeeded'",
-            (SOURCE,),
-        )
-        loads = [(start, min(end, _myt_date(started))) for start, end, started in rows]
     return assess_coverage(
-        loads, today=today, covered_from=covered_from, max_staleness_days=max_staleness_days
+        covered_windows(warehouse, SOURCE),
+        today=today,
+        covered_from=covered_from,
+        max_staleness_days=max_staleness_days,
     )
 
 
-def _myt_date(moment: datetime) -> date:
-    """The Malaysia date of a warehouse timestamp (stored as UTC; both engines hand it back naive)."""
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return aware.astimezone(MYT).date()
+def covered_windows(warehouse: WarehouseLike, source: str) -> list[tuple[date, date]]:
+    """``(window_start, covered_through)`` of each window of ``source`` a successful load covers."""
+    if not warehouse.table_exists(V_COVERAGE):
+        return []
+    rows = warehouse.query(
+        f"SELECT window_start, covered_through FROM {quote_ident(V_COVERAGE)} "
+        "WHERE source = ? AND coverage = 'loaded'",
+        (source,),
+    )
+    return [(start, end) for start, end in rows]
 
 
 def _merge(ranges: Iterable[DayRange]) -> tuple[DayRange, ...]:

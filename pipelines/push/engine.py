@@ -15,8 +15,9 @@ has no idempotency key (shared/api/SKYBIZ.md §5, §9). So:
   "Customer code already exists" is success for a document with an unanswered attempt, and a conflict
   (``needs_review``) for one we never sent.
 
-Before a real push, the warehouse must hold SkyBiz without gaps from a configured date up to recently
-(:mod:`pipelines.push.coverage`): a SkyBiz customer whose window was never loaded would otherwise look
+Existence is decided by identity resolution only (``customer_matches``, see :mod:`pipelines.push.select`).
+Before a real push, the warehouse must hold SkyBiz without gaps from the declared start of its history
+through today (:mod:`pipelines.push.coverage`): a SkyBiz customer whose window was never loaded would look
 missing, and be created a second time. A dry run reports the problem instead of refusing.
 
 One push at a time per warehouse: run it from one DAG with ``max_active_runs=1`` or one terminal.
@@ -24,6 +25,7 @@ One push at a time per warehouse: run it from one DAG with ``max_active_runs=1``
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
@@ -76,7 +78,6 @@ class PushSettings:
         batch_size: documents per request, at most 500 (SkyBiz's limit).
         defaults: field defaults for this run, over the mapping's (e.g. ``{"AccountCode": "AR-002"}``).
         currencies: the SkyBiz currency table; ``None`` uses the mapping's ``skybiz_currencies``.
-        match_on: matching rules to use (mapping names); ``None`` uses all of them.
         include_inactive: also push customers SmartAcc marks inactive.
         max_attempts: requests one document may ride in one run before it is left for the next run.
         max_waits: how often one run waits out a 429 or a connection that would not open, before giving up.
@@ -85,9 +86,9 @@ class PushSettings:
             (``filters: {"CusCode": ...}``, tiny answers); more are checked with one ``CusCode``-only read
             per window, which is one request however many documents a lost batch held.
         verify_lookback_days: read back from this many days before the attempt (clock skew, midnight).
-        skybiz_covered_from: the first day of the tenant's SkyBiz history the warehouse must hold before
-            a real push; ``None`` takes the first day any successful SkyBiz load covers ("no gaps after
-            the first load").
+        skybiz_covered_from: the first day of the tenant's SkyBiz history, which the warehouse must hold
+            from there through today before a real push; ``None`` (not declared) refuses a real push —
+            no default is taken from what happens to be loaded.
         max_staleness_days: the newest loaded SkyBiz day may lie at most this many days before today
             (Malaysia); older, and SkyBiz customers created since are invisible to the push.
     """
@@ -96,7 +97,6 @@ class PushSettings:
     batch_size: int = MAX_BATCH
     defaults: Mapping[str, Value] = field(default_factory=dict)
     currencies: tuple[str, ...] | None = None
-    match_on: tuple[str, ...] | None = None
     include_inactive: bool = False
     max_attempts: int = 5
     max_waits: int = 10
@@ -115,12 +115,29 @@ class PushSettings:
                 field="max_staleness_days",
             )
 
+    def declaring(self, covered_from: str | date | None) -> PushSettings:
+        """These settings with the start of SkyBiz's history declared (a flag or DAG param over the env).
+
+        ``None`` or ``""`` keeps the current value; text must be ``YYYY-MM-DD``.
+        """
+        if covered_from is None or covered_from == "":
+            return self
+        if isinstance(covered_from, str):
+            try:
+                covered_from = date.fromisoformat(covered_from.strip())
+            except ValueError:
+                raise ConfigError(
+                    f"the start of SkyBiz's history must be a date, YYYY-MM-DD, got {covered_from!r}",
+                    field="skybiz_covered_from",
+                ) from None
+        return dataclasses.replace(self, skybiz_covered_from=covered_from)
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PushSettings:
         """Per-tenant settings from ``SKYSMART_PUSH_*`` (the CLI and the DAG read the same variables).
 
         ``CURRENCIES=RM,SGD,USD,EUR`` (the tenant's SkyBiz currency table), ``DEFAULTS=AccountCode=AR-002,
-        CategoryCode=TRADE``, ``MATCH_ON=registration_no,phone`` (empty: CusCode only), ``BATCH_SIZE=500``,
+        CategoryCode=TRADE``, ``BATCH_SIZE=500``,
         ``INCLUDE_INACTIVE=1``, ``SKYBIZ_COVERED_FROM=2021-01-01``, ``MAX_STALENESS_DAYS=2``. Unset (or
         empty) variables keep the defaults.
         """
@@ -134,7 +151,6 @@ class PushSettings:
             return tuple(part.strip() for part in raw.split(",") if part.strip())
 
         currencies = get("CURRENCIES")
-        match_on = get("MATCH_ON")
         defaults: dict[str, Value] = {}
         for pair in listed(get("DEFAULTS") or ""):
             field_name, sep, value = pair.partition("=")
@@ -165,7 +181,6 @@ class PushSettings:
             batch_size=batch_size,
             defaults=defaults,
             currencies=tuple(c.upper() for c in listed(currencies)) if currencies else None,
-            match_on=listed(match_on) if match_on is not None else None,
             include_inactive=(get("INCLUDE_INACTIVE") or "").lower() in ("1", "true", "yes"),
             skybiz_covered_from=covered_from,
             max_staleness_days=max_staleness_days,
@@ -289,7 +304,9 @@ def plan_push(
     mapping = load_mapping(settings.mapping)
     problem = check_coverage(warehouse, settings).problem
     entries = Outbox(warehouse).load()
-    return _plan(warehouse, entries, mapping, _rules(mapping, settings), limit, settings, problem)
+    return _plan(
+        warehouse, entries, mapping, _rules(mapping, settings), limit, settings, problem, write_matches=False
+    )
 
 
 def check_coverage(warehouse: WarehouseLike, settings: PushSettings = PushSettings()) -> Coverage:
@@ -335,7 +352,9 @@ def push_customers(
     outbox = Outbox(warehouse)
     coverage = check_coverage(warehouse, settings)
     if dry_run:
-        plan = _plan(warehouse, outbox.load(), mapping, rules, limit, settings, coverage.problem)
+        plan = _plan(
+            warehouse, outbox.load(), mapping, rules, limit, settings, coverage.problem, write_matches=False
+        )
         return plan.result(run_id)
     if client is None:
         raise ConfigError("a push that is not a dry run needs a SkyBiz client", field="SKYSMART_SKYBIZ_URL")
@@ -344,7 +363,7 @@ def push_customers(
         raise refusal  # before the outbox is even created: nothing sent, nothing written
     outbox.ensure()
     entries = outbox.load()
-    plan = _plan(warehouse, entries, mapping, rules, limit, settings, coverage.problem)
+    plan = _plan(warehouse, entries, mapping, rules, limit, settings, coverage.problem, write_matches=True)
     run = _Run(outbox, entries, client, settings, rules, run_id, progress, sleep)
     run.record(plan)
     run.settle_unknown(plan)
@@ -368,16 +387,14 @@ def _plan(
     limit: int | None,
     settings: PushSettings,
     coverage_problem: str | None = None,
+    *,
+    write_matches: bool,
 ) -> PushPlan:
-    match_on = settings.match_on if settings.match_on is not None else tuple(m.name for m in mapping.matching)
-    unknown = set(match_on) - {m.name for m in mapping.matching}
-    if unknown:
-        raise ConfigError(f"unknown matching rule(s) {sorted(unknown)}", field="match_on")
     selection = select_customers(
         warehouse,
         mapping,
         outbox=entries,
-        match_on=match_on,
+        write_matches=write_matches,
         defaults=settings.defaults,
         include_inactive=settings.include_inactive,
         limit=limit,

@@ -1,7 +1,7 @@
 """The declarative SmartAcc → SkyBiz mapping: load ``data_contracts/smartacc_to_skybiz.yaml`` and apply it.
 
 Everything a business may want to change — which column feeds which SkyBiz field, the defaults, the code
-translation tables, the CusCode rule, the matching rules — lives in the YAML. This module only knows how to
+translation tables, the CusCode rule — lives in the YAML. This module only knows how to
 read it and the handful of named transforms it may call.
 """
 
@@ -79,23 +79,6 @@ class FieldRule:
 
 
 @dataclass(frozen=True, slots=True)
-class MatchRule:
-    """A way of recognising a SkyBiz customer as the same business (normalized values compared).
-
-    Attributes:
-        confirm_name: for identifiers businesses share (a group's ``info@`` address), the share of name
-            words both customers must have in common (:func:`name_similarity`) for the match to count;
-            below it the customer is held for a person to review instead of being created or skipped.
-            ``None``: the identifier alone decides.
-    """
-
-    name: str
-    columns: tuple[str, ...]
-    normalize: str
-    confirm_name: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class PushMapping:
     """A parsed mapping file."""
 
@@ -109,16 +92,13 @@ class PushMapping:
     currencies: tuple[str, ...]
     translations: Mapping[str, Translation]
     fields: tuple[FieldRule, ...]
-    matching: tuple[MatchRule, ...]
 
     @property
     def source_columns(self) -> list[str]:
-        """Common-model columns the mapping and the matching read (``source_extras`` once)."""
+        """Common-model columns the mapping reads (``source_extras`` once)."""
         cols: list[str] = ["customer_key", "source_customer_id", self.cus_code.source_column]
         for rule in self.fields:
             cols += [s.split(".", 1)[0] for s in rule.sources]
-        for match in self.matching:
-            cols += list(match.columns)
         return list(dict.fromkeys(cols))
 
 
@@ -200,19 +180,6 @@ def parse_mapping(
             raise ContractError(f"{origin}: unknown derivation {derive!r}", field=target_name)
         rules.append(FieldRule(target_name, sources, transforms, translate, derive))
 
-    matching = []
-    for mname, spec in (doc.get("matching") or {}).items():
-        columns = tuple(spec.get("columns") or [])
-        if not columns or any(c not in model_columns for c in columns):
-            raise ContractError(f"{origin}: matching rule {mname} names unknown columns", field=mname)
-        if spec.get("normalize") not in NORMALIZERS:
-            raise ContractError(f"{origin}: matching rule {mname} has unknown normalize", field=mname)
-        raw_confirm = spec.get("confirm_name")
-        confirm = None if raw_confirm is None else float(raw_confirm)
-        if confirm is not None and not 0 < confirm <= 1:
-            raise ContractError(f"{origin}: {mname}: confirm_name must be in (0, 1]", field=mname)
-        matching.append(MatchRule(str(mname), columns, str(spec["normalize"]), confirm))
-
     defaults = dict(doc.get("defaults") or {})
     for name in defaults:
         if name not in target_columns:
@@ -228,7 +195,6 @@ def parse_mapping(
         currencies=tuple(str(c) for c in doc.get("skybiz_currencies") or ()),
         translations=translations,
         fields=tuple(rules),
-        matching=tuple(matching),
     )
 
 
@@ -394,60 +360,3 @@ TRANSFORMS: Final[dict[str, Callable[[Value], Value]]] = {
     "money": _money,
     "integer": _integer,
 }
-
-
-# -- matching normalizers ----------------------------------------------------------------------------
-
-
-def _norm_lower(value: str) -> str:
-    return value.strip().lower()
-
-
-def _norm_alnum_upper(value: str) -> str:
-    return re.sub(r"[^0-9A-Z]", "", value.upper())
-
-
-def _norm_digits(value: str) -> str:
-    # E.164 in the model; keep the digits so "+60 3-1234 5678" and "+60312345678" agree.
-    return re.sub(r"\D", "", value)
-
-
-NORMALIZERS: Final[dict[str, Callable[[str], str]]] = {
-    "lower": _norm_lower,
-    "alnum_upper": _norm_alnum_upper,
-    "digits": _norm_digits,
-}
-
-
-def match_keys(row: Mapping[str, Any], rule: MatchRule) -> set[str]:
-    """The normalized values a row offers to one matching rule (empty values never match)."""
-    out: set[str] = set()
-    normalize = NORMALIZERS[rule.normalize]
-    for column in rule.columns:
-        raw = row.get(column)
-        if raw is None or raw != raw:
-            continue
-        value = normalize(str(raw))
-        if len(value) >= _MIN_MATCH_LENGTH:
-            out.add(value)
-    return out
-
-
-# Shorter normalized values ("0", "na") are placeholders, not identities; they must not join two customers.
-_MIN_MATCH_LENGTH: Final = 5
-# Legal forms and joining words say nothing about which business a name is.
-_NAME_NOISE: Final = frozenset({"sdn", "bhd", "berhad", "plt", "m", "llp", "ltd", "pte", "co", "and", "the"})
-_WORD = re.compile(r"[0-9a-z]+")
-
-
-def name_similarity(a: str, b: str) -> float:
-    """Share of name words two customers have in common (Jaccard), legal forms ignored: 0.0 to 1.0.
-
-    ``"Alam Jaya Sdn Bhd"`` and ``"Alam Jaya (M) Sdn. Bhd."`` → 1.0; ``"Alam Semenanjung Hardware"`` and
-    ``"Alam Semenanjung Food Industries Sdn Bhd"`` → 0.4.
-    """
-    left = set(_WORD.findall(a.lower())) - _NAME_NOISE
-    right = set(_WORD.findall(b.lower())) - _NAME_NOISE
-    if not left or not right:
-        return 0.0
-    return len(left & right) / len(left | right)

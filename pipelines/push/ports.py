@@ -51,6 +51,10 @@ class WarehouseLike(Protocol):
         """Serialise writers on ``name`` until the current transaction ends."""
         ...
 
+    def ensure_schema(self) -> None:
+        """Create the warehouse's tables and views if missing (identity rebuilds need them)."""
+        ...
+
 
 class SkyBizLike(Protocol):
     """The SkyBiz calls the push makes: create a batch, and read back what exists."""

@@ -1,28 +1,24 @@
-"""Which SmartAcc customers SkyBiz lacks: read current customers from the warehouse and match them.
+"""Which SmartAcc customers SkyBiz lacks: read current customers and the identity matches, and decide.
 
 A SmartAcc customer has a SkyBiz counterpart when SkyBiz holds a customer whose ``CusCode`` is the code we
-derive for it (we, or an earlier run, created it), when the outbox already recorded it as created, or when a
-configured matching rule finds the same business under another code (same registration number, e-mail or
-phone, compared normalized). Everyone else is a candidate for a create document.
+derive for it (we, or an earlier run, created it), when the outbox already recorded it as created, or when
+identity resolution (:mod:`pipelines.identity`, table ``customer_matches``) classes it ``same`` as a SkyBiz
+record — normalized *or* quarantined. A ``possible`` match holds it for a person (``needs_review``, with the
+evidence). Everyone else is a candidate for a create document. Nothing else decides existence.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
+
 from pipelines.contracts import quote_ident
 from pipelines.errors import PushValidationError
-from pipelines.push.mapping import (
-    MatchRule,
-    PushMapping,
-    Value,
-    build_document,
-    match_keys,
-    name_similarity,
-    payload_hash,
-)
+from pipelines.identity import POSSIBLE, SAME, links
+from pipelines.push.mapping import PushMapping, Value, build_document, payload_hash
 from pipelines.push.outbox import OutboxEntry
 from pipelines.push.ports import WarehouseLike
 
@@ -60,28 +56,36 @@ class Selection:
 
 
 @dataclass(frozen=True, slots=True)
-class SkyBizIndex:
-    """SkyBiz customers in the warehouse: codes, and per matching rule normalized value → (code, name)s."""
+class Link:
+    """The strongest identity match of one SmartAcc customer (``same`` beats ``possible``)."""
 
-    codes: frozenset[str]
-    by_rule: Mapping[str, Mapping[str, list[tuple[str, str]]]]
+    match_class: str
+    skybiz_code: str
+    skybiz_record: str
+    evidence: str
 
 
-def load_skybiz_index(warehouse: WarehouseLike, mapping: PushMapping, rules: Sequence[str]) -> SkyBizIndex:
-    """Read the SkyBiz side once (codes upper-cased, so a hand-typed ``sa-300-a0001`` counts as ours)."""
-    if not warehouse.table_exists(CUSTOMERS_TABLE):
-        return SkyBizIndex(frozenset(), {})
-    active = [m for m in mapping.matching if m.name in rules]
-    columns = list(dict.fromkeys(["source_customer_id", "name", *(c for m in active for c in m.columns)]))
-    rows = _rows(warehouse, columns, "skybiz")
-    codes = frozenset(str(r["source_customer_id"]).strip().upper() for r in rows)
-    by_rule: dict[str, dict[str, list[tuple[str, str]]]] = {m.name: {} for m in active}
-    for row in rows:
-        for rule in active:
-            for key in match_keys(row, rule):
-                entry = (str(row["source_customer_id"]), str(row["name"] or ""))
-                by_rule[rule.name].setdefault(key, []).append(entry)
-    return SkyBizIndex(codes, by_rule)
+def skybiz_codes(warehouse: WarehouseLike) -> frozenset[str]:
+    """SkyBiz codes in the warehouse, upper-cased (a hand-typed ``sa-300-a0001`` counts as ours)."""
+    rows = warehouse.query(
+        f"SELECT source_customer_id FROM {quote_ident(CUSTOMERS_TABLE)} WHERE source_system = 'skybiz'"
+    )
+    return frozenset(str(code).strip().upper() for (code,) in rows)
+
+
+def strongest_links(matches: pd.DataFrame) -> dict[str, Link]:
+    """Per SmartAcc key, its ``same`` match if any, else its ``possible`` one (lowest code first)."""
+    rank = {SAME: 0, POSSIBLE: 1}
+    ordered = sorted(
+        matches.itertuples(index=False),
+        key=lambda m: (str(m.smartacc_key), rank.get(str(m.match_class), 2), str(m.skybiz_code)),
+    )
+    out: dict[str, Link] = {}
+    for m in ordered:
+        key = str(m.smartacc_key)
+        if key not in out and str(m.match_class) in rank:
+            out[key] = Link(str(m.match_class), str(m.skybiz_code), str(m.skybiz_record), str(m.evidence))
+    return out
 
 
 def select_customers(
@@ -89,10 +93,10 @@ def select_customers(
     mapping: PushMapping,
     *,
     outbox: Mapping[str, OutboxEntry],
-    match_on: Sequence[str],
     defaults: Mapping[str, Value] | None = None,
     include_inactive: bool = False,
     limit: int | None = None,
+    write_matches: bool = True,
 ) -> Selection:
     """SmartAcc customers without a SkyBiz counterpart, as create documents.
 
@@ -104,15 +108,15 @@ def select_customers(
         warehouse: where ``customers`` lives (current rows only: one per key).
         mapping: the SmartAcc → SkyBiz mapping.
         outbox: the outbox rows by customer key.
-        match_on: the mapping's matching rules to use (the CusCode rule always applies).
         defaults: per-run field defaults.
         include_inactive: also push customers SmartAcc marks inactive.
         limit: at most this many candidates.
+        write_matches: rebuild ``customer_matches`` if stale (``False``: compute in memory; a dry run).
     """
     if not warehouse.table_exists(CUSTOMERS_TABLE):
         return Selection((), ())
-    index = load_skybiz_index(warehouse, mapping, match_on)
-    active_rules = [m for m in mapping.matching if m.name in match_on]
+    codes = skybiz_codes(warehouse)
+    linked = strongest_links(links(warehouse, write=write_matches))
     columns = list(dict.fromkeys([*mapping.source_columns, "name", "is_active"]))
     rows = _rows(warehouse, columns, mapping.source_system)
     counterparts: list[Counterpart] = []
@@ -123,7 +127,7 @@ def select_customers(
         key = str(row["customer_key"])
         code = mapping.cus_code.derive(str(row.get(mapping.cus_code.source_column) or ""))
         entry = outbox.get(key)
-        found = _counterpart(row, key, code, entry, index, active_rules)
+        found = _counterpart(key, code, entry, codes, linked.get(key))
         if isinstance(found, Counterpart):
             counterparts.append(found)
             continue
@@ -141,37 +145,21 @@ def select_customers(
 
 
 def _counterpart(
-    row: Mapping[str, Any],
-    key: str,
-    code: str,
-    entry: OutboxEntry | None,
-    index: SkyBizIndex,
-    rules: Iterable[MatchRule],
+    key: str, code: str, entry: OutboxEntry | None, codes: frozenset[str], link: Link | None
 ) -> Counterpart | str | None:
-    """The SkyBiz counterpart; or why a person should look first (a weak match); or ``None``."""
-    if code and code.upper() in index.codes:
+    """The SkyBiz counterpart; or why a person should look first (a ``possible`` match); or ``None``."""
+    if code and code.upper() in codes:
         return Counterpart(key, code, code, "cus_code")
     if entry is not None and entry.state == "created":
         return Counterpart(key, code, entry.cus_code, "outbox")
     if entry is not None and entry.state == "sent":
         return None  # a request may have created it: the push must look before anything else
-    name = str(row.get("name") or "")
-    doubt: str | None = None
-    # Identifiers that decide alone first; then those that need the names to agree.
-    for rule in sorted(rules, key=lambda r: r.confirm_name is not None):
-        table = index.by_rule.get(rule.name, {})
-        for value in sorted(match_keys(row, rule)):
-            holders = table.get(value)
-            if not holders:
-                continue
-            score, sky_code, sky_name = max((name_similarity(name, n), c, n) for c, n in holders)
-            if rule.confirm_name is None or score >= rule.confirm_name:
-                return Counterpart(key, code, sky_code, rule.name)
-            doubt = doubt or (
-                f"possible duplicate of SkyBiz {sky_code} {sky_name!r}: same {rule.name}, names share "
-                f"{score:.0%} of their words"
-            )
-    return doubt
+    if link is None:
+        return None
+    where = " (quarantined in skysmart)" if link.skybiz_record != CUSTOMERS_TABLE else ""
+    if link.match_class == SAME:
+        return Counterpart(key, code, link.skybiz_code, f"identity: {link.evidence}{where}")
+    return f"possible duplicate of SkyBiz {link.skybiz_code}{where}: {link.evidence}"
 
 
 def _rows(warehouse: WarehouseLike, columns: Sequence[str], source_system: str) -> list[dict[str, Any]]:

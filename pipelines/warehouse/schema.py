@@ -12,9 +12,13 @@ Tables:
                              it, which makes history independent of the order windows are loaded in.
     ``customer_quarantine``  refused raw rows, replaced per (source, window) on every load.
     ``load_audit``           one row per load attempt.
+    ``customer_matches``     identity resolution: SkyBiz ↔ SmartAcc candidate pairs, evidence, class
+                             (rebuilt whole by :mod:`pipelines.identity`).
 Views:
     ``v_customers``          current customers with analyst-friendly column names.
-    ``v_window_coverage``    loaded windows per source, and the gaps between them.
+    ``v_window_coverage``    loaded windows per source, and the gaps between them (the one place coverage
+                             is computed: the push reads its rows).
+    ``v_businesses``         one row per business across both systems: its code in each, fields that disagree.
 """
 
 from __future__ import annotations
@@ -35,6 +39,10 @@ QUARANTINE_TABLE: Final = "customer_quarantine"
 AUDIT: Final = "load_audit"
 V_CUSTOMERS: Final = "v_customers"
 V_COVERAGE: Final = "v_window_coverage"
+MATCHES: Final = "customer_matches"
+V_BUSINESSES: Final = "v_businesses"
+# Malaysia's zone: a load that started on a Malaysia date says nothing of customers modified after it.
+LOCAL_ZONE: Final = "Asia/Kuala_Lumpur"
 
 # What identifies one version of a customer, and what describes when and where it was seen. Everything else
 # in the contract is content, which record_hash summarises.
@@ -154,6 +162,8 @@ def tables() -> dict[str, TableSpec]:
         ),
         TableSpec(audit, tuple(audit.primary_key)),
     ]
+    matches = load_contract(MATCHES)
+    specs.append(TableSpec(matches, tuple(matches.primary_key)))
     return {spec.name: spec for spec in specs}
 
 
@@ -247,6 +257,10 @@ V_COVERAGE_COMMENTS: Final = {
     "source_window": "The lake window (YYYY-MM-DD_YYYY-MM-DD); empty for gaps.",
     "window_start": "First Malaysia date of the window or gap.",
     "window_end": "Last Malaysia date of the window or gap (inclusive).",
+    "covered_through": (
+        "Last Malaysia date a successful load of this window vouches for: the window's end, or the day the "
+        "load started if earlier (a month loaded on the 10th says nothing of the 20th). Gaps count from it."
+    ),
     "days": "Days in the window or gap.",
     "loads": "Load attempts of this window (all statuses).",
     "first_loaded_at": "First successful load (UTC).",
@@ -277,11 +291,19 @@ def v_customers_statements() -> list[str]:
     return out
 
 
+def covered_end_sql(alias: str = "") -> str:
+    """The last day one load vouches for: its window's end, or the Malaysia date it started if earlier."""
+    a = f"{alias}." if alias else ""
+    return f"LEAST({a}window_end, CAST({a}started_at AT TIME ZONE '{LOCAL_ZONE}' AS DATE))"
+
+
 def v_coverage_statements(dialect: str) -> list[str]:
     """The ``v_window_coverage`` view: one row per loaded (or attempted) window, plus one per gap.
 
     Gaps are computed by day, so a daily window inside a monthly one counts as covered and a missing month
-    between two loaded ones shows up as one gap row with its first and last day.
+    between two loaded ones shows up as one gap row with its first and last day. A load covers its window
+    only up to the day it started (:func:`covered_end_sql`); the push's coverage check reads this view, so
+    ``skysmart status``, the view and the push cannot disagree.
     """
     if dialect == "duckdb":
         days = (
@@ -299,7 +321,8 @@ WITH windows AS (
          count(*) AS loads,
          count(*) FILTER (WHERE status = 'succeeded') AS successful_loads,
          min(finished_at) FILTER (WHERE status = 'succeeded') AS first_loaded_at,
-         max(finished_at) FILTER (WHERE status = 'succeeded') AS last_loaded_at
+         max(finished_at) FILTER (WHERE status = 'succeeded') AS last_loaded_at,
+         max({covered_end_sql()}) FILTER (WHERE status = 'succeeded') AS covered_through
   FROM load_audit GROUP BY source, source_window
 ),
 last_ok AS (
@@ -312,7 +335,7 @@ last_any AS (
   FROM load_audit ORDER BY source, source_window, started_at DESC, load_id DESC
 ),
 bounds AS (
-  SELECT source, min(window_start) AS lo, max(window_end) AS hi
+  SELECT source, min(window_start) AS lo, max({covered_end_sql()}) AS hi
   FROM load_audit WHERE status = 'succeeded' GROUP BY source
 ),
 days AS ({days}),
@@ -320,7 +343,8 @@ uncovered AS (
   SELECT d.source, d.day FROM days d
   WHERE NOT EXISTS (
     SELECT 1 FROM load_audit a
-    WHERE a.status = 'succeeded' AND a.source = d.source AND d.day BETWEEN a.window_start AND a.window_end
+    WHERE a.status = 'succeeded' AND a.source = d.source
+      AND d.day BETWEEN a.window_start AND {covered_end_sql("a")}
   )
 ),
 islands AS (
@@ -331,7 +355,7 @@ islands AS (
 SELECT w.source,
        CASE WHEN w.successful_loads > 0 THEN 'loaded'
             WHEN la.status = 'running' THEN 'running' ELSE 'failed' END AS coverage,
-       w.source_window, w.window_start, w.window_end,
+       w.source_window, w.window_start, w.window_end, w.covered_through,
        CAST(w.window_end - w.window_start + 1 AS INTEGER) AS days,
        CAST(w.loads AS BIGINT) AS loads, w.first_loaded_at, w.last_loaded_at,
        lo.rows_in, lo.quarantined, la.status AS last_status
@@ -339,7 +363,7 @@ FROM windows w
 LEFT JOIN last_ok lo ON lo.source = w.source AND lo.source_window = w.source_window
 LEFT JOIN last_any la ON la.source = w.source AND la.source_window = w.source_window
 UNION ALL
-SELECT source, 'gap', NULL, min(day), max(day), CAST(count(*) AS INTEGER), CAST(0 AS BIGINT),
+SELECT source, 'gap', NULL, min(day), max(day), NULL, CAST(count(*) AS INTEGER), CAST(0 AS BIGINT),
        NULL, NULL, NULL, NULL, NULL
 FROM islands GROUP BY source, island"""
     out = [
@@ -365,7 +389,68 @@ def schema_statements(dialect: str) -> list[str]:
     out += index_statements(dialect)
     out += v_customers_statements()
     out += v_coverage_statements(dialect)
+    out += v_businesses_statements()
     return out
+
+
+# Fields compared between the two records of one business in v_businesses (customers columns).
+V_BUSINESSES_COMPARED: Final = ("name", "phone", "email", "postcode", "town", "currency", "credit_limit")
+
+
+def v_businesses_statements() -> list[str]:
+    """The ``v_businesses`` view: one row per business across both systems, from ``same`` matches.
+
+    A ``same`` pair is one business in both systems; every current customer in no ``same`` pair is a
+    business of its own system. ``differs`` names the compared fields whose values disagree (names
+    case-insensitively); a SkyBiz record known only from quarantine shows its code and no fields.
+    """
+    view = quote_ident(V_BUSINESSES)
+    differs = ", ".join(
+        f"CASE WHEN lower(CAST(s.{quote_ident(c)} AS VARCHAR)) IS DISTINCT FROM "
+        f"lower(CAST(b.{quote_ident(c)} AS VARCHAR)) THEN '{c}' END"
+        for c in V_BUSINESSES_COMPARED
+    )
+    customers = quote_ident(CUSTOMERS)
+    matches = quote_ident(MATCHES)
+    sql = f"""CREATE OR REPLACE VIEW {view} AS
+WITH same AS (SELECT * FROM {matches} WHERE match_class = 'same')
+SELECT 'both' AS systems, m.skybiz_code, m.smartacc_id, m.skybiz_record,
+       COALESCE(b.name, s.name) AS name, s.name AS skybiz_name, b.name AS smartacc_name,
+       CASE WHEN s.customer_key IS NULL THEN NULL ELSE concat_ws(', ', {differs}) END AS differs,
+       m.evidence
+FROM same m
+JOIN {customers} b ON b.customer_key = m.smartacc_key
+LEFT JOIN {customers} s ON s.source_system = 'skybiz' AND s.source_customer_id = m.skybiz_code
+UNION ALL
+SELECT 'skybiz', s.source_customer_id, NULL, '{CUSTOMERS}', s.name, s.name, NULL, NULL, NULL
+FROM {customers} s
+WHERE s.source_system = 'skybiz'
+  AND NOT EXISTS (SELECT 1 FROM same m WHERE m.skybiz_code = s.source_customer_id)
+UNION ALL
+SELECT 'smartacc', NULL, b.source_customer_id, NULL, b.name, NULL, b.name, NULL, NULL
+FROM {customers} b
+WHERE b.source_system = 'smartacc'
+  AND NOT EXISTS (SELECT 1 FROM same m WHERE m.smartacc_key = b.customer_key)"""
+    comments = {
+        "systems": "both (a same match), skybiz or smartacc (found in that system only).",
+        "skybiz_code": "The SkyBiz CusCode.",
+        "smartacc_id": "The SmartAcc AcCustomerID.",
+        "skybiz_record": "Where the SkyBiz record was read: customers, or customer_quarantine (raw fields).",
+        "name": "The business's name (SmartAcc's where it has one).",
+        "skybiz_name": "The name in SkyBiz.",
+        "smartacc_name": "The name in SmartAcc.",
+        "differs": "Compared fields whose values disagree between the two systems, comma-separated.",
+        "evidence": "Why the two records are one business (customer_matches.evidence).",
+    }
+    return [
+        sql,
+        f"COMMENT ON VIEW {view} IS "
+        + _literal(
+            "One row per business across SkyBiz and SmartAcc: its code in each system and the fields that "
+            "disagree. Built from customer_matches (class same); rebuilt identity shows here at once."
+        ),
+        *(f"COMMENT ON COLUMN {view}.{quote_ident(n)} IS {_literal(t)}" for n, t in comments.items()),
+    ]
 
 
 def contract_table_statements(

@@ -135,13 +135,38 @@ class LoadWindowOperator(SkysmartStepOperator):
         return load_step(self.settings(warehouse=True), self.window_ref)
 
 
+class RebuildMatchesOperator(BaseOperator):
+    """Rebuild ``customer_matches``: which SkyBiz and SmartAcc records are one business.
+
+    The push reads those matches and nothing else, so its DAG runs this first; a rebuild is idempotent.
+    """
+
+    ui_color = "#e8f3fd"
+
+    def __init__(self, *, warehouse_conn_id: str = DEFAULT_WAREHOUSE_CONN, **kwargs: Any) -> None:
+        kwargs.setdefault("retry_policy", skysmart_retry_policy())
+        super().__init__(**kwargs)
+        self.warehouse_conn_id = warehouse_conn_id
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        """Run :func:`pipelines.identity.store.rebuild_step`."""
+        from pipelines.identity.store import rebuild_step
+        from skysmart_airflow.hooks import build_settings
+
+        settings = build_settings(
+            lake_url=lake_url_from_environment(), warehouse_conn_id=self.warehouse_conn_id
+        )
+        return rebuild_step(settings.warehouse_url)
+
+
 class PushCustomersOperator(BaseOperator):
     """Create the SmartAcc customers SkyBiz lacks (or, with ``dry_run``, report what would happen).
 
-    ``allow_partial_coverage`` pushes even when SkyBiz is not loaded without gaps up to recently.
+    ``allow_partial_coverage`` pushes even when SkyBiz is not loaded without gaps up to recently;
+    ``skybiz_covered_from`` (YYYY-MM-DD) declares the first day of the tenant's SkyBiz history.
     """
 
-    template_fields: Sequence[str] = ("report_only", "limit", "allow_partial_coverage")
+    template_fields: Sequence[str] = ("report_only", "limit", "allow_partial_coverage", "skybiz_covered_from")
     ui_color = "#fdf2e3"
 
     def __init__(
@@ -150,6 +175,7 @@ class PushCustomersOperator(BaseOperator):
         dry_run: bool | str = False,
         limit: int | str | None = None,
         allow_partial_coverage: bool | str = False,
+        skybiz_covered_from: str | None = None,
         skybiz_conn_id: str = DEFAULT_SKYBIZ_CONN,
         warehouse_conn_id: str = DEFAULT_WAREHOUSE_CONN,
         **kwargs: Any,
@@ -160,6 +186,7 @@ class PushCustomersOperator(BaseOperator):
         self.report_only = dry_run
         self.limit = limit
         self.allow_partial_coverage = allow_partial_coverage
+        self.skybiz_covered_from = skybiz_covered_from
         self.skybiz_conn_id = skybiz_conn_id
         self.warehouse_conn_id = warehouse_conn_id
 
@@ -179,6 +206,9 @@ class PushCustomersOperator(BaseOperator):
             dry_run=_truthy(self.report_only),
             limit=limit,
             allow_partial_coverage=_truthy(self.allow_partial_coverage),
+            skybiz_covered_from=(
+                None if self.skybiz_covered_from in (None, "", "None") else str(self.skybiz_covered_from)
+            ),
         )
 
 

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from pipelines.contracts import load_contract, quote_ident, sql_type
+from pipelines.push import PushSettings
 from pipelines.windows import MYT
 
 NOW = datetime(2026, 11, 1, 4, 0, tzinfo=UTC)
@@ -70,6 +71,15 @@ def skybiz_row(code: str, **overrides: Any) -> dict[str, Any]:
     }
     row.update(overrides)
     return row
+
+
+def covered_settings(**overrides: Any) -> PushSettings:
+    """Push settings declaring SkyBiz's history to start where ``insert_customers``' load does (30 days ago).
+
+    A real push refuses without a declared start; the tests that are not about coverage declare the one
+    their warehouse satisfies.
+    """
+    return PushSettings(skybiz_covered_from=today_myt() - timedelta(days=30), **overrides)
 
 
 def today_myt() -> date:
@@ -135,6 +145,19 @@ def insert_customers(warehouse: Any, rows: list[dict[str, Any]], *, skybiz_loade
     if skybiz_loaded:
         today = today_myt()
         record_skybiz_load(warehouse, today - timedelta(days=30), today)
+
+
+def insert_quarantined_skybiz(warehouse: Any, raw: dict[str, Any], *, rule: str = "currency_unknown") -> None:
+    """One quarantined SkyBiz raw row in ``customer_quarantine``, as normalization leaves it."""
+    warehouse.ensure_schema()
+    window = "2026-10-01_2026-10-31"
+    json_type = "JSON" if warehouse.dialect == "duckdb" else "JSONB"
+    warehouse.execute(
+        "INSERT INTO customer_quarantine (source_system, source_customer_id, source_window, row_number, "
+        "rule, field, offending_value, raw_record, extracted_at, quarantined_at, loaded_at, load_id) "
+        f"VALUES ('skybiz', ?, ?, 0, ?, 'CurCode', ?, CAST(? AS {json_type}), ?, ?, ?, 'test')",
+        (raw.get("CusCode"), window, rule, raw.get("CurCode"), json.dumps(raw), NOW, NOW, NOW),
+    )
 
 
 def outbox_states(warehouse: Any) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""The coverage guard: a real push needs SkyBiz loaded without gaps from a set date up to recently.
+"""The coverage guard: a real push needs SkyBiz loaded without gaps from the declared start of its history
+(no default) up to recently.
 
 Otherwise a SkyBiz customer last modified in a day that was never loaded is not in the warehouse, its
 SmartAcc twin looks missing, and the push would create it in SkyBiz a second time.
@@ -28,15 +29,15 @@ D = date.fromisoformat
 @pytest.mark.parametrize(
     ("loads", "covered_from", "gaps", "newest"),
     [
-        ([("2024-01-01", "2024-01-31"), ("2024-02-01", "2024-02-29")], None, [], "2024-02-29"),
-        ([("2024-03-01", "2024-03-31"), ("2024-01-01", "2024-01-31")], None,
+        ([("2024-01-01", "2024-01-31"), ("2024-02-01", "2024-02-29")], "2024-01-01", [], "2024-02-29"),
+        ([("2024-03-01", "2024-03-31"), ("2024-01-01", "2024-01-31")], "2024-01-01",
          [("2024-02-01", "2024-02-29")], "2024-03-31"),
-        ([("2024-01-01", "2024-01-31"), ("2024-01-10", "2024-01-10")], None, [], "2024-01-31"),
-        ([("2024-01-01", "2024-01-31"), ("2024-01-15", "2024-02-15")], None, [], "2024-02-15"),
+        ([("2024-01-01", "2024-01-31"), ("2024-01-10", "2024-01-10")], "2024-01-01", [], "2024-01-31"),
+        ([("2024-01-01", "2024-01-31"), ("2024-01-15", "2024-02-15")], "2024-01-01", [], "2024-02-15"),
         ([("2024-02-01", "2024-02-29")], "2023-12-01", [("2023-12-01", "2024-01-31")], "2024-02-29"),
         ([("2023-06-01", "2023-06-30"), ("2024-02-01", "2024-02-29")], "2024-02-01", [], "2024-02-29"),
-        ([("2024-01-01", "2024-01-05"), ("2024-01-07", "2024-01-31"), ("2024-03-01", "2024-03-02")], None,
-         [("2024-01-06", "2024-01-06"), ("2024-02-01", "2024-02-29")], "2024-03-02"),
+        ([("2024-01-01", "2024-01-05"), ("2024-01-07", "2024-01-31"), ("2024-03-01", "2024-03-02")],
+         "2024-01-01", [("2024-01-06", "2024-01-06"), ("2024-02-01", "2024-02-29")], "2024-03-02"),
         ([], None, [], None),
     ],
     ids=[
@@ -70,7 +71,10 @@ def test_gaps_are_the_uncovered_days_from_the_start_to_the_newest_loaded_day(
 )
 def test_stale_when_the_newest_day_is_older_than_allowed(newest: str, allowed: int, stale: bool) -> None:
     coverage = assess_coverage(
-        [(D("2024-01-01"), D(newest))], today=D("2024-03-31"), max_staleness_days=allowed
+        [(D("2024-01-01"), D(newest))],
+        today=D("2024-03-31"),
+        covered_from=D("2024-01-01"),
+        max_staleness_days=allowed,
     )
 
     assert coverage.stale is stale
@@ -79,16 +83,31 @@ def test_stale_when_the_newest_day_is_older_than_allowed(newest: str, allowed: i
 
 def test_the_problem_names_gaps_staleness_and_what_to_run() -> None:
     coverage = assess_coverage(
-        [(D("2024-01-01"), D("2024-01-31")), (D("2024-03-01"), D("2024-03-20"))], today=D("2024-03-31")
+        [(D("2024-01-01"), D("2024-01-31")), (D("2024-03-01"), D("2024-03-20"))],
+        today=D("2024-03-31"),
+        covered_from=D("2024-01-01"),
     )
 
     problem = coverage.problem
     assert problem is not None
-    assert "1 gap(s) since 2024-01-01 (the first day loaded): 2024-02-01..2024-02-29 (29 days)" in problem
+    since = "since 2024-01-01 (SKYSMART_PUSH_SKYBIZ_COVERED_FROM=2024-01-01)"
+    assert f"1 gap(s) {since}: 2024-02-01..2024-02-29 (29 days)" in problem
     assert "newest loaded day is 2024-03-20, 11 days before today (2024-03-31, Malaysia)" in problem
     assert "skysmart run --source skybiz --from 2024-02-01 --to 2024-02-29" in problem
     assert "skysmart run --source skybiz --from 2024-03-21 --to 2024-03-31" in problem
+    assert "skysmart push --skybiz-covered-from 2024-01-01" in problem
     assert "skysmart_backfill" in problem and "--allow-partial-coverage" in problem
+
+
+def test_an_undeclared_start_is_a_problem_however_complete_the_loads_look() -> None:
+    # "Covered since whatever was loaded first" is how 224 duplicates once looked safe (issue 11).
+    coverage = assess_coverage([(D("2026-01-01"), D("2026-03-31"))], today=D("2026-03-31"))
+
+    problem = coverage.problem
+    assert problem is not None and coverage.error() is not None
+    assert "The start of the tenant's SkyBiz history is not declared" in problem
+    assert "skysmart run --source skybiz --from YYYY-MM-DD --to 2026-03-31" in problem
+    assert "skysmart push --skybiz-covered-from YYYY-MM-DD" in problem
 
 
 # -- the guard in a push, on both engines ----------------------------------------------------------------
@@ -96,6 +115,11 @@ def test_the_problem_names_gaps_staleness_and_what_to_run() -> None:
 
 def _days_ago(n: int) -> date:
     return today_myt() - timedelta(days=n)
+
+
+def _declared(days_ago: int = 120, **overrides: Any) -> PushSettings:
+    """Settings declaring SkyBiz's history to start ``days_ago`` days ago."""
+    return PushSettings(skybiz_covered_from=_days_ago(days_ago), **overrides)
 
 
 def _with_gap(rig: PushRig, customers: int = 5) -> tuple[date, date]:
@@ -116,12 +140,13 @@ def test_a_gap_in_skybiz_refuses_a_real_push_and_names_it(rig: PushRig) -> None:
     received = len(rig.sandbox.skybiz.received)
 
     with pytest.raises(PushCoverageError) as caught:
-        push_customers(rig.warehouse, rig.client)
+        push_customers(rig.warehouse, rig.client, settings=_declared())
 
     error = caught.value
     assert isinstance(error, PushError) and not error.retryable
     assert f"{start.isoformat()}..{end.isoformat()} (30 days)" in error.message
     assert f"skysmart run --source skybiz --from {start} --to {end}" in error.message
+    assert f"skysmart push --skybiz-covered-from {_days_ago(120)}" in error.message
     assert (error.source, error.context["gaps"]) == ("skybiz", 1)
     _assert_nothing_happened(rig, received)
 
@@ -133,7 +158,7 @@ def test_a_failed_or_unfinished_load_of_the_gap_does_not_fill_it(rig: PushRig) -
     received = len(rig.sandbox.skybiz.received)
 
     with pytest.raises(PushCoverageError, match=f"{start}..{end}"):
-        push_customers(rig.warehouse, rig.client)
+        push_customers(rig.warehouse, rig.client, settings=_declared())
 
     _assert_nothing_happened(rig, received)
 
@@ -144,7 +169,7 @@ def test_stale_skybiz_refuses_a_real_push(rig: PushRig) -> None:
     received = len(rig.sandbox.skybiz.received)
 
     with pytest.raises(PushCoverageError) as caught:
-        push_customers(rig.warehouse, rig.client)
+        push_customers(rig.warehouse, rig.client, settings=_declared(40))
 
     # Exact day counts are pinned by the pure tests above; here "today" is the real clock's.
     assert f"SkyBiz is stale: the newest loaded day is {_days_ago(10)}" in caught.value.message
@@ -158,6 +183,16 @@ def test_no_skybiz_load_at_all_refuses_a_real_push(rig: PushRig) -> None:
     received = len(rig.sandbox.skybiz.received)
 
     with pytest.raises(PushCoverageError, match="No successful SkyBiz load in the warehouse"):
+        push_customers(rig.warehouse, rig.client, settings=_declared())
+
+    _assert_nothing_happened(rig, received)
+
+
+def test_an_undeclared_start_refuses_a_real_push_even_with_every_loaded_day_covered(rig: PushRig) -> None:
+    insert_customers(rig.warehouse, [smartacc_row(i) for i in range(5)])  # last 30 days, no gaps
+    received = len(rig.sandbox.skybiz.received)
+
+    with pytest.raises(PushCoverageError, match="history is not declared"):
         push_customers(rig.warehouse, rig.client)
 
     _assert_nothing_happened(rig, received)
@@ -192,7 +227,7 @@ def test_full_coverage_from_the_configured_start_pushes_as_before(rig: PushRig) 
 def test_the_override_pushes_despite_a_gap_and_still_reports_it(rig: PushRig) -> None:
     start, end = _with_gap(rig)
 
-    result = push_customers(rig.warehouse, rig.client, allow_partial_coverage=True)
+    result = push_customers(rig.warehouse, rig.client, settings=_declared(), allow_partial_coverage=True)
 
     assert (result.created, result.requests) == (5, 1)
     assert result.coverage_problem is not None and f"{start}..{end}" in result.coverage_problem
@@ -203,8 +238,8 @@ def test_a_dry_run_reports_the_problem_without_refusing(rig: PushRig) -> None:
     start, end = _with_gap(rig)
     received = len(rig.sandbox.skybiz.received)
 
-    result = push_customers(rig.warehouse, None, dry_run=True)
-    plan = plan_push(rig.warehouse)
+    result = push_customers(rig.warehouse, None, dry_run=True, settings=_declared())
+    plan = plan_push(rig.warehouse, settings=_declared())
 
     assert result.dry_run and result.to_create == 5
     assert result.coverage_problem is not None and f"{start}..{end}" in result.coverage_problem
@@ -218,7 +253,7 @@ def test_a_window_is_not_taken_to_cover_days_after_its_load_started(rig: PushRig
     loaded_at = datetime.combine(_days_ago(10), datetime.min.time(), MYT).astimezone(UTC)
     record_skybiz_load(rig.warehouse, _days_ago(40), _days_ago(-20), started_at=loaded_at)
 
-    coverage = check_coverage(rig.warehouse)
+    coverage = check_coverage(rig.warehouse, _declared(40))
 
     assert coverage.newest == _days_ago(10)
     assert coverage.stale
@@ -242,7 +277,9 @@ def test_windows_loaded_by_the_pipeline_with_a_month_missing_refuse_the_push(
         extract_window(duck_rig.client.real, window, lake)
         normalize_window(lake, "skybiz", window)
         load_window(duck_rig.warehouse, lake, "skybiz", window)
-    recent_enough = PushSettings(max_staleness_days=(today_myt() - D("2026-09-30")).days)
+    recent_enough = PushSettings(
+        skybiz_covered_from=D("2026-07-01"), max_staleness_days=(today_myt() - D("2026-09-30")).days
+    )
     received = len(duck_rig.sandbox.skybiz.received)
 
     with pytest.raises(PushCoverageError, match=r"2026-08-01\.\.2026-08-31 \(31 days\)"):
@@ -264,10 +301,14 @@ def test_push_step_refuses_a_gap_and_passes_the_override_through(make_rig: Any, 
     rig.warehouse.close()  # the step opens the DuckDB file itself
     settings = Settings.from_env({**rig.sandbox.endpoints.as_env(), "SKYSMART_WAREHOUSE": duckdb_url})
 
-    with pytest.raises(PushCoverageError, match=f"{start}..{end}"):
+    declared = _days_ago(120).isoformat()
+
+    with pytest.raises(PushCoverageError, match="history is not declared"):
         push_step(settings, dry_run=False)
-    dry = push_step(settings, dry_run=True)
-    forced = push_step(settings, dry_run=False, allow_partial_coverage=True)
+    with pytest.raises(PushCoverageError, match=f"{start}..{end}"):
+        push_step(settings, dry_run=False, skybiz_covered_from=declared)
+    dry = push_step(settings, dry_run=True, skybiz_covered_from=declared)
+    forced = push_step(settings, dry_run=False, allow_partial_coverage=True, skybiz_covered_from=declared)
 
     assert f"{start}..{end}" in dry["coverage_problem"] and dry["requests"] == 0
     assert forced["created"] == 5 and f"{start}..{end}" in forced["coverage_problem"]
@@ -284,6 +325,7 @@ def _cli_rig(make_rig: Any, duckdb_url: str, monkeypatch: pytest.MonkeyPatch) ->
     for name, value in rig.sandbox.endpoints.as_env().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("COLUMNS", "240")
+    monkeypatch.setenv("SKYSMART_PUSH_SKYBIZ_COVERED_FROM", _days_ago(120).isoformat())
     return rig, start, end
 
 
@@ -305,6 +347,21 @@ def test_cli_refuses_with_exit_2_and_pushes_with_the_override(
     assert f"skysmart run --source skybiz --from {start} --to {end}" in refused_io.err
     assert forced == 0
     assert "SkyBiz coverage incomplete — pushed anyway (--allow-partial-coverage)" in forced_out
+    assert len(rig.creates) == 1
+
+
+def test_cli_flag_declares_the_start_over_the_environment(
+    make_rig: Any, duckdb_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig, _, _ = _cli_rig(make_rig, duckdb_url, monkeypatch)
+    monkeypatch.delenv("SKYSMART_PUSH_SKYBIZ_COVERED_FROM")
+
+    undeclared = main(["push", "--warehouse", duckdb_url])
+    undeclared_err = capsys.readouterr().err
+    after_gap = main(["push", "--warehouse", duckdb_url, "--skybiz-covered-from", str(_days_ago(60))])
+
+    assert undeclared == 2 and "history is not declared" in undeclared_err
+    assert after_gap == 0  # loaded without gaps from the declared day through today
     assert len(rig.creates) == 1
 
 

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from pipelines.cli import main
-from pipelines.push import PushSettings, plan_push, push_customers
+from pipelines.push import plan_push, push_customers
 from tests.push.conftest import PushRig
-from tests.push.helpers import insert_customers, skybiz_row, smartacc_row
+from tests.push.helpers import covered_settings, insert_customers, skybiz_row, smartacc_row
 from tests.push.test_push_faults import Crash, CrashingClient
 
 
@@ -24,7 +24,7 @@ def test_dry_run_on_a_fresh_warehouse_sends_and_writes_nothing(rig: PushRig) -> 
     insert_customers(rig.warehouse, _mixed_rows())
     received = len(rig.sandbox.skybiz.received)
 
-    result = push_customers(rig.warehouse, None, dry_run=True)
+    result = push_customers(rig.warehouse, None, dry_run=True, settings=covered_settings())
 
     assert result.dry_run
     assert (result.selected, result.valid, result.invalid, result.already_exists) == (11, 9, 2, 1)
@@ -37,13 +37,13 @@ def test_dry_run_after_an_interrupted_push_changes_nothing(duck_rig: PushRig) ->
     insert_customers(duck_rig.warehouse, _mixed_rows())
     with pytest.raises(Crash):  # the process dies after its first request: 4 rows left "sent"
         crashing = CrashingClient(duck_rig.client, 1)
-        push_customers(duck_rig.warehouse, crashing, settings=PushSettings(batch_size=4))
+        push_customers(duck_rig.warehouse, crashing, settings=covered_settings(batch_size=4))
     snapshot = sorted(duck_rig.warehouse.query("SELECT * FROM skybiz_push_outbox"), key=str)
     received = len(duck_rig.sandbox.skybiz.received)
     customers = duck_rig.sandbox.skybiz.customer_count
 
-    result = push_customers(duck_rig.warehouse, duck_rig.client, dry_run=True)
-    plan = plan_push(duck_rig.warehouse)
+    result = push_customers(duck_rig.warehouse, duck_rig.client, dry_run=True, settings=covered_settings())
+    plan = plan_push(duck_rig.warehouse, settings=covered_settings())
 
     assert sorted(duck_rig.warehouse.query("SELECT * FROM skybiz_push_outbox"), key=str) == snapshot
     assert len(duck_rig.sandbox.skybiz.received) == received
@@ -86,6 +86,7 @@ def test_cli_push_summarises_and_exits_6_when_something_needs_review(
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("COLUMNS", "240")
     monkeypatch.setenv("SKYSMART_PUSH_CURRENCIES", "RM,SGD,USD,EUR")
+    monkeypatch.setenv("SKYSMART_PUSH_SKYBIZ_COVERED_FROM", str(covered_settings().skybiz_covered_from))
 
     first = main(["push", "--warehouse", duckdb_url, "--limit", "5"])
     first_out = capsys.readouterr().out

@@ -12,7 +12,6 @@ from pipelines.push.mapping import (
     build_document,
     e164_to_local,
     load_mapping,
-    name_similarity,
     parse_mapping,
     payload_hash,
 )
@@ -97,20 +96,6 @@ def test_missing_term_has_no_default_and_unreadable_values_are_problems() -> Non
 
 def test_other_currencies_pass_through_untranslated() -> None:
     assert build_document(smartacc_row(1, currency="SGD"), MAPPING).document["CurCode"] == "SGD"
-
-
-@pytest.mark.parametrize(
-    ("a", "b", "similarity"),
-    [
-        ("Alam Jaya Sdn Bhd", "ALAM JAYA (M) SDN. BHD.", 1.0),
-        ("Tan Ah Kow", "Tan Ah Kow Enterprise", 0.75),
-        ("Alam Semenanjung Hardware", "Alam Semenanjung Food Industries Sdn Bhd", 0.4),
-        ("Sdn Bhd", "Alam", 0.0),
-    ],
-    ids=["legal-forms-ignored", "extra-word", "group-company", "nothing-left"],
-)
-def test_name_similarity(a: str, b: str, similarity: float) -> None:
-    assert name_similarity(a, b) == pytest.approx(similarity)
 
 
 @pytest.mark.parametrize(

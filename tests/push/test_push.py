@@ -6,18 +6,25 @@ import json
 from collections import Counter
 from decimal import Decimal
 
-from pipelines.push import Outbox, PushSettings, push_customers
+from pipelines.push import Outbox, push_customers
 from tests.push.conftest import PushRig
-from tests.push.helpers import insert_customers, outbox_states, skybiz_row, smartacc_row
+from tests.push.helpers import (
+    covered_settings,
+    insert_customers,
+    insert_quarantined_skybiz,
+    outbox_states,
+    skybiz_row,
+    smartacc_row,
+)
 
-GOLD = PushSettings(currencies=("RM", "SGD", "USD", "XAU"))  # XAU passes client-side; SkyBiz has no XAU
+GOLD = covered_settings(currencies=("RM", "SGD", "USD", "XAU"))  # XAU passes client-side; SkyBiz has no XAU
 
 
 def test_1200_customers_go_in_three_batches_exactly_once(rig: PushRig) -> None:
     insert_customers(rig.warehouse, [smartacc_row(i) for i in range(1200)])
     before = rig.sandbox.skybiz.customer_count
 
-    result = push_customers(rig.warehouse, rig.client)
+    result = push_customers(rig.warehouse, rig.client, settings=covered_settings())
 
     assert (result.selected, result.valid, result.created, result.invalid) == (1200, 1200, 1200, 0)
     assert (result.requests, result.batches, result.reads, result.unresolved) == (3, 3, 0, 0)
@@ -46,10 +53,10 @@ def test_1200_customers_go_in_three_batches_exactly_once(rig: PushRig) -> None:
 
 def test_second_push_sends_nothing(rig: PushRig) -> None:
     insert_customers(rig.warehouse, [smartacc_row(i) for i in range(30)] + [smartacc_row(99, currency="EUR")])
-    first = push_customers(rig.warehouse, rig.client)
+    first = push_customers(rig.warehouse, rig.client, settings=covered_settings())
     snapshot = rig.warehouse.query("SELECT customer_key, state, attempts, updated_at FROM skybiz_push_outbox")
 
-    second = push_customers(rig.warehouse, rig.client)
+    second = push_customers(rig.warehouse, rig.client, settings=covered_settings())
 
     assert (first.created, first.invalid) == (30, 1)
     assert (second.selected, second.invalid, second.requests, second.created) == (1, 1, 0, 0)
@@ -65,28 +72,42 @@ def test_customers_skybiz_already_has_are_not_selected(rig: PushRig) -> None:
         [smartacc_row(i) for i in range(6)]
         + [
             skybiz_row("SA-300-T00000"),  # our code: created before, or by someone using our rule
-            skybiz_row("CUST-A", registration_no="20200-0000001"),  # same BRN, punctuation differs
+            # same BRN (punctuation differs), the name without its legal form
+            skybiz_row("CUST-A", registration_no="20200-0000001", name="Syarikat Ujian 1"),
             skybiz_row("CUST-B", email="AKAUN2@UJIAN2.COM.MY", name="SYARIKAT UJIAN 2 SDN. BHD."),
-            skybiz_row("CUST-C", phone="+60120000003"),  # SkyBiz phone = SmartAcc mobile
+            # SkyBiz phone = SmartAcc mobile
+            skybiz_row("CUST-C", phone="+60120000003", name="Syarikat Ujian 3 Sdn. Bhd."),
         ],
     )
 
-    result = push_customers(rig.warehouse, rig.client)
+    result = push_customers(rig.warehouse, rig.client, settings=covered_settings())
 
     assert (result.already_exists, result.selected, result.created) == (4, 2, 2)
     sent = {d["CusCode"] for r in rig.creates for d in r.body["customer_data"]["documents"]}
     assert sent == {"SA-300-T00004", "SA-300-T00005"}
 
 
-def test_matching_rules_are_configurable(rig: PushRig) -> None:
-    insert_customers(
+def test_a_skybiz_twin_known_only_from_quarantine_is_not_created_again(rig: PushRig) -> None:
+    # SkyBiz holds the business; its row was quarantined (currency XYZ), so it is not in customers.
+    insert_customers(rig.warehouse, [smartacc_row(1), smartacc_row(2)])
+    insert_quarantined_skybiz(
         rig.warehouse,
-        [smartacc_row(1), skybiz_row("CUST-B", email="akaun1@ujian1.com.my", name="Syarikat Ujian 1")],
+        {
+            "CusCode": "C000777",
+            "CusName": "SYARIKAT UJIAN 1 SDN. BHD.",
+            "Tel": "03-7000 0001",
+            "CurCode": "XYZ",
+        },
     )
 
-    result = push_customers(rig.warehouse, rig.client, settings=PushSettings(match_on=("phone",)))
+    result = push_customers(rig.warehouse, rig.client, settings=covered_settings())
 
-    assert (result.already_exists, result.created) == (0, 1)
+    assert (result.already_exists, result.created) == (1, 1)
+    assert outbox_states(rig.warehouse) == {"smartacc:300-T00002": "created"}
+    found = rig.warehouse.query(
+        "SELECT skybiz_code, skybiz_record, match_class FROM customer_matches WHERE match_class = 'same'"
+    )
+    assert found == [("C000777", "customer_quarantine", "same")]
 
 
 def test_a_shared_email_with_a_different_name_is_held_for_review_until_a_person_decides(
@@ -103,15 +124,15 @@ def test_a_shared_email_with_a_different_name_is_held_for_review_until_a_person_
         ],
     )
 
-    held = push_customers(duck_rig.warehouse, duck_rig.client)
+    held = push_customers(duck_rig.warehouse, duck_rig.client, settings=covered_settings())
     reason = duck_rig.warehouse.query("SELECT reason FROM skybiz_push_outbox")[0][0]
-    still = push_customers(duck_rig.warehouse, duck_rig.client)
+    still = push_customers(duck_rig.warehouse, duck_rig.client, settings=covered_settings())
     duck_rig.warehouse.execute("UPDATE skybiz_push_outbox SET state = 'pending' WHERE state = 'needs_review'")
-    decided = push_customers(duck_rig.warehouse, duck_rig.client)
+    decided = push_customers(duck_rig.warehouse, duck_rig.client, settings=covered_settings())
 
     assert (held.needs_review, held.already_exists, held.requests) == (1, 0, 0)
-    assert reason.startswith("possible duplicate of SkyBiz C000408 'Alam Semenanjung Food Industries")
-    assert reason.endswith("same email, names share 40% of their words")
+    assert reason.startswith("possible duplicate of SkyBiz C000408: name ")
+    assert "e-mail info@alamsemenanjung.my" in reason
     assert (still.needs_review, still.requests) == (1, 0)
     assert (decided.created, decided.needs_review) == (1, 0)
     assert duck_rig.sandbox.skybiz.customer("SA-300-T00001")["CusName"] == "Alam Semenanjung Hardware"
@@ -125,7 +146,7 @@ def test_client_side_invalid_documents_are_never_sent(rig: PushRig) -> None:
     rows[4]["credit_limit"] = Decimal("-1.00")
     insert_customers(rig.warehouse, rows)
 
-    result = push_customers(rig.warehouse, rig.client)
+    result = push_customers(rig.warehouse, rig.client, settings=covered_settings())
 
     assert (result.selected, result.invalid, result.valid) == (10, 4, 6)
     assert (result.created, result.requests) == (6, 1)
@@ -168,7 +189,9 @@ def test_a_currency_skybiz_refused_is_not_sent_again_in_the_same_run(duck_rig: P
     insert_customers(duck_rig.warehouse, rows)
 
     result = push_customers(
-        duck_rig.warehouse, duck_rig.client, settings=PushSettings(batch_size=10, currencies=GOLD.currencies)
+        duck_rig.warehouse,
+        duck_rig.client,
+        settings=covered_settings(batch_size=10, currencies=GOLD.currencies),
     )
 
     # Batch 1 is refused once; later batches leave XAU out without asking: 1 refusal + 3 saved batches.
@@ -178,7 +201,9 @@ def test_a_currency_skybiz_refused_is_not_sent_again_in_the_same_run(duck_rig: P
     )[0][0]
     assert "not sent again" in reason
     rerun = push_customers(
-        duck_rig.warehouse, duck_rig.client, settings=PushSettings(batch_size=10, currencies=GOLD.currencies)
+        duck_rig.warehouse,
+        duck_rig.client,
+        settings=covered_settings(batch_size=10, currencies=GOLD.currencies),
     )
     assert (rerun.rejected, rerun.requests) == (3, 0)  # held: SkyBiz refused them, nothing changed
 
@@ -210,8 +235,8 @@ def test_a_code_skybiz_has_but_we_never_sent_needs_review(duck_rig: PushRig) -> 
           "CurCode": "RM", "D_ay": 0, "CategoryCode": "RETAIL"}]
     ).ok  # fmt: skip
 
-    result = push_customers(duck_rig.warehouse, duck_rig.client)
-    again = push_customers(duck_rig.warehouse, duck_rig.client)
+    result = push_customers(duck_rig.warehouse, duck_rig.client, settings=covered_settings())
+    again = push_customers(duck_rig.warehouse, duck_rig.client, settings=covered_settings())
 
     assert (result.created, result.needs_review, result.requests) == (4, 1, 2)
     state, reason = duck_rig.warehouse.query(
@@ -226,8 +251,8 @@ def test_a_code_skybiz_has_but_we_never_sent_needs_review(duck_rig: PushRig) -> 
 def test_limit_takes_the_first_customers_and_the_rest_later(duck_rig: PushRig) -> None:
     insert_customers(duck_rig.warehouse, [smartacc_row(i) for i in range(10)])
 
-    first = push_customers(duck_rig.warehouse, duck_rig.client, limit=4)
-    rest = push_customers(duck_rig.warehouse, duck_rig.client)
+    first = push_customers(duck_rig.warehouse, duck_rig.client, limit=4, settings=covered_settings())
+    rest = push_customers(duck_rig.warehouse, duck_rig.client, settings=covered_settings())
 
     assert (first.selected, first.created, rest.selected, rest.created) == (4, 4, 6, 6)
     assert set(outbox_states(duck_rig.warehouse).values()) == {"created"}
@@ -236,9 +261,9 @@ def test_limit_takes_the_first_customers_and_the_rest_later(duck_rig: PushRig) -
 def test_inactive_customers_are_left_out_unless_asked(duck_rig: PushRig) -> None:
     insert_customers(duck_rig.warehouse, [smartacc_row(0), smartacc_row(1, is_active=False)])
 
-    default = push_customers(duck_rig.warehouse, duck_rig.client)
+    default = push_customers(duck_rig.warehouse, duck_rig.client, settings=covered_settings())
     everyone = push_customers(
-        duck_rig.warehouse, duck_rig.client, settings=PushSettings(include_inactive=True)
+        duck_rig.warehouse, duck_rig.client, settings=covered_settings(include_inactive=True)
     )
 
     assert (default.selected, everyone.selected, everyone.created) == (1, 1, 1)

@@ -21,11 +21,11 @@ import pytest
 import pipelines.sandbox.skybiz as skybiz_emulator
 from pipelines.config import Settings
 from pipelines.errors import ConfigError, PermissionDeniedError, RateLimitedError
-from pipelines.push import PushSettings, push_customers
+from pipelines.push import push_customers
 from pipelines.sources.skybiz import CreateResult, SkyBizClient
 from pipelines.warehouse import open_warehouse
 from tests.push.conftest import PushRig
-from tests.push.helpers import insert_customers, outbox_states, smartacc_row
+from tests.push.helpers import covered_settings, insert_customers, outbox_states, smartacc_row
 
 
 def outbox_rows(rig: PushRig) -> dict[str, dict[str, Any]]:
@@ -52,7 +52,7 @@ def test_a_lost_answer_is_read_back_before_anything_is_resent(
     insert_customers(duck_rig.warehouse, [smartacc_row(i) for i in range(30)])
     duck_rig.sandbox.skybiz.switches.inject(fault)
 
-    result = push_customers(duck_rig.warehouse, duck_rig.client)
+    result = push_customers(duck_rig.warehouse, duck_rig.client, settings=covered_settings())
 
     duck_rig.assert_each_created_once(CODES_30)
     assert (result.created, result.unresolved) == (30, 0)
@@ -73,7 +73,7 @@ def test_drop_after_commit_on_both_engines_filtered_read_back(rig: PushRig) -> N
     rig.sandbox.skybiz.switches.inject("drop_after_commit")
     before = rig.sandbox.skybiz.customer_count
 
-    result = push_customers(rig.warehouse, rig.client)
+    result = push_customers(rig.warehouse, rig.client, settings=covered_settings())
 
     assert rig.sandbox.skybiz.customer_count == before + 3
     assert (result.created, result.confirmed, result.requests, result.reads) == (3, 3, 1, 3)
@@ -113,7 +113,7 @@ def test_a_crash_between_send_and_record_loses_nothing_and_creates_nothing_twice
     rig: PushRig, before_sending: bool
 ) -> None:
     insert_customers(rig.warehouse, [smartacc_row(i) for i in range(30)])
-    settings = PushSettings(batch_size=10)
+    settings = covered_settings(batch_size=10)
     with pytest.raises(Crash):
         crashing = CrashingClient(rig.client, 2, before_sending=before_sending)
         push_customers(rig.warehouse, crashing, settings=settings)
@@ -135,8 +135,9 @@ CHILD = textwrap.dedent(
     """
     import os, signal, sys
     from pipelines.config import Settings
-    from pipelines.push import PushSettings, push_customers
+    from pipelines.push import push_customers
     from pipelines.sources.skybiz import SkyBizClient
+    from tests.push.helpers import covered_settings
     from pipelines.warehouse import open_warehouse
 
     real = SkyBizClient(Settings.from_env().require_skybiz())
@@ -150,7 +151,7 @@ CHILD = textwrap.dedent(
             return real.read_window(*args, **kwargs)
 
     with open_warehouse(sys.argv[1]) as warehouse:
-        push_customers(warehouse, KillAfterFirstCreate(), settings=PushSettings(batch_size=10))
+        push_customers(warehouse, KillAfterFirstCreate(), settings=covered_settings(batch_size=10))
     """
 )
 
@@ -168,7 +169,7 @@ def test_a_killed_push_process_is_settled_by_the_next_run(duck_rig: PushRig) -> 
     assert len(duck_rig.creates) == 1
     with open_warehouse(duck_rig.warehouse_url) as warehouse:
         assert Counter(outbox_states(warehouse).values()) == {"sent": 10, "pending": 20}
-        rerun = push_customers(warehouse, duck_rig.client, settings=PushSettings(batch_size=10))
+        rerun = push_customers(warehouse, duck_rig.client, settings=covered_settings(batch_size=10))
         assert set(outbox_states(warehouse).values()) == {"created"}
     assert (rerun.created, rerun.confirmed, rerun.requests) == (30, 10, 2)
     duck_rig.assert_each_created_once(CODES_30)
@@ -186,11 +187,11 @@ def test_unreadable_skybiz_leaves_outcomes_unresolved_until_the_next_run(
     insert_customers(rig.warehouse, [smartacc_row(i) for i in range(30)])
     rig.sandbox.skybiz.switches.inject("drop_after_commit", "500", "500")
 
-    first = push_customers(rig.warehouse, fragile, settings=PushSettings(batch_size=10))
+    first = push_customers(rig.warehouse, fragile, settings=covered_settings(batch_size=10))
 
     assert (first.created, first.unresolved, first.requests) == (0, 30, 1)  # stopped after the lost answer
     assert Counter(outbox_states(rig.warehouse).values()) == {"sent": 10, "pending": 20}
-    second = push_customers(rig.warehouse, rig.client, settings=PushSettings(batch_size=10))
+    second = push_customers(rig.warehouse, rig.client, settings=covered_settings(batch_size=10))
     assert (second.created, second.confirmed, second.requests) == (30, 10, 2)
     rig.assert_each_created_once(CODES_30)
     fragile.close()
@@ -202,7 +203,9 @@ def test_429_is_waited_out_with_retry_after(duck_rig: PushRig) -> None:
     duck_rig.sandbox.skybiz.switches.inject("429", "429")
     waits: list[float] = []
 
-    result = push_customers(duck_rig.warehouse, duck_rig.client, sleep=waits.append)
+    result = push_customers(
+        duck_rig.warehouse, duck_rig.client, sleep=waits.append, settings=covered_settings()
+    )
 
     assert waits == [3.0, 3.0]
     assert (result.created, result.requests, result.batches, result.reads) == (30, 3, 1, 0)
@@ -215,7 +218,7 @@ def test_a_rate_limit_that_outlasts_the_waits_stops_the_run_and_loses_nothing(du
     insert_customers(duck_rig.warehouse, [smartacc_row(i) for i in range(30)])
     duck_rig.sandbox.skybiz.switches.rate_limit_per_key_per_min = 1
     waits: list[float] = []
-    settings = PushSettings(batch_size=10, max_waits=2)
+    settings = covered_settings(batch_size=10, max_waits=2)
 
     with pytest.raises(RateLimitedError):
         push_customers(duck_rig.warehouse, duck_rig.client, settings=settings, sleep=waits.append)
@@ -235,14 +238,14 @@ def test_create_permission_denied_stops_the_push_with_everything_pending(rig: Pu
     before = rig.sandbox.skybiz.customer_count
 
     with pytest.raises(PermissionDeniedError, match="Customer create permission denied"):
-        push_customers(rig.warehouse, rig.client)
+        push_customers(rig.warehouse, rig.client, settings=covered_settings())
 
     assert rig.sandbox.skybiz.customer_count == before
     rows = outbox_rows(rig)
     assert {r["state"] for r in rows.values()} == {"pending"}
     assert "Customer create permission denied" in rows["smartacc:300-T00000"]["reason"]
     rig.sandbox.skybiz.set_permissions(key, create=True)
-    assert push_customers(rig.warehouse, rig.client).created == 30
+    assert push_customers(rig.warehouse, rig.client, settings=covered_settings()).created == 30
     rig.assert_each_created_once(CODES_30)
 
 
@@ -252,7 +255,7 @@ def test_a_server_that_takes_fewer_documents_gets_halves(
     monkeypatch.setattr(skybiz_emulator, "MAX_DOCUMENTS", 100)  # "Maximum 500 documents per request"
     insert_customers(duck_rig.warehouse, [smartacc_row(i) for i in range(200)])
 
-    result = push_customers(duck_rig.warehouse, duck_rig.client)
+    result = push_customers(duck_rig.warehouse, duck_rig.client, settings=covered_settings())
 
     assert [len(r.body["customer_data"]["documents"]) for r in duck_rig.creates] == [200, 100, 100]
     assert duck_rig.creates[0].message == "Maximum 500 documents per request"
@@ -262,7 +265,7 @@ def test_a_server_that_takes_fewer_documents_gets_halves(
 
 def test_more_than_500_per_batch_is_refused_before_anything_runs() -> None:
     with pytest.raises(ConfigError, match="batch_size"):
-        PushSettings(batch_size=501)
+        covered_settings(batch_size=501)
 
 
 class TamperFirst:
@@ -292,7 +295,9 @@ def _repeat_first_code(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def test_server_compulsory_fields_missing_rejects_that_document_only(duck_rig: PushRig) -> None:
     insert_customers(duck_rig.warehouse, [smartacc_row(i) for i in range(10)])
 
-    result = push_customers(duck_rig.warehouse, TamperFirst(duck_rig.client, _drop_compulsory))
+    result = push_customers(
+        duck_rig.warehouse, TamperFirst(duck_rig.client, _drop_compulsory), settings=covered_settings()
+    )
 
     assert (result.created, result.rejected, result.requests) == (9, 1, 2)
     row = outbox_rows(duck_rig)["smartacc:300-T00001"]
@@ -305,7 +310,9 @@ def test_server_compulsory_fields_missing_rejects_that_document_only(duck_rig: P
 def test_server_duplicate_in_batch_sends_the_document_again_later(duck_rig: PushRig) -> None:
     insert_customers(duck_rig.warehouse, [smartacc_row(i) for i in range(10)])
 
-    result = push_customers(duck_rig.warehouse, TamperFirst(duck_rig.client, _repeat_first_code))
+    result = push_customers(
+        duck_rig.warehouse, TamperFirst(duck_rig.client, _repeat_first_code), settings=covered_settings()
+    )
 
     refusal = duck_rig.client.answers[0]
     assert [(d.cuscode, d.error) for d in refusal.fail_details.duplicate_customers] == [
@@ -321,10 +328,10 @@ def test_a_limited_rerun_still_settles_every_unknown_outcome(duck_rig: PushRig) 
     insert_customers(duck_rig.warehouse, [smartacc_row(i) for i in range(30)])
     with pytest.raises(Crash):
         push_customers(
-            duck_rig.warehouse, CrashingClient(duck_rig.client, 1), settings=PushSettings(batch_size=10)
+            duck_rig.warehouse, CrashingClient(duck_rig.client, 1), settings=covered_settings(batch_size=10)
         )
 
-    rerun = push_customers(duck_rig.warehouse, duck_rig.client, limit=3)
+    rerun = push_customers(duck_rig.warehouse, duck_rig.client, limit=3, settings=covered_settings())
 
     assert (rerun.selected, rerun.created, rerun.confirmed, rerun.requests) == (3, 3, 3, 0)
     assert Counter(outbox_states(duck_rig.warehouse).values()) == {"created": 10, "pending": 20}

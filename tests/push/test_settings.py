@@ -13,7 +13,7 @@ from pipelines.push import PushSettings
 def test_unset_variables_keep_the_defaults() -> None:
     settings = PushSettings.from_env({})
     assert settings == PushSettings()
-    assert (settings.currencies, settings.match_on, settings.batch_size) == (None, None, 500)
+    assert (settings.currencies, settings.batch_size) == (None, 500)
 
 
 def test_every_variable_is_read() -> None:
@@ -21,7 +21,6 @@ def test_every_variable_is_read() -> None:
         {
             "SKYSMART_PUSH_CURRENCIES": "rm, SGD,EUR",
             "SKYSMART_PUSH_DEFAULTS": "AccountCode=AR-002, CategoryCode=TRADE",
-            "SKYSMART_PUSH_MATCH_ON": "phone",
             "SKYSMART_PUSH_BATCH_SIZE": "250",
             "SKYSMART_PUSH_INCLUDE_INACTIVE": "yes",
             "SKYSMART_PUSH_SKYBIZ_COVERED_FROM": "2021-01-01",
@@ -30,17 +29,13 @@ def test_every_variable_is_read() -> None:
     )
     assert settings.currencies == ("RM", "SGD", "EUR")
     assert dict(settings.defaults) == {"AccountCode": "AR-002", "CategoryCode": "TRADE"}
-    assert (settings.match_on, settings.batch_size, settings.include_inactive) == (("phone",), 250, True)
+    assert (settings.batch_size, settings.include_inactive) == (250, True)
     assert (settings.skybiz_covered_from, settings.max_staleness_days) == (date(2021, 1, 1), 7)
 
 
-def test_coverage_defaults_to_no_gaps_after_the_first_load_and_two_days() -> None:
+def test_the_start_of_skybiz_history_has_no_default_and_staleness_defaults_to_two_days() -> None:
     settings = PushSettings.from_env({"SKYSMART_PUSH_SKYBIZ_COVERED_FROM": ""})
     assert (settings.skybiz_covered_from, settings.max_staleness_days) == (None, 2)
-
-
-def test_an_empty_match_list_means_cus_code_only() -> None:
-    assert PushSettings.from_env({"SKYSMART_PUSH_MATCH_ON": ""}).match_on == ()
 
 
 @pytest.mark.parametrize(

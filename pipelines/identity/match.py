@@ -1,0 +1,224 @@
+"""Link the SkyBiz and SmartAcc records of one business: blocking, scoring, classing (pure; no warehouse).
+
+Comparing every SkyBiz record with every SmartAcc record is quadratic (10¹² pairs at a million per side),
+so records are first *blocked*: only pairs sharing at least one exact key — a phone number, an e-mail, a
+registration number, the name with the postcode, or the name's first word with the postcode — are
+compared. The join runs in an in-memory DuckDB on the key columns, which keeps the cost near-linear; a key
+shared by more than :data:`BLOCK_CAP` records on a side (a chain's head-office phone, ``info@gmail.com``)
+identifies nobody and is dropped from blocking.
+
+Each candidate pair gets evidence (which keys agree, and how similar the names are by rapidfuzz's
+``token_sort_ratio`` on the name keys) and one class:
+
+* ``same``: the same business; the push treats the SmartAcc record as existing in SkyBiz.
+* ``possible``: strong evidence that disagrees with itself (a shared phone under another name, the same
+  name at the same postcode with no contact detail in common). A person decides; the push creates nothing.
+* ``different``: the pair shared a blocking key, nothing more.
+
+:func:`classify` is the one place the thresholds live.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import duckdb
+import numpy as np
+import pandas as pd
+from rapidfuzz import fuzz
+from rapidfuzz.process import cpdist
+
+from pipelines.identity import keys
+
+SAME: Final = "same"
+POSSIBLE: Final = "possible"
+DIFFERENT: Final = "different"
+CLASSES: Final = (SAME, POSSIBLE, DIFFERENT)
+
+BLOCK_CAP: Final = 50
+# Name similarity (0..1, token_sort_ratio of the name keys) needed next to one agreeing identifier.
+SAME_NAME_ONE_ID: Final = 0.85
+# ... next to two agreeing identifiers, or a registration number (an identifier made for this).
+SAME_NAME_STRONG_ID: Final = 0.6
+# The same name at the same postcode with no contact detail in common: worth a person's look.
+POSSIBLE_NAME_SAME_POSTCODE: Final = 0.9
+
+PHONE_COLUMNS: Final = ("phone_1", "phone_2", "phone_3")
+RECORD_COLUMNS: Final = ("name", *PHONE_COLUMNS, "email", "postcode", "town", "registration_no")
+"""What each side hands to :func:`match`: raw or normalized text, either works (see :mod:`.keys`)."""
+
+EVIDENCE_COLUMNS: Final = (
+    "name_score",
+    "phone_match",
+    "email_match",
+    "registration_match",
+    "postcode_match",
+    "town_match",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Features:
+    """One side's match keys, row for row with the records given."""
+
+    frame: pd.DataFrame
+
+    @classmethod
+    def of(cls, records: pd.DataFrame) -> Features:
+        """Keys of ``records`` (columns :data:`RECORD_COLUMNS`; a missing column counts as empty)."""
+        empty = pd.Series([None] * len(records), index=records.index, dtype="string")
+
+        def col(name: str) -> pd.Series:
+            return records[name] if name in records.columns else empty
+
+        frame = pd.DataFrame(
+            {
+                "name_key": keys.name_key(col("name")),
+                **{p: keys.phone_key(col(p)) for p in PHONE_COLUMNS},
+                "email_key": keys.email_key(col("email")),
+                "postcode_key": keys.postcode_key(col("postcode")),
+                "town_key": keys.town_key(col("town")),
+                "registration_key": keys.registration_key(col("registration_no")),
+            }
+        ).reset_index(drop=True)
+        return cls(frame)
+
+
+def match(skybiz: pd.DataFrame, smartacc: pd.DataFrame, *, workers: int = 1) -> pd.DataFrame:
+    """Every candidate pair of ``skybiz`` × ``smartacc`` records with its evidence and class.
+
+    Args:
+        skybiz: SkyBiz records, columns :data:`RECORD_COLUMNS`.
+        smartacc: SmartAcc records, same columns.
+        workers: threads rapidfuzz may use for name similarity (``-1``: all cores).
+
+    Returns:
+        Columns ``skybiz_row``, ``smartacc_row`` (positions in the frames given), :data:`EVIDENCE_COLUMNS`,
+        ``match_class`` and ``evidence`` (a sentence a person can read), sorted by both positions.
+    """
+    sky, sma = Features.of(skybiz).frame, Features.of(smartacc).frame
+    pairs = candidate_pairs(sky, sma)
+    a = sky.iloc[pairs["skybiz_row"].to_numpy()].reset_index(drop=True)
+    b = sma.iloc[pairs["smartacc_row"].to_numpy()].reset_index(drop=True)
+    out = pairs.reset_index(drop=True)
+    names_a = a["name_key"].fillna("").tolist()
+    names_b = b["name_key"].fillna("").tolist()
+    scores = np.zeros(len(out), dtype=np.float64)
+    if len(out):
+        similar = cpdist(names_a, names_b, scorer=fuzz.token_sort_ratio, workers=workers)
+        scores = np.asarray(similar, dtype=np.float64)
+    out["name_score"] = np.round(scores / 100.0, 3)
+    phone = np.zeros(len(out), dtype=bool)
+    for pa_ in PHONE_COLUMNS:
+        for pb in PHONE_COLUMNS:
+            phone |= _equal(a[pa_], b[pb])
+    out["phone_match"] = phone
+    out["email_match"] = _equal(a["email_key"], b["email_key"])
+    out["registration_match"] = _equal(a["registration_key"], b["registration_key"])
+    out["postcode_match"] = _equal(a["postcode_key"], b["postcode_key"])
+    out["town_match"] = _equal(a["town_key"], b["town_key"])
+    out["match_class"] = classify(out)
+    out["evidence"] = _evidence(out, a, b)
+    return out
+
+
+def candidate_pairs(sky: pd.DataFrame, sma: pd.DataFrame) -> pd.DataFrame:
+    """Distinct ``(skybiz_row, smartacc_row)`` pairs that share a blocking key (near-linear, in DuckDB)."""
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute("SET threads = 2")
+        con.register("sky_keys", _blocking_keys(sky))
+        con.register("sma_keys", _blocking_keys(sma))
+        pairs = con.execute(
+            f"""
+            WITH s AS (SELECT * FROM sky_keys
+                       QUALIFY count(*) OVER (PARTITION BY kind, key) <= {BLOCK_CAP}),
+                 m AS (SELECT * FROM sma_keys
+                       QUALIFY count(*) OVER (PARTITION BY kind, key) <= {BLOCK_CAP})
+            SELECT DISTINCT s.row AS skybiz_row, m.row AS smartacc_row
+            FROM s JOIN m ON s.kind = m.kind AND s.key = m.key
+            ORDER BY skybiz_row, smartacc_row
+            """
+        ).df()
+    finally:
+        con.close()
+    return pairs.astype({"skybiz_row": "int64", "smartacc_row": "int64"})
+
+
+def classify(evidence: pd.DataFrame) -> pd.Series:
+    """The class of each pair from its evidence columns (the only place the thresholds are applied)."""
+    ids = (
+        evidence["phone_match"].astype(int)
+        + evidence["email_match"].astype(int)
+        + evidence["registration_match"].astype(int)
+    )
+    name = evidence["name_score"]
+    same = ((ids >= 1) & (name >= SAME_NAME_ONE_ID)) | (
+        ((ids >= 2) | evidence["registration_match"]) & (name >= SAME_NAME_STRONG_ID)
+    )
+    possible = (ids >= 1) | ((name >= POSSIBLE_NAME_SAME_POSTCODE) & evidence["postcode_match"])
+    return pd.Series(
+        np.where(same, SAME, np.where(possible, POSSIBLE, DIFFERENT)), index=evidence.index, dtype="string"
+    )
+
+
+def _blocking_keys(features: pd.DataFrame) -> pd.DataFrame:
+    """Long table ``row, kind, key``: each record's exact keys that may be shared with its twin."""
+    row = pd.Series(np.arange(len(features)), dtype="int64")
+    first_word = features["name_key"].str.split(" ").str[0]
+    parts = [
+        *(("phone", features[p]) for p in PHONE_COLUMNS),
+        ("email", features["email_key"]),
+        ("registration", features["registration_key"]),
+        ("name_postcode", features["name_key"] + "|" + features["postcode_key"]),
+        ("word_postcode", first_word + "|" + features["postcode_key"]),
+    ]
+    frames = []
+    for kind, key in parts:
+        present = key.notna().to_numpy()
+        frames.append(
+            pd.DataFrame(
+                {"row": row[present].to_numpy(), "kind": kind, "key": key[present].astype(str).to_numpy()}
+            )
+        )
+    return pd.concat(frames, ignore_index=True).drop_duplicates()
+
+
+def _equal(a: pd.Series, b: pd.Series) -> np.ndarray:
+    """Element-wise equality where a missing value on either side is "no"."""
+    return (a.notna() & b.notna() & (a.astype("string") == b.astype("string")).fillna(False)).to_numpy(
+        dtype=bool
+    )
+
+
+def _evidence(out: pd.DataFrame, a: pd.DataFrame, b: pd.DataFrame) -> pd.Series:
+    """A readable account per pair: what agrees, with the shared values."""
+    if not len(out):
+        return pd.Series([], dtype="string")
+    name = "name " + (out["name_score"] * 100).round().astype(int).astype(str) + "%"
+    parts = [name]
+    for flag, label, values in (
+        ("phone_match", "phone", _shared_phone(a, b)),
+        ("email_match", "e-mail", a["email_key"]),
+        ("registration_match", "registration no.", a["registration_key"]),
+        ("postcode_match", "postcode", a["postcode_key"]),
+        ("town_match", "town", a["town_key"]),
+    ):
+        text = ("; " + label + " " + values.fillna("").astype(str)).where(out[flag].to_numpy(), "")
+        parts.append(text)
+    result = parts[0].astype(str)
+    for part in parts[1:]:
+        result = result + part.astype(str).to_numpy()
+    return result.astype("string")
+
+
+def _shared_phone(a: pd.DataFrame, b: pd.DataFrame) -> pd.Series:
+    """The first phone key of ``a`` that ``b`` also has (empty where none is shared)."""
+    found = pd.Series([None] * len(a), dtype="string")
+    for pa_ in PHONE_COLUMNS:
+        hit = np.zeros(len(a), dtype=bool)
+        for pb in PHONE_COLUMNS:
+            hit |= _equal(a[pa_], b[pb])
+        found = found.mask(found.isna() & hit, a[pa_])
+    return found
