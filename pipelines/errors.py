@@ -1,8 +1,14 @@
-"""The one error hierarchy of skysmart.
+r"""The one error hierarchy of skysmart.
 
 Whether an error is retried is a property of its type (``retryable``), never of its message. Every error
 carries context (source, window, record key, field, request id) as attributes, and its text is built
 through :func:`redact`, so a secret that reaches an error never reaches a log, a report or XCom.
+
+Context often comes from vendor data, which can hold anything. In the rendered text, control characters and
+bidi controls are shown as escapes (``\x1b``, ``\u202e``), so a record key cannot move a terminal's cursor,
+forge a log line or display as another key; and a context value is cut at :data:`FACT_CHARS` characters
+(saying how long it was), so a 100 kB vendor value does not become a 100 kB log line. The attributes keep
+the values as they were.
 """
 
 from __future__ import annotations
@@ -15,6 +21,11 @@ from typing import Any, ClassVar
 _SECRET_VALUES: set[str] = set()
 _SECRET_LOCK = threading.Lock()
 _MASK = "***"
+FACT_CHARS = 200
+# What a terminal or a log viewer would act on or hide: C0 (in facts also tab and line breaks), DEL, C1, and
+# the bidi embeddings, overrides and isolates.
+_UNPRINTABLE_MESSAGE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_UNPRINTABLE_FACT = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 # Secrets that travel in well-known places: SkyBiz puts them in the body, SmartAcc in headers/cookies.
 _SECRET_PATTERNS = (
@@ -23,6 +34,19 @@ _SECRET_PATTERNS = (
     re.compile(r"(?i)(bearer\s+)([A-Za-z0-9._~+/=-]{8,})"),
     re.compile(r"(?i)(ss-p?id=)([^;\s]+)"),
 )
+
+
+def printable(text: str, *, one_line: bool = False) -> str:
+    """``text`` with control and bidi characters written as escapes (``one_line``: line breaks too)."""
+    pattern = _UNPRINTABLE_FACT if one_line else _UNPRINTABLE_MESSAGE
+    return pattern.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def _fact(value: object) -> str:
+    text = printable(str(value), one_line=True)
+    if len(text) > FACT_CHARS:
+        return f"{text[:FACT_CHARS]}…({len(text):,} chars)"
+    return text
 
 
 def register_secret(value: str) -> None:
@@ -92,8 +116,9 @@ class SkysmartError(Exception):
             "request_id": self.request_id,
             **self.context,
         }
-        shown = ", ".join(f"{k}={v}" for k, v in facts.items() if v is not None)
-        return redact(f"{self.message} [{shown}]" if shown else self.message)
+        shown = ", ".join(f"{k}={_fact(v)}" for k, v in facts.items() if v is not None)
+        message = printable(self.message)
+        return redact(f"{message} [{shown}]" if shown else message)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Keep errors picklable across process boundaries (Airflow, executors) with their context.

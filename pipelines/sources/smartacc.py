@@ -915,7 +915,7 @@ def _unplaceable(rec: _Rec, window: Window) -> ApiError:
     ident = rec.row.get("AcCustomerID")
     return ApiError(
         f"customer row at page {rec.page} cannot be placed in the EditDate order: no readable EditDate "
-        f"around it (EditDate={rec.row.get('EditDate')!r})",
+        f"around it (EditDate={(rec.row.get('EditDate') or '')[:80]!r})",
         source=SOURCE,
         window=window.key,
         record_key=ident or None,

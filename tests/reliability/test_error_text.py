@@ -144,3 +144,26 @@ def test_verbose_extract_log_lines_keep_the_error_whole() -> None:
     shown = " ".join(captured.get().split())  # the handler wraps long lines at the console width
     for fragment in (MARKUP_KEY, "[b]row[/b]", ":thumbs_up:", "[link=http://evil]click[/link]"):
         assert fragment in shown
+
+
+def test_control_and_bidi_characters_in_context_are_shown_as_escapes() -> None:
+    """A vendor value cannot clear the screen, forge a log line or display as another key."""
+    error = ApiError(
+        "row unreadable",
+        record_key="300-\u202eT00059\u202c",
+        field="Edit\x1b[2JDate",
+        note="line one\nERROR forged line",
+    )
+    text = str(error)
+    assert "300-\\u202eT00059\\u202c" in text and "Edit\\x1b[2JDate" in text
+    assert "line one\\nERROR forged line" in text
+    assert not any(ch in text for ch in "\u202e\u202c\x1b\n")
+    assert error.record_key == "300-\u202eT00059\u202c"  # the attribute keeps the value as it was
+
+
+def test_a_huge_context_value_is_cut_and_says_how_long_it_was() -> None:
+    error = ApiError("too long", record_key="K" * 100_000)
+    text = str(error)
+    assert len(text) < 1_000
+    assert "(100,000 chars)" in text
+    assert error.record_key == "K" * 100_000
