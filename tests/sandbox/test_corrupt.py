@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Any
 
 import pytest
@@ -135,8 +136,14 @@ def test_both_apis_send_hit_records_damaged_and_the_rest_as_before(sandbox_facto
     }
     rows = requests.post(f"{ep.skybiz_url}/customer.php", json=body, timeout=10).json()["data"]["data"]
     hit = server.skybiz.switches.corrupted
-    assert rows and hit
-    assert json.dumps(rows)  # still a JSON answer, whatever a record holds
+    honest = server.skybiz.read_window(date(2024, 1, 1), date(2024, 1, 31))
+    assert len(rows) == len(honest) and hit
+    for served, original in zip(rows, honest, strict=True):
+        code = original["CusCode"]
+        if code in hit:
+            assert served != json.loads(json.dumps(original)), code
+        else:
+            assert served == json.loads(json.dumps(original)), code
 
 
 def test_cli_option_and_environment() -> None:
