@@ -145,6 +145,10 @@ def run_pipeline(
             valid = _validate(settings, normalized, results, outcomes, progress)
             _load(settings, valid, results, outcomes, progress)
     ordered = tuple(outcomes.get(ref) or WindowOutcome(ref, results[ref]) for ref in refs)
+    if any("load" in o.results for o in ordered):  # which records are one business, over what was loaded
+        from pipelines.identity.store import rebuild_step
+
+        rebuild_step(settings.warehouse_url)
     return _summary(start, end, sources, ordered, began)
 
 

@@ -44,6 +44,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     options.add_warehouse(status)
     status.add_argument("--runs", type=int, default=10, help="how many recent loads to list (default 10)")
+    status.add_argument(
+        "--skybiz-covered-from",
+        metavar="YYYY-MM-DD",
+        help="first day of SkyBiz's history, as for push (default: SKYSMART_PUSH_SKYBIZ_COVERED_FROM)",
+    )
     status.set_defaults(handler=_status)
 
     sql = sub.add_parser(
@@ -121,7 +126,7 @@ def _status(args: argparse.Namespace) -> int:
   (SELECT count(*) FROM customer_history h WHERE h.source_system = s.source),
   (SELECT count(*) FROM v_window_coverage v WHERE v.source = s.source AND v.coverage = 'loaded'),
   (SELECT min(window_start) FROM v_window_coverage v WHERE v.source = s.source AND v.coverage = 'loaded'),
-  (SELECT max(window_end) FROM v_window_coverage v WHERE v.source = s.source AND v.coverage = 'loaded'),
+  (SELECT max(covered_through) FROM v_window_coverage v WHERE v.source = s.source AND v.coverage = 'loaded'),
   (SELECT sum(days) FROM v_window_coverage v WHERE v.source = s.source AND v.coverage = 'gap'),
   (SELECT max(finished_at) FROM load_audit a WHERE a.source = s.source AND a.status = 'succeeded')
 FROM (SELECT DISTINCT source FROM load_audit) s ORDER BY s.source"""
@@ -136,16 +141,28 @@ FROM (SELECT DISTINCT source FROM load_audit) s ORDER BY s.source"""
         )
         coverage = wh.query(
             f"SELECT source, coverage, window_start, window_end, days, loads, last_loaded_at, rows_in, "
-            f"quarantined FROM {V_COVERAGE} ORDER BY source, window_start, coverage"
+            f"quarantined, covered_through FROM {V_COVERAGE} ORDER BY source, window_start, coverage"
         )
         print_table(
-            "Coverage (a gap: days between the first and last loaded window that no load covers)",
-            ["source", "coverage", "dates", "days", "loads", "last loaded", "rows", "quarantined"],
+            "Coverage (a gap: days between the first and last loaded window that no load covers; a load "
+            "covers its window up to the day it started)",
             [
-                [_fmt(r[0]), _style(r[1]), _span(r[2], r[3]), r[4], r[5], _fmt(r[6]), r[7], r[8]]
+                "source",
+                "coverage",
+                "dates",
+                "covered to",
+                "days",
+                "loads",
+                "last loaded",
+                "rows",
+                "quarantined",
+            ],
+            [
+                [_fmt(r[0]), _style(r[1]), _span(r[2], r[3]), _fmt(r[9]), r[4], r[5], _fmt(r[6]), r[7], r[8]]
                 for r in coverage
             ],
         )
+        _push_readiness(wh, args)
         runs = wh.query(
             "SELECT started_at, source, source_window, status, rows_in, inserted, updated, unchanged, "
             "quarantined, seconds, error FROM load_audit ORDER BY started_at DESC, load_id DESC LIMIT ?",
@@ -169,6 +186,36 @@ FROM (SELECT DISTINCT source FROM load_audit) s ORDER BY s.source"""
             [[_fmt(v) for v in row] for row in rules],
         )
     return 0
+
+
+def _push_readiness(wh: Any, args: argparse.Namespace) -> None:
+    """What a real push would say of SkyBiz's coverage (the push's own check), and the identity matches."""
+    from rich.text import Text
+
+    from pipelines.push import PushSettings, check_coverage
+    from pipelines.warehouse.schema import MATCHES
+
+    settings = PushSettings.from_env().declaring(args.skybiz_covered_from)
+    problem = check_coverage(wh, settings).problem
+    if problem is None:
+        console.print(
+            Text(
+                f"SkyBiz push coverage: complete from {settings.skybiz_covered_from} through today.", "green"
+            )
+        )
+    else:
+        console.print(
+            Text("SkyBiz push coverage: a real push would be refused — ", "bold red") + Text(problem)
+        )
+    if wh.table_exists(MATCHES):
+        classes = wh.query(
+            f"SELECT match_class, skybiz_record, count(*) FROM {MATCHES} GROUP BY 1, 2 ORDER BY 1, 2"
+        )
+        print_table(
+            "Identity matches (customer_matches; one row per business: v_businesses)",
+            ["class", "SkyBiz record from", "pairs"],
+            [[_fmt(c), _fmt(r), n] for c, r, n in classes],
+        )
 
 
 def _style(state: str) -> str:

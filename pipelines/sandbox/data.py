@@ -3,7 +3,8 @@
 Both emulators serve from one :class:`SandboxData`, so the pipeline meets what it meets in production: two
 systems that share a part of their customers under different codes (``overlap``), written in the many ways
 people type names, phones and states, with a known share of dirty records (``dirty_rate``). The ground truth
-(:attr:`SandboxData.matches`, :attr:`SandboxData.defects`) lets tests check matching and normalization.
+(:attr:`SandboxData.matches`, :attr:`SandboxData.defects`, :attr:`SandboxData.twin_variants`) lets tests
+and the benchmark check identity resolution and normalization; the pipeline never sees it.
 
 Everything is vectorized over numpy and pyarrow (no per-row Python), so a million customers per system take
 seconds. Every random draw comes from a generator seeded by ``(seed, purpose)``, so a seed always gives the
@@ -298,6 +299,9 @@ class SandboxData:
         skybiz_currencies: the SkyBiz currency table.
         matches: ``skybiz_code``, ``smartacc_id`` — the same business in both systems.
         defects: ``system``, ``id``, ``field``, ``defect`` — which records were made dirty, and how.
+        twin_variants: ``skybiz_code``, ``smartacc_id``, ``variant`` — twins whose SkyBiz record was typed
+            differently on purpose (:data:`TWIN_VARIANTS`); a ``quarantined_currency`` twin is also in
+            ``defects`` (``currency_unknown``), since normalization must quarantine it.
         history_start: first Malaysia date a modification time can fall on.
         history_end: last Malaysia date a modification time can fall on.
     """
@@ -313,6 +317,7 @@ class SandboxData:
     defects: pa.Table
     history_start: date
     history_end: date
+    twin_variants: pa.Table
 
 
 def generate(
@@ -323,6 +328,7 @@ def generate(
     history_end: date = date(2026, 10, 31),
     overlap: float = 0.3,
     dirty_rate: float = 0.03,
+    twin_variant_rate: float = 0.03,
 ) -> SandboxData:
     """Generate ``size`` customers per system, deterministically for ``seed``.
 
@@ -333,6 +339,7 @@ def generate(
         history_end: latest modification date, inclusive.
         overlap: share of each system's customers that are also in the other system.
         dirty_rate: share of each system's records given exactly one recorded defect.
+        twin_variant_rate: share of the clean twins given each of :data:`TWIN_VARIANTS` (on the SkyBiz side).
 
     Returns:
         The data both emulators serve, with the ground truth.
@@ -341,7 +348,7 @@ def generate(
         raise ValueError("size must be at least 1")
     if history_end < history_start:
         raise ValueError("history_end is before history_start")
-    if not 0.0 <= overlap <= 1.0 or not 0.0 <= dirty_rate <= 1.0:
+    if not 0.0 <= overlap <= 1.0 or not 0.0 <= dirty_rate <= 1.0 or not 0.0 <= twin_variant_rate <= 0.25:
         raise ValueError("overlap and dirty_rate are shares between 0 and 1")
     shared = round(size * overlap)
     entities = _entities(_rng(seed, "entities"), 2 * size - shared)
@@ -369,6 +376,11 @@ def generate(
 
     skybiz, sky_defects = _dirty(_rng(seed, "skybiz-dirty"), skybiz, "skybiz", dirty_rate)
     smartacc, sma_defects = _dirty(_rng(seed, "smartacc-dirty"), smartacc, "smartacc", dirty_rate)
+    dirty_ids = set(sky_defects["id"].to_pylist()) | set(sma_defects["id"].to_pylist())
+    skybiz, twin_variants, variant_defects = _twin_variants(
+        _rng(seed, "twin-variants"), skybiz, matches, dirty_ids, twin_variant_rate
+    )
+    sky_defects = pa.concat_tables([sky_defects, variant_defects]).sort_by("id")
     defects = pa.concat_tables([sky_defects, sma_defects])
 
     return SandboxData(
@@ -404,6 +416,7 @@ def generate(
         defects=defects,
         history_start=history_start,
         history_end=history_end,
+        twin_variants=twin_variants,
     )
 
 
@@ -1207,6 +1220,93 @@ def _defect_values(rng: np.random.Generator, defect: str, current: pa.Array, nam
     if defect == "gender_invalid":
         return _pick(rng, ["m", "f", "Male", "FEMALE", "", "-"], n)
     raise ValueError(f"unknown defect {defect!r}")
+
+
+TWIN_VARIANTS: Final = ("upper_case", "legal_form_punctuation", "phone_international", "quarantined_currency")
+"""How a twin's SkyBiz record is typed differently from its SmartAcc one: ``MAJU JAYA SDN BHD``; ``Sdn Bhd``
+written ``SDN. BHD.`` (and back); the phone written ``+603-…`` where the twin has ``03-…`` (and back); a
+currency SkyBiz accepts but skysmart cannot read (``XYZ``), so the SkyBiz row is quarantined."""
+
+
+def _twin_variants(
+    rng: np.random.Generator, skybiz: pa.Table, matches: pa.Table, dirty: set[str], rate: float
+) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """Retype ``rate`` of the clean twins' SkyBiz records per variant; the table, the truth, new defects."""
+    empty = pa.array([], pa.string())
+    codes = matches["skybiz_code"].to_pylist()
+    ids = matches["smartacc_id"].to_pylist()
+    clean = [i for i, (c, s) in enumerate(zip(codes, ids, strict=True)) if c not in dirty and s not in dirty]
+    k = round(len(clean) * rate)
+    if not k:
+        return skybiz, pa.table({"skybiz_code": empty, "smartacc_id": empty, "variant": empty}), _no_defects()
+    order = rng.permutation(len(clean))
+    position = {code: i for i, code in enumerate(skybiz["CusCode"].to_pylist())}
+    names = skybiz["CusName"].to_pylist()
+    tels = skybiz["Tel"].to_pylist()
+    currencies = skybiz["CurCode"].to_pylist()
+    chosen: list[tuple[str, str, str]] = []
+    taken: set[int] = set()
+
+    def pick(variant: str, fits: Callable[[int], bool]) -> list[int]:
+        out = [clean[j] for j in order if clean[j] not in taken and fits(position[codes[clean[j]]])][:k]
+        taken.update(out)
+        chosen.extend((codes[i], ids[i], variant) for i in out)
+        return [position[codes[i]] for i in out]
+
+    for row in pick("upper_case", lambda r: names[r] != names[r].upper()):
+        names[row] = names[row].upper()
+    for row in pick("legal_form_punctuation", lambda r: "Sdn Bhd" in names[r] or "Sdn. Bhd." in names[r]):
+        name = names[row]
+        names[row] = (
+            name.replace("Sdn Bhd", "SDN. BHD.")
+            if "Sdn Bhd" in name
+            else name.replace("Sdn. Bhd.", "Sdn Bhd")
+        )
+    for row in pick("phone_international", lambda r: _local_digits(tels[r]) is not None):
+        digits = _local_digits(tels[row]) or ""
+        written = tels[row].strip()
+        tels[row] = (
+            f"0{digits[1:3]}-{digits[3:]}"
+            if written.startswith(("+", "6"))
+            else f"+6{digits[:2]}-{digits[2:]}"
+        )
+    for row in pick("quarantined_currency", lambda r: True):
+        currencies[row] = "XYZ"
+    for name, values in (("CusName", names), ("Tel", tels), ("CurCode", currencies)):
+        index = skybiz.schema.get_field_index(name)
+        skybiz = skybiz.set_column(index, skybiz.schema.field(name), pa.array(values, pa.string()))
+    truth = pa.table(
+        {
+            "skybiz_code": pa.array([c for c, _, _ in chosen], pa.string()),
+            "smartacc_id": pa.array([s for _, s, _ in chosen], pa.string()),
+            "variant": pa.array([v for _, _, v in chosen], pa.string()),
+        }
+    ).sort_by("skybiz_code")
+    quarantined = [c for c, _, v in chosen if v == "quarantined_currency"]
+    defects = pa.table(
+        {
+            "system": pa.array(["skybiz"] * len(quarantined), pa.string()),
+            "id": pa.array(quarantined, pa.string()),
+            "field": pa.array(["CurCode"] * len(quarantined), pa.string()),
+            "defect": pa.array(["currency_unknown"] * len(quarantined), pa.string()),
+        }
+    )
+    return skybiz, truth, defects
+
+
+def _no_defects() -> pa.Table:
+    empty = pa.array([], pa.string())
+    return pa.table({"system": empty, "id": empty, "field": empty, "defect": empty})
+
+
+def _local_digits(phone: str | None) -> str | None:
+    """A Malaysian number's digits in trunk form (``0321421234``), or ``None`` if it is not one."""
+    if not phone or "x" in phone.lower():
+        return None
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    if digits.startswith("60"):
+        digits = "0" + digits[2:]
+    return digits if digits.startswith("0") and 9 <= len(digits) <= 11 else None
 
 
 def history_bounds(data: SandboxData) -> tuple[datetime, datetime]:

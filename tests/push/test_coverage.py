@@ -378,3 +378,52 @@ def test_cli_dry_run_shows_the_coverage_problem(
     assert out.count(warning) == 2  # before the lists and after the summary
     assert f"{start}..{end} (30 days)" in out
     assert "would create (5 in 1 batch(es))" in out
+
+
+# -- one computation: status, v_window_coverage and the push agree ------------------------------------------
+
+
+def test_status_the_view_and_the_push_agree_on_a_history_loaded_from_whenever_one_started(
+    make_rig: Any, duckdb_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 11: SkyBiz loaded for a range, then "from where that ended to today" as the old advice said,
+    # with a hole in between; the tenant's history really starts long before.
+    rig = make_rig(duckdb_url)
+    insert_customers(rig.warehouse, [smartacc_row(i) for i in range(3)], skybiz_loaded=False)
+    record_skybiz_load(rig.warehouse, _days_ago(300), _days_ago(250))
+    record_skybiz_load(rig.warehouse, _days_ago(200), _days_ago(-20))  # this month's window, loaded now
+    declared = _days_ago(1000)
+    view_gaps = rig.warehouse.query(
+        "SELECT window_start, window_end FROM v_window_coverage WHERE source = 'skybiz' AND coverage = 'gap'"
+    )
+    covered_to = rig.warehouse.query(
+        "SELECT max(covered_through) FROM v_window_coverage WHERE source = 'skybiz' AND coverage = 'loaded'"
+    )[0][0]
+    coverage = check_coverage(rig.warehouse, PushSettings(skybiz_covered_from=declared))
+    rig.warehouse.close()  # the CLI opens the DuckDB file itself
+    for name, value in rig.sandbox.endpoints.as_env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("COLUMNS", "400")
+    monkeypatch.setenv("SKYSMART_PUSH_SKYBIZ_COVERED_FROM", declared.isoformat())
+
+    status = main(["status", "--warehouse", duckdb_url])
+    status_out = " ".join(capsys.readouterr().out.split())
+    pushed = main(["push", "--warehouse", duckdb_url])
+    push_err = " ".join(capsys.readouterr().err.split())
+
+    # The view's gaps are the push's gaps after the first loaded day; both stop at the day the load started.
+    assert view_gaps == [(_days_ago(249), _days_ago(201))]
+    assert [(g.start, g.end) for g in coverage.gaps] == [
+        (declared, _days_ago(301)),
+        (_days_ago(249), _days_ago(201)),
+    ]
+    assert covered_to == coverage.newest == today_myt()
+    problem = coverage.problem
+    assert problem is not None
+    fix = f"skysmart run --source skybiz --from {declared} --to {_days_ago(301)}"
+    assert fix in problem and f"skysmart push --skybiz-covered-from {declared}" in problem
+    # skysmart status prints the push's own verdict; the push refuses with the same words.
+    assert status == 0 and "a real push would be refused" in status_out
+    assert " ".join(problem.split()) in status_out
+    assert pushed == 2 and " ".join(problem.split()) in push_err
+    assert rig.creates == []

@@ -119,6 +119,7 @@ def test_overlap_ground_truth_is_the_same_business(data):
         for r in data.smartacc.select(["AcCustomerID", "AcCustomerName", "AcCurrencyID"]).to_pylist()
     }
     dirty = {(d["system"], d["id"]) for d in data.defects.to_pylist()}
+    dirty |= {("skybiz", v["skybiz_code"]) for v in data.twin_variants.to_pylist()}  # typed differently
     compared = 0
     for pair in data.matches.to_pylist():
         a, b = sky[pair["skybiz_code"]], sma[pair["smartacc_id"]]
@@ -127,7 +128,7 @@ def test_overlap_ground_truth_is_the_same_business(data):
         assert a["CusName"] == b["AcCustomerName"]
         assert a["CurCode"] == b["AcCurrencyID"]
         compared += 1
-    assert compared > 0.8 * data.matches.num_rows
+    assert compared > 0.75 * data.matches.num_rows
     assert len(set(data.matches.column("skybiz_code").to_pylist())) == data.matches.num_rows
     assert len(set(data.matches.column("smartacc_id").to_pylist())) == data.matches.num_rows
 
@@ -142,7 +143,10 @@ def test_no_overlap_and_no_dirt_when_asked():
 def test_dirty_share_and_each_defect_is_real(data):
     systems = data.defects.column("system")
     per_system = {s: pc.sum(pc.equal(systems, s)).as_py() for s in ("skybiz", "smartacc")}
-    assert per_system == {"skybiz": round(SIZE * 0.03), "smartacc": round(SIZE * 0.03)}
+    # SkyBiz also carries the quarantined-currency twins (twin_variants), recorded as currency_unknown.
+    quarantined_twins = sum(v == "quarantined_currency" for v in data.twin_variants["variant"].to_pylist())
+    assert quarantined_twins > 0
+    assert per_system == {"skybiz": round(SIZE * 0.03) + quarantined_twins, "smartacc": round(SIZE * 0.03)}
     sky = {r["CusCode"]: r for r in data.skybiz.to_pylist()}
     sma = {r["AcCustomerID"]: r for r in data.smartacc.to_pylist()}
     kinds = set()
