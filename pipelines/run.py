@@ -75,6 +75,8 @@ _STAGE_FUNCTIONS: dict[str, Callable[[Settings, str], dict[str, Any]]] = {
 
 #: Windows extracted at the same time per source; their requests share the vendor's one HTTP budget.
 EXTRACT_WINDOWS: Final = 4
+#: Windows loaded in one warehouse transaction (each still gets its own load_audit row and counts).
+LOAD_WINDOWS: Final = 24
 
 
 def run_window(
@@ -227,11 +229,14 @@ def _load(
     outcomes: dict[str, WindowOutcome],
     progress: ProgressCallback | None,
 ) -> None:
-    """Load a source's valid windows in order over one warehouse connection; each window its own load."""
+    """Load a source's valid windows in order over one connection, :data:`LOAD_WINDOWS` per transaction.
+
+    Each window keeps its own audit row and counts, and a failing one stops only itself.
+    """
     if not refs:
         return
     from pipelines.lake import Lake
-    from pipelines.warehouse import load_window, open_warehouse
+    from pipelines.warehouse import load_windows, open_warehouse
 
     lake = Lake(settings.lake_url)
     try:
@@ -241,18 +246,20 @@ def _load(
             outcomes[ref] = _stopped(ref, results[ref], "load", error)
         return
     with warehouse:
-        for ref in refs:
-            if progress:
-                progress(ref, "load", None)
-            window = Window.from_ref(ref)
-            try:
-                loaded = steps.to_small_dict(load_window(warehouse, lake, window.source, window))
-            except SkysmartError as error:
-                outcomes[ref] = _stopped(ref, results[ref], "load", error)
-                continue
-            results[ref]["load"] = loaded
-            if progress:
-                progress(ref, "load", loaded)
+        for first in range(0, len(refs), LOAD_WINDOWS):
+            batch = refs[first : first + LOAD_WINDOWS]
+            for ref in batch:
+                if progress:
+                    progress(ref, "load", None)
+            windows = [Window.from_ref(ref) for ref in batch]
+            loaded = load_windows(warehouse, lake, windows[0].source, windows)
+            for ref, outcome in zip(batch, loaded, strict=True):
+                if isinstance(outcome, SkysmartError):
+                    outcomes[ref] = _stopped(ref, results[ref], "load", outcome)
+                    continue
+                results[ref]["load"] = steps.to_small_dict(outcome)
+                if progress:
+                    progress(ref, "load", results[ref]["load"])
 
 
 def _stopped(

@@ -7,6 +7,7 @@ values (e-mails, phones) are personal data.
 
 from __future__ import annotations
 
+import copy
 import html
 import json
 import math
@@ -234,13 +235,16 @@ def stored_result(
     keyed: bool,
     key_column: str,
     facts: Mapping[str, Any],
+    configs: dict[int, Any] | None = None,
 ) -> dict[str, Any]:
     """The GX result in GX's own JSON shape, with every row value left out and keys made plain strings.
 
     ``exclude_unexpected_values`` already keeps values out of the index lists; the whitelist of result
     fields keeps them out of anything else an expectation might report. Exception tracebacks are dropped,
     their first line kept. The GX runs of a window's batch (see :mod:`pipelines.quality.running`) are
-    stored as one result of the whole suite, as seen on that window.
+    stored as one result of the whole suite, as seen on that window. ``configs`` caches each expectation
+    configuration's JSON between the windows of a batch (they share the configurations; serialising them
+    was most of the cost of a small window's report).
     """
     from great_expectations.util import convert_to_json_serializable
 
@@ -259,7 +263,7 @@ def stored_result(
         stored_results.append(
             {
                 "success": bool(r.success),
-                "expectation_config": convert_to_json_serializable(config.to_json_dict()) if config else None,
+                "expectation_config": _config_json(config, configs),
                 "result": convert_to_json_serializable(kept),
                 "meta": convert_to_json_serializable(dict(r.meta or {})),
                 "exception_info": {
@@ -282,6 +286,18 @@ def stored_result(
         "meta": {**convert_to_json_serializable(run.meta), "skysmart": dict(facts)},
         "results": stored_results,
     }
+
+
+def _config_json(config: Any, cache: dict[int, Any] | None) -> Any:
+    if config is None:
+        return None
+    from great_expectations.util import convert_to_json_serializable
+
+    if cache is None:
+        return convert_to_json_serializable(config.to_json_dict())
+    if id(config) not in cache:
+        cache[id(config)] = (config, convert_to_json_serializable(config.to_json_dict()))
+    return copy.deepcopy(cache[id(config)][1])
 
 
 def json_bytes(doc: Mapping[str, Any]) -> bytes:

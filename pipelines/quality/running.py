@@ -137,8 +137,10 @@ def validate_frames(
     results: list[QualityResult] = []
     for chunk in _chunks(items):
         runs = _validate_batch([i.frame for i in chunk], contract, key_column)
+        configs: dict[int, Any] = {}  # the chunk's windows share their expectation configurations
         results += [
-            _result(item, run, contract, key_column, lake) for item, run in zip(chunk, runs, strict=True)
+            _result(item, run, contract, key_column, lake, configs)
+            for item, run in zip(chunk, runs, strict=True)
         ]
     return results
 
@@ -231,7 +233,12 @@ def _chunks(items: Sequence[FrameToValidate]) -> list[list[FrameToValidate]]:
 
 
 def _result(
-    item: FrameToValidate, run: Run, contract: Contract, key_column: str, lake: Lake | None
+    item: FrameToValidate,
+    run: Run,
+    contract: Contract,
+    key_column: str,
+    lake: Lake | None,
+    configs: dict[int, Any],
 ) -> QualityResult:
     """A window's :class:`QualityResult` from its share of the batch; reports stored when there is a lake."""
     df, window, source = item.frame, item.window, item.source
@@ -251,7 +258,7 @@ def _result(
             "validated_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "seconds": round(run.seconds, 3),
         }
-        stored = stored_result(name, run, keyed, key_column, facts)
+        stored = stored_result(name, run, keyed, key_column, facts, configs)
         where = source or window.source
         json_url = lake.write_file(QUALITY, where, CUSTOMERS, window, REPORT_JSON, json_bytes(stored))
         page = render_html(stored).encode("utf-8")

@@ -10,7 +10,7 @@ import os
 
 from pipelines.config import Settings
 from pipelines.warehouse.base import Warehouse, mask_url
-from pipelines.warehouse.load import LoadResult, committed_windows, load_range, load_window
+from pipelines.warehouse.load import LoadResult, committed_windows, load_range, load_window, load_windows
 
 __all__ = [
     "LoadResult",
@@ -19,6 +19,7 @@ __all__ = [
     "default_url",
     "load_range",
     "load_window",
+    "load_windows",
     "mask_url",
     "open_warehouse",
 ]

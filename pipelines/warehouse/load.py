@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Final
@@ -102,6 +103,56 @@ def load_window(warehouse: Warehouse, lake: Lake, source: str, window: Window | 
         _record_failure(warehouse, load_id, started_at, clock, exc)
         raise
     return counts
+
+
+def load_windows(
+    warehouse: Warehouse, lake: Lake, source: str, windows: Sequence[Window | str]
+) -> list[LoadResult | SkysmartError]:
+    """Load many windows of one source in one transaction; one result (or the error) per window, in order.
+
+    Each window is merged exactly as :func:`load_window` merges it, in the order given, and gets its own
+    ``load_audit`` row (committed as ``running`` first, all in one statement) with its own counts, so the
+    warehouse ends exactly as after loading the windows one by one. What a batch saves is a transaction, a
+    commit and the audit round trips per window — about half of a small window's load on DuckDB. If any
+    window fails, the whole batch is rolled back, its ``running`` rows are removed, and the windows are
+    loaded one by one, so a bad window stops only itself and is recorded as ``failed`` on its own.
+    """
+    wins = [w if isinstance(w, Window) else Window.parse(source, w) for w in windows]
+    foreign = [w for w in wins if w.source != source]
+    if foreign or len(wins) < 2:
+        return [_load_one(warehouse, lake, source, w) for w in wins]
+    warehouse.ensure_schema()
+    started_at = datetime.now(UTC)
+    load_ids = [new_load_id() for _ in wins]
+    audit = quote_ident(schema.AUDIT)
+    values = ", ".join("(?, ?, ?, ?, ?, 'running', ?)" for _ in wins)
+    params: list[Any] = []
+    for load_id, win in zip(load_ids, wins, strict=True):
+        params += [load_id, source, win.key, win.start, win.end, started_at]
+    warehouse.execute(
+        f"INSERT INTO {audit} (load_id, source, source_window, window_start, window_end, status, started_at) "
+        f"VALUES {values}",
+        tuple(params),
+    )
+    try:
+        with warehouse.transaction():
+            results: list[LoadResult | SkysmartError] = [
+                _load(warehouse, lake, win, load_id, started_at, time.perf_counter())
+                for load_id, win in zip(load_ids, wins, strict=True)
+            ]
+    except Exception:
+        marks = ", ".join("?" for _ in load_ids)
+        with warehouse.transaction():
+            warehouse.execute(f"DELETE FROM {audit} WHERE load_id IN ({marks})", tuple(load_ids))
+        return [_load_one(warehouse, lake, source, w) for w in wins]
+    return results
+
+
+def _load_one(warehouse: Warehouse, lake: Lake, source: str, win: Window) -> LoadResult | SkysmartError:
+    try:
+        return load_window(warehouse, lake, source, win)
+    except SkysmartError as error:
+        return error
 
 
 def _load(

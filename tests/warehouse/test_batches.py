@@ -1,0 +1,68 @@
+"""Loads in batches: one transaction for many windows leaves exactly what loading them one by one leaves."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipelines.errors import LakeError
+from pipelines.lake import Lake
+from pipelines.warehouse import LoadResult, Warehouse, load_window, load_windows, open_warehouse
+from tests.warehouse import helpers
+from tests.warehouse.factory import at, customer, quarantine_row, write_window
+from tests.warehouse.test_load import APR, FEB, JAN, MAR, SRC, write_scenario
+
+COUNTS = ("window", "rows_in", "inserted", "updated", "unchanged", "quarantined")
+
+
+def _counts(result: LoadResult) -> tuple[Any, ...]:
+    return tuple(getattr(result, name) for name in COUNTS)
+
+
+def _audit(warehouse: Warehouse) -> list[tuple[Any, ...]]:
+    return sorted(
+        (a["source_window"], a["status"], a["rows_in"], a["inserted"], a["updated"], a["unchanged"])
+        for a in helpers.audit(warehouse)
+    )
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations([JAN, FEB, MAR])), ids=lambda o: "")
+def test_a_batch_in_any_order_equals_loading_window_by_window(
+    warehouse_url: str, tmp_path: Path, lake: Lake, order: tuple[Any, ...]
+) -> None:
+    write_scenario(lake)
+    with open_warehouse(warehouse_url) as warehouse:
+        one_by_one = [_counts(load_window(warehouse, lake, SRC, w)) for w in order]
+        expected, expected_audit = helpers.state(warehouse), _audit(warehouse)
+        helpers.wipe(warehouse)
+
+        batched = load_windows(warehouse, lake, SRC, list(order))
+
+        assert all(isinstance(r, LoadResult) for r in batched)
+        assert [_counts(r) for r in batched if isinstance(r, LoadResult)] == one_by_one
+        assert helpers.state(warehouse) == expected
+        assert _audit(warehouse) == expected_audit
+        # And a second batch over the same windows changes nothing.
+        again = load_windows(warehouse, lake, SRC, list(order))
+        assert all(isinstance(r, LoadResult) and r.inserted == r.updated == 0 for r in again)
+        assert helpers.state(warehouse) == expected
+
+
+def test_a_bad_window_stops_only_itself(warehouse: Warehouse, lake: Lake) -> None:
+    write_scenario(lake)
+    rows = [customer(SRC, f"E{i}", APR, modified=at("2024-04-03")) for i in range(3)]
+    write_window(lake, APR, rows, [quarantine_row(SRC, APR, 9)], raw_rows=5)  # normalized is stale
+
+    results = load_windows(warehouse, lake, SRC, [JAN, APR, FEB, MAR])
+
+    assert [type(r).__name__ for r in results] == ["LoadResult", "LakeError", "LoadResult", "LoadResult"]
+    assert isinstance(results[1], LakeError) and "raw window has 5 rows" in str(results[1])
+    statuses = sorted((a["source_window"], a["status"]) for a in helpers.audit(warehouse))
+    assert statuses == sorted(
+        [(JAN.key, "succeeded"), (FEB.key, "succeeded"), (MAR.key, "succeeded"), (APR.key, "failed")]
+    )
+    keys = {c["customer_key"] for c in helpers.customers(warehouse)}
+    assert keys and not any(k.startswith(f"{SRC}:E") for k in keys)
