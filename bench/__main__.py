@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-AREAS = ("sandbox", "extract", "normalize", "quality", "warehouse", "push", "e2e", "faults")
+AREAS = ("sandbox", "extract", "normalize", "quality", "warehouse", "push", "e2e", "faults", "identity")
 
 
 def main(argv: list[str]) -> None:

@@ -11,9 +11,16 @@ Each candidate pair gets evidence (which keys agree, and how similar the names a
 ``token_sort_ratio`` on the name keys) and one class:
 
 * ``same``: the same business; the push treats the SmartAcc record as existing in SkyBiz.
-* ``possible``: strong evidence that disagrees with itself (a shared phone under another name, the same
-  name at the same postcode with no contact detail in common). A person decides; the push creates nothing.
-* ``different``: the pair shared a blocking key, nothing more.
+* ``possible``: evidence that disagrees with itself (a shared phone under another name; the same name and
+  e-mail while both records carry phone numbers and none agrees; the same name at the same postcode with no
+  contact detail in common, unless both their phones and their e-mails differ). A person decides; the
+  push creates nothing.
+* ``different``: the pair shared a blocking key, nothing more — including an e-mail shared under another
+  name by businesses whose phone numbers differ (group companies share ``info@``; free-mail addresses like
+  ``ahmad.ismail@gmail.com`` are shared by namesakes).
+
+A name missing on one side (a quarantined blank name) is no evidence either way: two agreeing identifiers,
+or one and the postcode, then decide.
 
 :func:`classify` is the one place the thresholds live.
 """
@@ -51,6 +58,8 @@ RECORD_COLUMNS: Final = ("name", *PHONE_COLUMNS, "email", "postcode", "town", "r
 EVIDENCE_COLUMNS: Final = (
     "name_score",
     "phone_match",
+    "phones_differ",
+    "emails_differ",
     "email_match",
     "registration_match",
     "postcode_match",
@@ -114,13 +123,20 @@ def match(skybiz: pd.DataFrame, smartacc: pd.DataFrame, *, workers: int = 1) -> 
         for pb in PHONE_COLUMNS:
             phone |= _equal(a[pa_], b[pb])
     out["phone_match"] = phone
+    out["phones_differ"] = ~phone & _any_phone(a) & _any_phone(b)
+    out["name_known"] = (a["name_key"].notna() & b["name_key"].notna()).to_numpy(dtype=bool)
     out["email_match"] = _equal(a["email_key"], b["email_key"])
+    out["emails_differ"] = (
+        a["email_key"].notna().to_numpy(dtype=bool)
+        & b["email_key"].notna().to_numpy(dtype=bool)
+        & ~out["email_match"].to_numpy(dtype=bool)
+    )
     out["registration_match"] = _equal(a["registration_key"], b["registration_key"])
     out["postcode_match"] = _equal(a["postcode_key"], b["postcode_key"])
     out["town_match"] = _equal(a["town_key"], b["town_key"])
     out["match_class"] = classify(out)
     out["evidence"] = _evidence(out, a, b)
-    return out
+    return out.drop(columns=["name_known"])
 
 
 def candidate_pairs(sky: pd.DataFrame, sma: pd.DataFrame) -> pd.DataFrame:
@@ -147,17 +163,37 @@ def candidate_pairs(sky: pd.DataFrame, sma: pd.DataFrame) -> pd.DataFrame:
 
 
 def classify(evidence: pd.DataFrame) -> pd.Series:
-    """The class of each pair from its evidence columns (the only place the thresholds are applied)."""
-    ids = (
-        evidence["phone_match"].astype(int)
-        + evidence["email_match"].astype(int)
-        + evidence["registration_match"].astype(int)
+    """The class of each pair from its evidence columns (the only place the thresholds are applied).
+
+    ``name_known`` (optional, default true) says both names could be compared; ``phones_differ`` that both
+    records carry phone numbers and none agrees.
+    """
+    phone, email, registration = (
+        evidence["phone_match"],
+        evidence["email_match"],
+        evidence["registration_match"],
+    )
+    ids = phone.astype(int) + email.astype(int) + registration.astype(int)
+    differ = evidence["phones_differ"]
+    postcode = evidence["postcode_match"]
+    known = (
+        evidence["name_known"] if "name_known" in evidence.columns else pd.Series(True, index=evidence.index)
     )
     name = evidence["name_score"]
-    same = ((ids >= 1) & (name >= SAME_NAME_ONE_ID)) | (
-        ((ids >= 2) | evidence["registration_match"]) & (name >= SAME_NAME_STRONG_ID)
+    alike = known & (name >= SAME_NAME_ONE_ID)
+    same = (
+        (phone & alike)
+        | (email & alike & ~differ)
+        | (((ids >= 2) | registration) & known & (name >= SAME_NAME_STRONG_ID))
+        | (~known & ((ids >= 2) | ((ids >= 1) & postcode)))
     )
-    possible = (ids >= 1) | ((name >= POSSIBLE_NAME_SAME_POSTCODE) & evidence["postcode_match"])
+    possible = (
+        phone
+        | (email & alike)
+        | (email & ~differ & known & (name >= SAME_NAME_STRONG_ID))
+        | (known & (name >= POSSIBLE_NAME_SAME_POSTCODE) & postcode & ~(differ & evidence["emails_differ"]))
+        | (~known & (ids >= 1))
+    )
     return pd.Series(
         np.where(same, SAME, np.where(possible, POSSIBLE, DIFFERENT)), index=evidence.index, dtype="string"
     )
@@ -185,6 +221,13 @@ def _blocking_keys(features: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True).drop_duplicates()
 
 
+def _any_phone(features: pd.DataFrame) -> np.ndarray:
+    present = np.zeros(len(features), dtype=bool)
+    for column in PHONE_COLUMNS:
+        present |= features[column].notna().to_numpy(dtype=bool)
+    return present
+
+
 def _equal(a: pd.Series, b: pd.Series) -> np.ndarray:
     """Element-wise equality where a missing value on either side is "no"."""
     return (a.notna() & b.notna() & (a.astype("string") == b.astype("string")).fillna(False)).to_numpy(
@@ -207,6 +250,8 @@ def _evidence(out: pd.DataFrame, a: pd.DataFrame, b: pd.DataFrame) -> pd.Series:
     ):
         text = ("; " + label + " " + values.fillna("").astype(str)).where(out[flag].to_numpy(), "")
         parts.append(text)
+    parts.append(pd.Series(np.where(out["phones_differ"].to_numpy(), "; phones differ", "")))
+    parts.append(pd.Series(np.where(out["emails_differ"].to_numpy(), "; e-mails differ", "")))
     result = parts[0].astype(str)
     for part in parts[1:]:
         result = result + part.astype(str).to_numpy()

@@ -16,6 +16,7 @@ Times are naive Malaysia (UTC+08:00) wall times, as both vendors store them.
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -351,7 +352,9 @@ def generate(
     if not 0.0 <= overlap <= 1.0 or not 0.0 <= dirty_rate <= 1.0 or not 0.0 <= twin_variant_rate <= 0.25:
         raise ValueError("overlap and dirty_rate are shares between 0 and 1")
     shared = round(size * overlap)
-    entities = _entities(_rng(seed, "entities"), 2 * size - shared)
+    entities = _singapore_numbers(
+        _rng(seed, "singapore-phones"), _entities(_rng(seed, "entities"), 2 * size - shared)
+    )
     sky_rows = _rng(seed, "skybiz-order").permutation(size)
     sma_rows = size - shared + _rng(seed, "smartacc-order").permutation(size)
     skybiz = _skybiz(_rng(seed, "skybiz"), entities, sky_rows, history_start, history_end)
@@ -571,6 +574,8 @@ class _Entities:
     mob_area: pa.Array
     mob_sub: pa.Array
     singapore: np.ndarray
+    sg_tel: pa.Array
+    sg_mobile: pa.Array
     addr1: pa.Array
     addr2: pa.Array
     town: pa.Array
@@ -709,6 +714,7 @@ def _entities(rng: np.random.Generator, n: int) -> _Entities:
     person_local = _by_choice(rng.choice(4, size=n), 4, local_part)
     p_email = _cat(person_local, "@", _pick(rng, _FREE_MAIL, n))
     email = _where(rng.random(n) < 0.88, _where(is_company, co_email, p_email), "")
+    email = _personal_mail_unique(email, ~is_company)
     website = _where(is_company & (rng.random(n) < 0.25), _cat("www.", domain), "")
 
     return _Entities(
@@ -737,6 +743,8 @@ def _entities(rng: np.random.Generator, n: int) -> _Entities:
         mob_area=mob_area,
         mob_sub=mob_sub,
         singapore=singapore,
+        sg_tel=_const("", n),  # drawn by _singapore_numbers from a generator of their own
+        sg_mobile=_const("", n),
         addr1=addr1,
         addr2=addr2,
         town=_where(singapore, "Singapore", town),
@@ -749,6 +757,36 @@ def _entities(rng: np.random.Generator, n: int) -> _Entities:
         group_idx=group_idx,
         salesperson=_where(rng.random(n) < 0.85, _cat("S", _num(rng.integers(1, 21, size=n), 2)), ""),
         msic_idx=rng.integers(0, len(_MSIC), size=n),
+    )
+
+
+def _personal_mail_unique(email: pa.Array, person: np.ndarray) -> pa.Array:
+    """A free-mail address belongs to one person: a namesake's is numbered (``aminah.salleh2@gmail.com``).
+
+    Group companies may share ``info@`` (that stays); two people never share ``aminah.salleh@gmail.com``.
+    """
+    values = np.asarray(email.to_pylist(), dtype=object)
+    _, inverse = np.unique(values.astype(str), return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    ordered = inverse[order]
+    rank = np.empty(len(values), dtype=np.int64)
+    rank[order] = np.arange(len(values)) - np.searchsorted(ordered, ordered, side="left")
+    for i in np.flatnonzero(person & (rank > 0) & (values != "")):
+        local, _, domain = str(values[i]).partition("@")
+        values[i] = f"{local}{rank[i] + 1}@{domain}"
+    return pa.array(values, pa.string())
+
+
+def _singapore_numbers(rng: np.random.Generator, e: _Entities) -> _Entities:
+    """Each entity's own Singapore landline and mobile digits (used where it is a Singapore customer).
+
+    Both systems write the same number for the same business, however differently they format it.
+    """
+    n = e.n
+    return dataclasses.replace(
+        e,
+        sg_tel=_cat("6", _digits(rng, n, 7)),
+        sg_mobile=_cat(_pick(rng, ["8", "9"], n), _digits(rng, n, 7)),
     )
 
 
@@ -841,8 +879,11 @@ def _phone(
     return out
 
 
-def _sg_phone(rng: np.random.Generator, n: int) -> pa.Array:
-    num = _cat(_pick(rng, ["6", "8", "9"], n), _digits(rng, n, 7))
+def _sg_phone(rng: np.random.Generator, num: pa.Array) -> pa.Array:
+    """A Singapore entity's own eight digits, written in one of the ways people write them."""
+    n = len(num)
+    # The draws that once made up a number per system: kept so that every later value stays where it was.
+    _pick(rng, ["6", "8", "9"], n), _digits(rng, n, 7)
     head, tail = pc.utf8_slice_codeunits(num, 0, 4), pc.utf8_slice_codeunits(num, 4)
     return _choose(
         rng.choice(3, size=n), _cat("+65 ", head, " ", tail), _cat(head, " ", tail), _cat("65-", num)
@@ -860,9 +901,10 @@ def _phones(rng: np.random.Generator, e: _Entities, rows: np.ndarray) -> dict[st
     tel2 = _where(e.tel2_present[rows], _phone(rng, tel_area, e.tel2_sub.take(idx)), "")
     fax = _where(e.fax_present[rows], _phone(rng, tel_area, e.fax_sub.take(idx)), "")
     if sg.any():
-        k, mask = int(sg.sum()), pa.array(sg)
-        tel = pc.replace_with_mask(tel, mask, _sg_phone(rng, k))
-        mob = pc.replace_with_mask(mob, mask, _sg_phone(rng, k))
+        mask = pa.array(sg)
+        sg_rows = pa.array(rows[sg])
+        tel = pc.replace_with_mask(tel, mask, _sg_phone(rng, e.sg_tel.take(sg_rows)))
+        mob = pc.replace_with_mask(mob, mask, _sg_phone(rng, e.sg_mobile.take(sg_rows)))
     return {"tel": tel, "tel2": tel2, "fax": fax, "mobile": mob}
 
 
