@@ -140,6 +140,81 @@ def validate_batch_step(settings: Settings, window_refs: Sequence[str]) -> list[
     return [by_ref[w.ref] for w in windows]
 
 
+def process_batch_step(settings: Settings, window_refs: Sequence[str]) -> dict[str, Any]:
+    """Normalize, validate and load a batch of windows of one source: the backfill DAG's batch task.
+
+    Windows are normalized one by one, validated together (one GX run per batch of rows) and the valid
+    ones loaded in one warehouse transaction (:func:`pipelines.warehouse.load_windows`). A window that
+    fails at any stage stops only itself: the others still load. If any failed, the step raises at the
+    end — a retryable error first (a retry redoes the batch, which is idempotent), else the first
+    failure — with every failed window named in a note.
+
+    Returns:
+        ``{"source", "windows", "loaded", "rows_in", "inserted", "updated", "unchanged", "quarantined"}``.
+    """
+    from pipelines.errors import DataQualityError, SkysmartError
+    from pipelines.lake import Lake
+    from pipelines.normalize import normalize_window
+    from pipelines.warehouse import load_windows, open_warehouse
+
+    windows = [Window.from_ref(ref) for ref in window_refs]
+    sources = {w.source for w in windows}
+    if len(sources) > 1:
+        raise ConfigError(f"a batch holds windows of one source; got {sorted(sources)}", field="window_refs")
+    lake = Lake(settings.lake_url)
+    failed: dict[str, SkysmartError] = {}
+    normalized: list[Window] = []
+    quarantined = 0
+    for window in windows:
+        try:
+            quarantined += normalize_window(lake, window.source, window).quarantined
+        except SkysmartError as error:
+            failed[window.ref] = error
+        else:
+            normalized.append(window)
+    valid = []
+    if normalized:
+        for window, result in zip(
+            normalized, validate_batch_step(settings, [w.ref for w in normalized]), strict=True
+        ):
+            if result["success"]:
+                valid.append(window)
+            else:
+                failed[window.ref] = DataQualityError(
+                    f"data quality check of {window.ref} failed: {result['failed_errors']} error "
+                    f"expectation(s); report: {result['report_html_url']}",
+                    source=window.source,
+                    window=window.key,
+                )
+    totals = {"rows_in": 0, "inserted": 0, "updated": 0, "unchanged": 0}
+    loaded = []
+    if valid:
+        with open_warehouse(settings.warehouse_url) as warehouse:
+            for window, outcome in zip(
+                valid, load_windows(warehouse, lake, valid[0].source, valid), strict=True
+            ):
+                if isinstance(outcome, SkysmartError):
+                    failed[window.ref] = outcome
+                    continue
+                loaded.append(window.ref)
+                for name in totals:
+                    totals[name] += int(getattr(outcome, name))
+    if failed:
+        first = next((e for e in failed.values() if e.retryable), next(iter(failed.values())))
+        first.add_note(
+            f"{len(failed)} of {len(windows)} window(s) of this batch failed: "
+            + "; ".join(f"{ref}: {type(e).__name__}" for ref, e in failed.items())
+        )
+        raise first
+    return {
+        "source": next(iter(sources), None),
+        "windows": len(windows),
+        "loaded": loaded,
+        "quarantined": quarantined,
+        **totals,
+    }
+
+
 def load_step(settings: Settings, window_ref: str) -> dict[str, Any]:
     """Merge one normalized window (and its quarantine) into the warehouse."""
     from pipelines.lake import Lake

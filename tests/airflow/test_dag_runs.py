@@ -41,6 +41,8 @@ SOURCES = ("skybiz", "smartacc")
 FIRST, LAST = date(2024, 1, 1), date(2025, 12, 31)
 SEED = 31
 WINDOW_TASKS = ("window.extract", "window.normalize", "window.validate", "window.load")
+# The backfill: extraction mapped over windows, then batch tasks of up to 12 windows of one source.
+BACKFILL_TASKS = ("extract", "batches", "process")
 # The lineage of one particular load: which load wrote a row, when, and when it was extracted or refused.
 LOAD_COLUMNS = {"load_id", "loaded_at", "extracted_at", "quarantined_at"}
 EXTRACTION_LINEAGE = {"_extracted_at", "_request_id"}
@@ -207,8 +209,11 @@ def backfilled(
 def test_backfill_over_two_years_loads_monthly_windows_matching_the_sandbox(backfilled: Backfilled) -> None:
     assert_all_succeeded(backfilled.outcome)
     assert len(backfilled.outcome.results[("plan", -1)]) == 48
-    for task in WINDOW_TASKS:
-        assert backfilled.outcome.tries(task) == [1] * 48, task
+    assert backfilled.outcome.tries("extract") == [1] * 48
+    # 24 windows per source in batches of 12: four batch tasks (normalize + validate + load) for 48 windows.
+    assert backfilled.outcome.tries("process") == [1] * 4
+    assert [len(batch) for batch in backfilled.outcome.results[("batches", -1)]] == [12] * 4
+    assert sum(len(r["loaded"]) for k, r in backfilled.outcome.results.items() if k[0] == "process") == 48
     months = [(m.isoformat(), (m + timedelta(days=32)).replace(day=1) - timedelta(days=1)) for m in _months()]
     coverage = table_rows(
         backfilled.warehouse,
@@ -270,8 +275,8 @@ def test_a_transient_extract_failure_is_retried_and_the_window_completes(
     outcome = run_dag(dagbag.get_dag("skysmart_backfill"), conf=ONE_WINDOW, retry_delay=timedelta(seconds=1))
 
     assert_all_succeeded(outcome)
-    assert outcome.tries("window.extract") == [2]
-    assert [outcome.tries(t) for t in WINDOW_TASKS[1:]] == [[1], [1], [1]]
+    assert outcome.tries("extract") == [2]
+    assert [outcome.tries(t) for t in BACKFILL_TASKS[1:]] == [[1], [1]]
     expected = sandbox_ids(history(), "skybiz", date(2025, 3, 1), date(2025, 3, 31))
     assert warehouse_ids(tmp_path / "warehouse.duckdb", "skybiz") == expected
 
@@ -307,8 +312,8 @@ def test_a_fatal_extract_failure_fails_at_once_with_its_message(
 
     assert outcome.state == "failed"
     # Failed on the first try although the task has retries left: the retry policy knows the type.
-    assert outcome.tasks[("window.extract", 0)] == ("failed", 1)
-    assert {outcome.tasks[(t, 0)][0] for t in WINDOW_TASKS[1:]} == {"upstream_failed"}
+    assert outcome.tasks[("extract", 0)] == ("failed", 1)
+    assert {outcome.states("process")[0]} == {"upstream_failed"}
     assert f"pipelines.errors.{error}: skybiz read window=2025-03-01_2025-03-31" in output
     assert vendor_message in output
     reads = list(server.skybiz.received)
@@ -344,7 +349,7 @@ def test_a_locked_warehouse_is_retried_once_the_other_writer_lets_go(
 
     assert_all_succeeded(outcome)
     # TransientWarehouseError is retryable: the load failed once on the lock, then went through.
-    assert [outcome.tries(t) for t in WINDOW_TASKS] == [[1], [1], [1], [2]]
+    assert [outcome.tries(t) for t in BACKFILL_TASKS] == [[1], [1], [2]]
     expected = sandbox_ids(history(), "skybiz", date(2025, 3, 1), date(2025, 3, 31))
     assert warehouse_ids(warehouse, "skybiz") == expected
 
@@ -362,7 +367,7 @@ def _release_when_load_awaits_retry(holder: subprocess.Popen[str]) -> None:
 
     query = select(TaskInstance.task_id).where(
         TaskInstance.dag_id == "skysmart_backfill",
-        TaskInstance.task_id == "window.load",
+        TaskInstance.task_id == "process",
         TaskInstance.state == "up_for_retry",
     )
     deadline = time.monotonic() + 60
