@@ -3,7 +3,9 @@
 Every option can also come from a ``SKYSMART_SANDBOX_*`` variable (the option wins): ``SIZE``, ``SEED``,
 ``SKYBIZ_PORT``, ``SMARTACC_PORT``, ``LATENCY_MS``, ``FAULTS`` (``500=0.05,429=0.01``), ``RATE_LIMIT_KEY``,
 ``RATE_LIMIT_IP``, ``MUTATE_EVERY``, ``CORRUPT`` (a share of records, ``0.05``), ``CORRUPT_KINDS``
-(``null,bad_date``), ``WRITE_ENDPOINTS``, ``SKYBIZ_MODE``.
+(``null,bad_date``), ``WRITE_ENDPOINTS``, ``SKYBIZ_MODE``, ``HISTORY_START``, ``HISTORY_END`` (``today``
+ends the history on Malaysia's today, so SkyBiz can be loaded from its first day through today and a real
+push is allowed).
 
 ``--corrupt 0.05`` makes both APIs send 5 % of customer records damaged on the wire — wrong JSON types,
 missing keys, nulls, 100 kB strings, control characters with emoji and bidi overrides, malformed dates —
@@ -25,12 +27,14 @@ import signal
 import threading
 import time
 from collections.abc import Mapping
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from pipelines.cli.ui import console
 from pipelines.errors import ConfigError
 from pipelines.sandbox.switches import CORRUPTIONS, FAULTS, Switches
+from pipelines.windows import MYT
 
 ENV_PREFIX = "SKYSMART_SANDBOX_"
 DEFAULT_SIZE = 10_000
@@ -79,6 +83,16 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     serve.add_argument("--mutate-every", type=int, help="edit a customer after every N requests (0: off)")
     serve.add_argument(
+        "--history-start",
+        metavar="YYYY-MM-DD",
+        help="first day a customer can have been modified: the tenant's first day (default 2021-01-01)",
+    )
+    serve.add_argument(
+        "--history-end",
+        metavar="YYYY-MM-DD|today",
+        help="last day a customer can have been modified (default 2026-10-31; 'today': Malaysia's today)",
+    )
+    serve.add_argument(
         "--corrupt",
         type=float,
         metavar="SHARE",
@@ -97,6 +111,20 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="write `export SKYSMART_...` lines here when ready (source it to use the sandbox)",
     )
     serve.set_defaults(handler=serve_command)
+
+
+def _history_end(raw: str) -> date | None:
+    """A history bound: ``today`` (Malaysia), a date, or nothing (the generator's default)."""
+    if not raw:
+        return None
+    if raw.strip().lower() == "today":
+        return datetime.now(MYT).date()
+    try:
+        return date.fromisoformat(raw.strip())
+    except ValueError:
+        raise ConfigError(
+            f"a history bound must be YYYY-MM-DD or today, got {raw!r}", field="history"
+        ) from None
 
 
 def resolve_options(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -135,6 +163,8 @@ def resolve_options(args: argparse.Namespace, env: Mapping[str, str] | None = No
         "skybiz_mode": pick("skybiz_mode", "SKYBIZ_MODE", str, "2"),
         "write_endpoints": pick("write_endpoints", "WRITE_ENDPOINTS", str, None),
         "write_env": pick("write_env", "WRITE_ENV", str, None),
+        "history_end": _history_end(pick("history_end", "HISTORY_END", str, "")),
+        "history_start": _history_end(pick("history_start", "HISTORY_START", str, "")),
     }
     if not 1 <= options["size"] <= 10_000_000:
         raise ConfigError(f"--size must be between 1 and 10,000,000, got {options['size']}", field="size")
@@ -208,6 +238,7 @@ def serve_command(args: argparse.Namespace) -> int:
         skybiz_switches=_switches(options, skybiz=True),
         smartacc_switches=_switches(options, skybiz=False),
         skybiz_mode=options["skybiz_mode"],
+        **{k: options[k] for k in ("history_start", "history_end") if options[k]},
     )
     try:
         try:

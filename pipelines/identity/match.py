@@ -250,8 +250,8 @@ def _evidence(out: pd.DataFrame, a: pd.DataFrame, b: pd.DataFrame) -> pd.Series:
     ):
         text = ("; " + label + " " + values.fillna("").astype(str)).where(out[flag].to_numpy(), "")
         parts.append(text)
-    parts.append(pd.Series(np.where(out["phones_differ"].to_numpy(), "; phones differ", "")))
-    parts.append(pd.Series(np.where(out["emails_differ"].to_numpy(), "; e-mails differ", "")))
+    parts.append(pd.Series(np.where(out["phones_differ"].to_numpy(), "; phones differ", ""), dtype="string"))
+    parts.append(pd.Series(np.where(out["emails_differ"].to_numpy(), "; e-mails differ", ""), dtype="string"))
     result = parts[0].astype(str)
     for part in parts[1:]:
         result = result + part.astype(str).to_numpy()
