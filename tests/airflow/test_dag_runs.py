@@ -395,7 +395,8 @@ def test_push_dag_dry_run_changes_nothing_stale_skybiz_refuses_and_a_real_run_cr
     before = server.skybiz.customer_count
     customers_before = content(warehouse, "customers", "customer_key")
 
-    dry = run_dag(dag, conf={"dry_run": True})
+    declared = FIRST.isoformat()  # the first day of this tenant's SkyBiz history
+    dry = run_dag(dag, conf={"dry_run": True, "skybiz_covered_from": declared})
 
     assert_all_succeeded(dry)
     plan = dry.results[("push", -1)]
@@ -406,14 +407,16 @@ def test_push_dag_dry_run_changes_nothing_stale_skybiz_refuses_and_a_real_run_cr
     # The backfill loaded SkyBiz without gaps, but its newest day (LAST) is long before today: stale.
     assert f"SkyBiz is stale: the newest loaded day is {LAST}" in plan["coverage_problem"]
 
-    refused = run_dag(dag, conf={"dry_run": False})
+    refused = run_dag(dag, conf={"dry_run": False, "skybiz_covered_from": declared})
 
     assert refused.state == "failed"
     assert refused.tasks[("push", -1)] == ("failed", 1)  # PushCoverageError: not retried, nothing sent
     assert not [r for r in server.skybiz.received if r.action == "create"]
     assert _outbox(tmp_path) == []
 
-    real = run_dag(dag, conf={"dry_run": False, "allow_partial_coverage": True})
+    real = run_dag(
+        dag, conf={"dry_run": False, "allow_partial_coverage": True, "skybiz_covered_from": declared}
+    )
 
     assert_all_succeeded(real)
     pushed = real.results[("push", -1)]
