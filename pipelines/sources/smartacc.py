@@ -485,10 +485,11 @@ class SmartAccClient:
         fetched, listed = self._concurrent_pages(window, number, counter)
         served = [f.served_at for f in fetched if f.served_at is not None]
         since = min(served) if len(served) == len(fetched) else before
+        # Placing may read the next window's first page; the check comes after it, so covers it too.
+        recs = self._place(listed, window, counter)
         ctx = CallContext(SOURCE, "edited_since_check", window=window.key, page=1)
         counter.add(requests=1)
         check = self._edit_date_page(_cursor(since), 1, ctx)
-        recs = self._place(listed, window, counter)
         counter.add(received=len(recs))
         newest = _newest(recs)
         # A row met twice inside one pass is a shift seen directly: dirty even if the check saw nothing.
