@@ -1,9 +1,18 @@
-"""``make demo``: a year of history through the real DAGs against the sandbox, then what landed.
+"""``make demo``: the full loop through the real DAGs against the sandbox, then what landed.
 
-Starts the sandbox in its own process (``skysmart sandbox serve``), points Airflow connections at it through
-``AIRFLOW_CONN_*`` variables, runs ``skysmart_backfill`` over a year and ``skysmart_skybiz_push`` in dry-run
-mode with ``dag.test()`` in a private Airflow home, stops the sandbox, and prints a report from the
-warehouse and from the tasks' own results (XCom). Everything lives under ``.demo/`` (ignored by git).
+Starts the sandbox in its own process (``skysmart sandbox serve``) with a history from ``--start`` through
+today, points Airflow connections at it through ``AIRFLOW_CONN_*`` variables, and with ``dag.test()`` in a
+private Airflow home runs:
+
+1. ``skysmart_backfill`` for SkyBiz from its first day (``--start``) through today — the whole history, so
+   "not in the warehouse" means "not in SkyBiz";
+2. ``skysmart_backfill`` for SmartAcc over ``--start``..``--end``;
+3. ``skysmart_skybiz_push`` as a dry run, then for real, both declaring ``skybiz_covered_from`` = ``--start``
+   (each run rebuilds identity resolution's ``customer_matches`` first);
+
+then reads the customers the push created back from SkyBiz (a plain read, as any SkyBiz user would), stops
+the sandbox, and prints a report from the warehouse and from the tasks' own results (XCom). Everything lives
+under ``.demo/`` (ignored by git).
 """
 
 from __future__ import annotations
@@ -19,9 +28,10 @@ import time
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_WORKDIR = ROOT / ".demo"
@@ -46,12 +56,18 @@ class DemoRun:
     dag_id: str
     state: str
     seconds: float
+    conf: dict[str, Any] = field(default_factory=dict)
     failed: list[str] = field(default_factory=list)
     results: dict[tuple[str, int], Any] = field(default_factory=dict)
 
 
-def _start_sandbox(workdir: Path, size: int) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
-    """Serve both emulators on 127.0.0.1 in a child process; its endpoints arrive in a file it writes."""
+def _start_sandbox(
+    workdir: Path, size: int, history_start: date
+) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
+    """Serve both emulators on 127.0.0.1 in a child process; its endpoints arrive in a file it writes.
+
+    The sandbox's history runs from ``history_start`` through today, as a live tenant's does.
+    """
     endpoints_file = workdir / "endpoints.json"
     endpoints_file.unlink(missing_ok=True)
     with (workdir / "sandbox.log").open("wb") as log:
@@ -66,6 +82,10 @@ def _start_sandbox(workdir: Path, size: int) -> tuple[subprocess.Popen[bytes], d
                 str(size),
                 "--write-endpoints",
                 str(endpoints_file),
+                "--history-start",
+                history_start.isoformat(),
+                "--history-end",
+                "today",
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -133,22 +153,25 @@ def _migrate() -> None:
         raise SystemExit(f"airflow db migrate failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
 
 
-def _run_dags(start: date, end: date) -> list[DemoRun]:
-    """The backfill over ``start``..``end``, then the push as a dry run, each with ``dag.test()``."""
+def _run_dags(start: date, end: date, today: date) -> list[DemoRun]:
+    """SkyBiz's whole history, SmartAcc's range, then the push as a dry run and for real (``dag.test()``)."""
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(str(ROOT / "dags"))
     if bag.import_errors:
         raise SystemExit(f"DAG import errors: {bag.import_errors}")
     runs = []
+    first_day = start.isoformat()
     for dag_id, conf in (
-        ("skysmart_backfill", {"start": start.isoformat(), "end": end.isoformat()}),
-        ("skysmart_skybiz_push", {"dry_run": True}),
+        ("skysmart_backfill", {"start": first_day, "end": today.isoformat(), "sources": ["skybiz"]}),
+        ("skysmart_backfill", {"start": first_day, "end": end.isoformat(), "sources": ["smartacc"]}),
+        ("skysmart_skybiz_push", {"dry_run": True, "skybiz_covered_from": first_day}),
+        ("skysmart_skybiz_push", {"dry_run": False, "skybiz_covered_from": first_day}),
     ):
         print(f"→ running {dag_id} {conf}", flush=True)
         began = time.perf_counter()
         dag_run = bag.get_dag(dag_id).test(run_conf=conf)
-        run = DemoRun(dag_id, str(dag_run.state), time.perf_counter() - began)
+        run = DemoRun(dag_id, str(dag_run.state), time.perf_counter() - began, conf=conf)
         run.failed = sorted({ti.task_id for ti in dag_run.get_task_instances() if str(ti.state) != "success"})
         run.results = _results(dag_id, dag_run.run_id)
         runs.append(run)
@@ -172,13 +195,38 @@ def _results(dag_id: str, run_id: str) -> dict[tuple[str, int], Any]:
         }
 
 
-def _report(workdir: Path, runs: list[DemoRun]) -> None:
+def _read_back(endpoints: dict[str, str], runs: list[DemoRun], today: date) -> list[dict[str, Any]]:
+    """The customers the real push created, read back from SkyBiz (modified yesterday or today)."""
+    from pipelines.config import Settings
+    from pipelines.sources.skybiz import SkyBizClient
+    from pipelines.windows import Window
+
+    pushed = [r for r in runs if r.dag_id == "skysmart_skybiz_push" and not r.conf.get("dry_run")]
+    if not pushed or pushed[0].state != "success":
+        return []
+    settings = Settings.from_env(
+        {
+            "SKYSMART_SKYBIZ_URL": endpoints["skybiz_url"],
+            "SKYSMART_SKYBIZ_API_KEY": endpoints["skybiz_api_key"],
+            "SKYSMART_SKYBIZ_API_SECRET": endpoints["skybiz_api_secret"],
+        }
+    )
+    window = Window("skybiz", today - timedelta(days=1), today)
+    fields = ["CusCode", "CusName", "CurCode", "Tel", "Email", "DateTimeModified"]
+    with SkyBizClient(settings.require_skybiz()) as client:
+        rows = client.read_window(window, fields=fields).rows
+    return [dict(r) for r in rows if str(r.get("CusCode") or "").startswith("SA-")]
+
+
+def _report(workdir: Path, runs: list[DemoRun], created: list[dict[str, Any]]) -> None:
     from pipelines.cli.ui import console, print_table
     from pipelines.warehouse import open_warehouse
 
     warehouse_path = workdir / "warehouse.duckdb"
     print_table(
-        "DAG runs", ["dag", "state", "seconds"], [[r.dag_id, r.state, round(r.seconds, 1)] for r in runs]
+        "DAG runs",
+        ["dag", "conf", "state", "seconds"],
+        [[r.dag_id, json.dumps(r.conf), r.state, round(r.seconds, 1)] for r in runs],
     )
     if not warehouse_path.exists():
         console.print("No warehouse was written; see the task logs above.")
@@ -217,8 +265,8 @@ def _report(workdir: Path, runs: list[DemoRun]) -> None:
             f"SELECT {', '.join(SAMPLE_COLUMNS)} FROM v_customers ORDER BY customer_key LIMIT 5"
         )
         print_table("A sample of v_customers", list(SAMPLE_COLUMNS), sample)
-    reports = _quality(runs[0])
-    _push(runs)
+    reports = _quality(workdir / "lake")
+    _push(runs, created)
     example = reports[0] if reports else "-"
     console.print(f"Data Docs: {len(reports)} HTML reports beside the lake windows, e.g. {example}")
     console.print(f"Warehouse: {warehouse_path}")
@@ -228,60 +276,101 @@ def _report(workdir: Path, runs: list[DemoRun]) -> None:
     console.print(f'Query it:  .venv/bin/skysmart sql --warehouse {warehouse_path} "{query}"')
 
 
-def _quality(backfill: DemoRun) -> list[str]:
-    """Validation results per source from the validate tasks' XCom; returns the HTML report locations."""
+def _quality(lake: Path) -> list[str]:
+    """Validation results per source, read from the lake (``validation.json`` beside each window's report).
+
+    Returns the HTML report locations.
+    """
     from pipelines.cli.ui import print_table
 
-    results = [v for (task, _), v in sorted(backfill.results.items()) if task == "window.validate"]
     per_source: dict[str, list[int]] = {}
-    warnings_seen: Counter[tuple[str, str]] = Counter()
-    for result in results:
-        totals = per_source.setdefault(str(result["source"]), [0, 0, 0, 0, 0, 0])
-        for i, key in enumerate(("rows", "evaluated", "passed", "failed_errors", "failed_warnings")):
-            totals[i + 1] += int(result[key] or 0)
-        totals[0] += 1
-        for failure in result.get("failures") or []:
-            warnings_seen[(str(result["source"]), str(failure["check"]))] += int(
-                failure["unexpected_count"] or 0
-            )
+    failed: Counter[tuple[str, str]] = Counter()
+    reports: list[str] = []
+    for path in sorted(lake.glob("quality/source=*/entity=*/window=*/validation.json")):
+        result = json.loads(path.read_text())
+        meta = result.get("meta", {}).get("skysmart", {})
+        stats = result.get("statistics", {})
+        source = str(meta.get("source", "?"))
+        totals = per_source.setdefault(source, [0, 0, 0, 0, 0, 0])
+        errors = warnings_ = 0
+        for check in result.get("results") or []:
+            if check.get("success"):
+                continue
+            config = check.get("expectation_config") or {}
+            severity = (config.get("meta") or {}).get("severity", "error")
+            errors += severity == "error"
+            warnings_ += severity != "error"
+            name = str((config.get("meta") or {}).get("check") or config.get("type"))
+            failed[(source, name)] += int((check.get("result") or {}).get("unexpected_count") or 0)
+        for i, value in enumerate(
+            (1, int(meta.get("rows") or 0), int(stats.get("evaluated_expectations") or 0),
+             int(stats.get("successful_expectations") or 0), errors, warnings_)
+        ):  # fmt: skip
+            totals[i] += value
+        if (path.parent / "report.html").exists():
+            reports.append(str(path.parent / "report.html"))
     print_table(
         "Quality (great-expectations, per source over all windows)",
         ["source", "windows", "rows", "expectations", "passed", "error failures", "warning failures"],
         [[source, *totals] for source, totals in sorted(per_source.items())],
     )
-    if warnings_seen:
+    if failed:
         print_table(
             "Failed expectations (rows)",
             ["source", "check", "rows"],
-            [[s, c, n] for (s, c), n in warnings_seen.most_common(8)],
+            [[s, c, n] for (s, c), n in failed.most_common(8)],
         )
-    return [str(r["report_html_url"]) for r in results if r.get("report_html_url")]
+    return reports
 
 
-def _push(runs: list[DemoRun]) -> None:
-    from pipelines.cli.ui import print_table
+def _push(runs: list[DemoRun], created: list[dict[str, Any]]) -> None:
+    from pipelines.cli.ui import console, print_table
 
-    push = next((r for r in runs if r.dag_id == "skysmart_skybiz_push"), None)
-    result = push.results.get(("push", -1)) if push else None
-    if not result:
-        return
-    keys = ("selected", "already_exists", "to_create", "batches", "invalid", "needs_review")
-    print_table(
-        "SkyBiz push, dry run (nothing sent)",
-        ["SmartAcc-only", "already in SkyBiz", "would create", "in batches", "invalid", "needs review"],
-        [[result[k] for k in keys]],
-    )
-    if result.get("coverage_problem"):
-        # The sandbox's history ends before today, so a real push would be refused: say so, and why.
-        print(f"A real push would be refused: {result['coverage_problem']}")
+    pushes = [r for r in runs if r.dag_id == "skysmart_skybiz_push"]
+    for push in pushes:
+        result = push.results.get(("push", -1))
+        identity = push.results.get(("identity", -1))
+        if not result:
+            continue
+        dry = bool(push.conf.get("dry_run"))
+        if identity:
+            print_table(
+                "Identity resolution (customer_matches, rebuilt before the push)",
+                ["SkyBiz records", "quarantined", "SmartAcc records", "same", "possible", "different"],
+                [[identity[k] for k in ("skybiz_records", "skybiz_quarantined", "smartacc_records", "same",
+                                        "possible", "different")]],
+            )  # fmt: skip
+        keys = ("selected", "already_exists", "to_create" if dry else "created", "batches", "invalid")
+        print_table(
+            "SkyBiz push, dry run (nothing sent)" if dry else "SkyBiz push (sent to the sandbox)",
+            ["SmartAcc-only", "already in SkyBiz", "would create" if dry else "created", "batches", "invalid",
+             "needs review"],
+            [[*(result[k] for k in keys), result["needs_review"]]],
+        )  # fmt: skip
+        if result.get("coverage_problem"):
+            console.print(f"SkyBiz coverage problem: {result['coverage_problem']}", markup=False)
+    if created:
+        columns = ["CusCode", "CusName", "CurCode", "Tel", "Email", "DateTimeModified"]
+        print_table(
+            f"Created in SkyBiz, read back from SkyBiz ({len(created):,} customers; the first 5)",
+            columns,
+            [[row.get(c) for c in columns] for row in sorted(created, key=lambda r: str(r["CusCode"]))[:5]],
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the demo; ``--size`` customers per system, ``--start/--end`` the history to backfill."""
     parser = argparse.ArgumentParser(prog="python -m skysmart_airflow.demo")
     parser.add_argument("--size", type=int, default=20_000)
-    parser.add_argument("--start", type=date.fromisoformat, default=date(2025, 11, 1))
-    parser.add_argument("--end", type=date.fromisoformat, default=date(2026, 10, 31))
+    parser.add_argument(
+        "--start",
+        type=date.fromisoformat,
+        default=date(2025, 12, 1),
+        help="first day of the sandbox's history",
+    )
+    parser.add_argument(
+        "--end", type=date.fromisoformat, default=None, help="last day of SmartAcc to load (default today)"
+    )
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
     args = parser.parse_args(argv)
     # Airflow's in-process execution API and GX warn about their own dependencies; not the reader's concern.
@@ -295,16 +384,18 @@ def main(argv: list[str] | None = None) -> int:
     workdir.mkdir(parents=True)
     (workdir / MARKER).write_text("made by `make demo`; deleted and rebuilt by the next run\n")
     began = time.perf_counter()
-    sandbox, endpoints = _start_sandbox(workdir, args.size)
+    today = datetime.now(ZoneInfo("Asia/Kuala_Lumpur")).date()
+    sandbox, endpoints = _start_sandbox(workdir, args.size, args.start)
     try:
         print(f"sandbox up: {endpoints['skybiz_url']} and {endpoints['smartacc_url']}", flush=True)
         _configure_environment(workdir, endpoints)
         _migrate()
-        runs = _run_dags(args.start, args.end)
+        runs = _run_dags(args.start, args.end or today, today)
+        created = _read_back(endpoints, runs, today)
     finally:
         _stop(sandbox)
     print("sandbox stopped", flush=True)
-    _report(workdir, runs)
+    _report(workdir, runs, created)
     print(f"demo finished in {time.perf_counter() - began:.0f} s", flush=True)
     return 0 if runs and all(r.state == "success" for r in runs) else 1
 

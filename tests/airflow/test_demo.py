@@ -6,10 +6,12 @@ import os
 import socket
 import subprocess
 import sys
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
 
+from pipelines.windows import MYT, plan_windows
 from tests.fixtures.airflow import AIRFLOW_ENV
 
 pytestmark = [pytest.mark.xdist_group("airflow"), pytest.mark.slow]
@@ -26,9 +28,15 @@ def test_demo_runs_the_dags_reports_and_stops_the_sandbox(tmp_path: Path) -> Non
 
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
+    # SkyBiz is loaded from the sandbox's first day through today; SmartAcc for October only.
+    today = datetime.now(MYT).date()
+    reports = len(plan_windows("skybiz", date(2026, 10, 1), today)) + 1
     for line in (
         "skysmart_backfill: success",
         "skysmart_skybiz_push: success",
+        "Identity resolution (customer_matches",
+        "SkyBiz push (sent to the sandbox)",
+        "Created in SkyBiz, read back from SkyBiz",
         "sandbox stopped",
         "Customers per source",
         "Quarantine by reason",
@@ -36,11 +44,13 @@ def test_demo_runs_the_dags_reports_and_stops_the_sandbox(tmp_path: Path) -> Non
         "A sample of v_customers",
         "Quality (great-expectations",
         "SkyBiz push, dry run",
-        "Data Docs: 2 HTML reports",
+        f"Data Docs: {reports} HTML reports",
         f"Warehouse: {workdir / 'warehouse.duckdb'}",
         "Query it:  .venv/bin/skysmart sql --warehouse",
     ):
         assert line in output, line
+    assert "refused" not in output and "coverage problem" not in output
+    assert output.count("skysmart_skybiz_push: success") == 2  # the dry run, then the real push
     # The sandbox it started is gone: its ports refuse connections.
     urls = next(line for line in output.splitlines() if line.startswith("sandbox up: ")).split()
     for url in (urls[2], urls[4]):
