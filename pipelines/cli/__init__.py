@@ -29,7 +29,7 @@ from pipelines.errors import (
     redact,
 )
 
-SUBCOMMAND_MODULES = ("sandbox", "extract", "normalize", "warehouse", "push", "run", "quality")
+SUBCOMMAND_MODULES = ("sandbox", "extract", "normalize", "warehouse", "push", "run", "quality", "identity")
 
 EXIT_CODES: tuple[tuple[type[SkysmartError], int], ...] = (
     (ConfigError, 2),
