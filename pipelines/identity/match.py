@@ -2,10 +2,10 @@
 
 Comparing every SkyBiz record with every SmartAcc record is quadratic (10¹² pairs at a million per side),
 so records are first *blocked*: only pairs sharing at least one exact key — a phone number, an e-mail, a
-registration number, the name with the postcode, or the name's first word with the postcode — are
-compared. The join runs in an in-memory DuckDB on the key columns, which keeps the cost near-linear; a key
-shared by more than :data:`BLOCK_CAP` records on a side (a chain's head-office phone, ``info@gmail.com``)
-identifies nobody and is dropped from blocking.
+registration number, or the name with the postcode — are compared. The join runs in an in-memory DuckDB on
+the key columns. A key shared by more records on a side than its cap in :data:`BLOCK_CAPS` (a chain's
+head-office phone, a group's ``info@``) identifies nobody and is dropped from blocking, so every record
+meets a bounded number of candidates and the cost stays near-linear.
 
 Each candidate pair gets evidence (which keys agree, and how similar the names are by rapidfuzz's
 ``token_sort_ratio`` on the name keys) and one class:
@@ -43,7 +43,8 @@ POSSIBLE: Final = "possible"
 DIFFERENT: Final = "different"
 CLASSES: Final = (SAME, POSSIBLE, DIFFERENT)
 
-BLOCK_CAP: Final = 50
+# Records per side a blocking key may hold and still block (more: it names a group, not a business).
+BLOCK_CAPS: Final = {"phone": 20, "email": 10, "registration": 5, "name_postcode": 20}
 # Name similarity (0..1, token_sort_ratio of the name keys) needed next to one agreeing identifier.
 SAME_NAME_ONE_ID: Final = 0.85
 # ... next to two agreeing identifiers, or a registration number (an identifier made for this).
@@ -146,12 +147,13 @@ def candidate_pairs(sky: pd.DataFrame, sma: pd.DataFrame) -> pd.DataFrame:
         con.execute("SET threads = 2")
         con.register("sky_keys", _blocking_keys(sky))
         con.register("sma_keys", _blocking_keys(sma))
+        con.register("caps", pd.DataFrame({"kind": list(BLOCK_CAPS), "cap": list(BLOCK_CAPS.values())}))
         pairs = con.execute(
-            f"""
-            WITH s AS (SELECT * FROM sky_keys
-                       QUALIFY count(*) OVER (PARTITION BY kind, key) <= {BLOCK_CAP}),
-                 m AS (SELECT * FROM sma_keys
-                       QUALIFY count(*) OVER (PARTITION BY kind, key) <= {BLOCK_CAP})
+            """
+            WITH s AS (SELECT k.* FROM sky_keys k JOIN caps USING (kind)
+                       QUALIFY count(*) OVER (PARTITION BY k.kind, k.key) <= caps.cap),
+                 m AS (SELECT k.* FROM sma_keys k JOIN caps USING (kind)
+                       QUALIFY count(*) OVER (PARTITION BY k.kind, k.key) <= caps.cap)
             SELECT DISTINCT s.row AS skybiz_row, m.row AS smartacc_row
             FROM s JOIN m ON s.kind = m.kind AND s.key = m.key
             ORDER BY skybiz_row, smartacc_row
@@ -202,13 +204,11 @@ def classify(evidence: pd.DataFrame) -> pd.Series:
 def _blocking_keys(features: pd.DataFrame) -> pd.DataFrame:
     """Long table ``row, kind, key``: each record's exact keys that may be shared with its twin."""
     row = pd.Series(np.arange(len(features)), dtype="int64")
-    first_word = features["name_key"].str.split(" ").str[0]
     parts = [
         *(("phone", features[p]) for p in PHONE_COLUMNS),
         ("email", features["email_key"]),
         ("registration", features["registration_key"]),
         ("name_postcode", features["name_key"] + "|" + features["postcode_key"]),
-        ("word_postcode", first_word + "|" + features["postcode_key"]),
     ]
     frames = []
     for kind, key in parts:

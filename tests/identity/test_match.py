@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from pipelines.identity.match import (
-    BLOCK_CAP,
+    BLOCK_CAPS,
     DIFFERENT,
     POSSIBLE,
     SAME,
@@ -38,10 +38,10 @@ TWIN = {
         ({"name": "Maju Jaya Sdn Bhd", "phone_3": "(03) 2142 1234", "postcode": "10000"}, SAME),
         ({**TWIN, "name": "Bintang Timur Hardware", "email": None}, POSSIBLE),  # a shared phone, another name
         ({"name": "Maju Jaya Sdn Bhd", "postcode": "47300"}, POSSIBLE),  # same name and postcode only
-        ({"name": "Maju Jaya Trading", "postcode": "47300"}, DIFFERENT),  # shared first word and postcode
+        ({"name": "Maju Jaya Trading", "email": "akaun@majujaya.my", "phone_1": "03-99999999"}, DIFFERENT),
     ],
     ids=["upper-case", "legal-form-punctuation", "phone-international", "contact-phone", "shared-phone",
-         "name-and-postcode", "first-word-only"],
+         "name-and-postcode", "group-e-mail"],
 )  # fmt: skip
 def test_classes(skybiz: dict[str, str], expected: str) -> None:
     pairs = match(records(skybiz), records(TWIN))
@@ -72,13 +72,12 @@ def test_the_evidence_names_what_agrees_with_the_shared_values() -> None:
 
 def test_a_key_held_by_more_than_the_cap_blocks_nobody() -> None:
     # A chain's head-office number on every branch identifies none of them.
-    branches = records(*({"name": f"Kedai {i}", "phone_1": "03-21421234"} for i in range(BLOCK_CAP + 1)))
+    cap = BLOCK_CAPS["phone"]
+    branches = records(*({"name": f"Kedai {i}", "phone_1": "03-21421234"} for i in range(cap + 1)))
     one = records({"name": "Lain", "phone_1": "03-21421234"})
 
     assert candidate_pairs(Features.of(branches).frame, Features.of(one).frame).empty
-    assert (
-        len(candidate_pairs(Features.of(branches.head(BLOCK_CAP)).frame, Features.of(one).frame)) == BLOCK_CAP
-    )
+    assert len(candidate_pairs(Features.of(branches.head(cap)).frame, Features.of(one).frame)) == cap
 
 
 def test_candidate_pairs_grow_with_the_records_not_their_product() -> None:
