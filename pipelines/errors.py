@@ -9,13 +9,31 @@ bidi controls are shown as escapes (``\x1b``, ``\u202e``), so a record key canno
 forge a log line or display as another key; and a context value is cut at :data:`FACT_CHARS` characters
 (saying how long it was), so a 100 kB vendor value does not become a 100 kB log line. The attributes keep
 the values as they were.
+
+Every command exits with the code of its error's type (``exit_code``), one table for all of them:
+
+====  ==========================================================================================
+code  meaning
+====  ==========================================================================================
+0     done
+1     a bug: an error skysmart did not expect (only this)
+2     usage or configuration: options, settings, dates, contracts, SQL, a missing lake window, an
+      unknown host, too little SkyBiz history loaded to push
+3     credentials or permission refused by a vendor
+4     a vendor or the warehouse kept failing or was busy: retry later
+5     data: quality errors, records that break a contract or a vendor's rules
+6     needs review: a push conflict a person must decide
+====  ==========================================================================================
+
+A command over many windows (``skysmart run``) exits with the worst of its windows' codes, worst first in
+:data:`EXIT_PRECEDENCE`: a person's action beats "retry later".
 """
 
 from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 _SECRET_VALUES: set[str] = set()
@@ -86,6 +104,7 @@ class SkysmartError(Exception):
     """
 
     retryable: ClassVar[bool] = False
+    exit_code: ClassVar[int] = 1
 
     def __init__(
         self,
@@ -147,9 +166,17 @@ def _rebuild(cls: type[SkysmartError], message: str, kwargs: dict[str, Any]) -> 
 class ConfigError(SkysmartError):
     """Settings are missing or malformed; fix the configuration, retrying will not help."""
 
+    exit_code = 2
+
+
+class HostNotFoundError(ConfigError):
+    """A vendor's or the warehouse's host name does not resolve: a typo in a URL, not a passing fault."""
+
 
 class WindowError(SkysmartError):
     """A date window is invalid for a source (reversed, too wide, bad format)."""
+
+    exit_code = 2
 
 
 class ApiError(SkysmartError):
@@ -171,6 +198,7 @@ class TransientApiError(ApiError):
     """Timeouts, dropped connections, 5xx and truncated or non-JSON bodies: worth trying again."""
 
     retryable = True
+    exit_code = 4
 
 
 class RateLimitedError(TransientApiError):
@@ -196,39 +224,56 @@ class CreateOutcomeUnknownError(TransientApiError):
 class AuthenticationError(ApiError):
     """The credentials were refused (401, unknown key, bad password)."""
 
+    exit_code = 3
+
 
 class PermissionDeniedError(ApiError):
     """The credentials work but lack a permission, or the integration mode forbids the call (403)."""
+
+    exit_code = 3
 
 
 class RequestRejectedError(ApiError):
     """The vendor refused the request itself (400-class validation); sending it again changes nothing."""
 
+    exit_code = 2
+
 
 class LakeError(SkysmartError):
     """The lake is missing a window or holds something unreadable."""
+
+    exit_code = 2
 
 
 class ContractError(SkysmartError):
     """A data contract is malformed or data does not fit the contract's schema."""
 
+    exit_code = 2
+
 
 class NormalizeError(SkysmartError):
     """Normalization could not run for a whole window (row-level problems are quarantined, not raised)."""
+
+    exit_code = 5
 
 
 class DataQualityError(SkysmartError):
     """Error-severity expectations failed; the message summarises and points at the full report."""
 
+    exit_code = 5
+
 
 class WarehouseError(SkysmartError):
-    """A warehouse load or query failed; the transaction was rolled back."""
+    """A warehouse load or query failed (bad SQL, a schema that does not fit); it was rolled back."""
+
+    exit_code = 2
 
 
 class TransientWarehouseError(WarehouseError):
     """The warehouse could not be reached or was busy; the same load may succeed later."""
 
     retryable = True
+    exit_code = 4
 
 
 class PushError(SkysmartError):
@@ -238,9 +283,13 @@ class PushError(SkysmartError):
 class PushValidationError(PushError):
     """A create document breaks a SkyBiz rule; it is never sent."""
 
+    exit_code = 5
+
 
 class PushConflictError(PushError):
     """SkyBiz already has a customer code we did not create; a person must review it."""
+
+    exit_code = 6
 
 
 class PushCoverageError(PushError):
@@ -250,3 +299,16 @@ class PushCoverageError(PushError):
     the loaded SkyBiz windows, or none loaded recently, that is false and the push would create duplicates,
     so it refuses before sending or writing anything. Retrying changes nothing until SkyBiz is loaded.
     """
+
+    exit_code = 2
+
+
+EXIT_PRECEDENCE: tuple[int, ...] = (1, 3, 2, 5, 6, 4)
+"""Exit codes from worst to mildest, for a command that meets several errors: a bug first, then what a
+person must fix (credentials, configuration, data, a review), and "retry later" last."""
+
+
+def worst_exit_code(codes: Iterable[int]) -> int:
+    """The exit code of a command whose parts ended with ``codes`` (0 for none, and 0s are ignored)."""
+    seen = {code for code in codes if code}
+    return next((code for code in EXIT_PRECEDENCE if code in seen), 1 if seen else 0)

@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
+from urllib.parse import urlsplit
 
 import requests
 from pyrate_limiter import Limiter, Rate, SingleBucketFactory, StateBucket, TokenBucket
@@ -37,6 +38,7 @@ from requests.exceptions import ChunkedEncodingError, ContentDecodingError
 from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception, stop_after_attempt
 from tenacity.stop import stop_base
 from tenacity.wait import wait_exponential_jitter
+from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from pipelines import __version__
 from pipelines.config import HttpSettings
@@ -44,6 +46,7 @@ from pipelines.errors import (
     ApiError,
     AuthenticationError,
     ConfigError,
+    HostNotFoundError,
     PermissionDeniedError,
     RateLimitedError,
     RequestRejectedError,
@@ -54,6 +57,7 @@ from pipelines.errors import (
 )
 
 T = TypeVar("T")
+E = TypeVar("E", bound=BaseException)
 
 log = logging.getLogger(__name__)
 
@@ -363,9 +367,17 @@ class HttpClient:
                     f"{ctx.describe()}: no answer within {timeout[1]}s", **fields
                 ) from exc
             except requests.ConnectionError as exc:
+                where = _host_and_port(url)
+                if _cause(exc, NameResolutionError) is not None:
+                    # A name that does not resolve is a typo far more often than a passing DNS fault.
+                    raise HostNotFoundError(
+                        f"{ctx.describe()}: host {where} not found; check the URL", **fields, sent=False
+                    ) from exc
                 sent = not _never_connected(exc)
+                reason = _cause(exc, OSError)
+                why = type(reason or exc).__name__
                 raise TransientApiError(
-                    f"{ctx.describe()}: connection failed ({type(exc).__name__})",
+                    f"{ctx.describe()}: connection to {where} failed ({why})",
                     **fields,
                     sent=None if sent else False,
                 ) from exc
@@ -435,18 +447,28 @@ class _StopOnLongRetryAfter(stop_base):
         )
 
 
-def _never_connected(exc: requests.ConnectionError) -> bool:
-    """Whether a connection error happened before any byte of the request could leave (refused, DNS)."""
-    from urllib3.exceptions import NewConnectionError  # NameResolutionError is a subclass
+def _host_and_port(url: str) -> str:
+    """``host:port`` of a URL, never its user or password (which may hold a credential)."""
+    parts = urlsplit(url)
+    port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
+    return f"{parts.hostname}:{port}" if port else str(parts.hostname)
 
+
+def _cause(exc: BaseException, kind: type[E]) -> E | None:
+    """The first exception of ``kind`` in ``exc``'s chain (causes, contexts, urllib3's ``reason``)."""
     seen: set[int] = set()
     todo: list[object] = [exc]
     while todo:
-        item = todo.pop()
+        item = todo.pop(0)
         if id(item) in seen or not isinstance(item, BaseException):
             continue
         seen.add(id(item))
-        if isinstance(item, NewConnectionError):
-            return True
+        if isinstance(item, kind) and item is not exc:
+            return item
         todo.extend([getattr(item, "reason", None), item.__cause__, item.__context__, *item.args])
-    return False
+    return None
+
+
+def _never_connected(exc: requests.ConnectionError) -> bool:
+    """Whether a connection error happened before any byte of the request could leave (refused, DNS)."""
+    return _cause(exc, NewConnectionError) is not None  # NameResolutionError is a subclass

@@ -1,8 +1,8 @@
 """``skysmart`` command line: one sub-command module per area, each registering its own parsers.
 
-Exit codes: 0 success; 1 unexpected failure; 2 bad usage, configuration, dates, a missing lake window or
-too little warehouse coverage to push; 3 authentication or permission refused; 4 a vendor or the warehouse
-kept failing (worth retrying later); 5 data quality errors; 6 push conflicts.
+Exit codes are a property of the error types (``exit_code`` in :mod:`pipelines.errors`, whose docstring is
+the table): 0 done, 1 only for bugs, 2 usage or configuration, 3 credentials or permission, 4 retry later,
+5 data quality, 6 needs review. argparse's own usage errors exit 2 as well.
 """
 
 from __future__ import annotations
@@ -13,37 +13,9 @@ import sys
 from collections.abc import Sequence
 
 from pipelines import __version__
-from pipelines.errors import (
-    AuthenticationError,
-    ConfigError,
-    DataQualityError,
-    LakeError,
-    PermissionDeniedError,
-    PushConflictError,
-    PushCoverageError,
-    RequestRejectedError,
-    SkysmartError,
-    TransientApiError,
-    TransientWarehouseError,
-    WindowError,
-    redact,
-)
+from pipelines.errors import SkysmartError, redact
 
 SUBCOMMAND_MODULES = ("sandbox", "extract", "normalize", "warehouse", "push", "run", "quality", "identity")
-
-EXIT_CODES: tuple[tuple[type[SkysmartError], int], ...] = (
-    (ConfigError, 2),
-    (WindowError, 2),
-    (RequestRejectedError, 2),
-    (LakeError, 2),
-    (PushCoverageError, 2),
-    (AuthenticationError, 3),
-    (PermissionDeniedError, 3),
-    (TransientApiError, 4),
-    (TransientWarehouseError, 4),
-    (DataQualityError, 5),
-    (PushConflictError, 6),
-)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,14 +30,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def exit_code(error: SkysmartError) -> int:
-    """The exit code of a typed error (first match in :data:`EXIT_CODES`)."""
-    for kind, code in EXIT_CODES:
-        if isinstance(error, kind):
-            return code
-    return 1
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; typed errors become a one-line reason on stderr and a documented exit code."""
     args = build_parser().parse_args(argv)
@@ -73,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.handler(args)
     except SkysmartError as error:
         print(f"skysmart {args.command}: {error}", file=sys.stderr)
-        return exit_code(error)
+        return error.exit_code
     except KeyboardInterrupt:
         print(f"skysmart {args.command}: interrupted", file=sys.stderr)
         return 130

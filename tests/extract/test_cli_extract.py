@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -66,6 +67,11 @@ CASES: dict[str, tuple[list[str] | None, list[str], dict[str, str]]] = {
     "smartacc-no-permission": (MODULE, ["smartacc", *JAN], {"PERMISSION": "smartacc"}),
     "retries-exhausted": ([SKYSMART], ["smartacc", *JAN], {"FAULTY": "1"}),
     "vendor-unreachable": (None, ["skybiz", *JAN], {"UNREACHABLE": "1"}),
+    "host-not-found": (
+        None,
+        ["skybiz", *JAN],
+        {"SKYBIZ_URL": "http://erp.invalid/01/clientportal/apiv2/modules"},
+    ),
 }
 _SWITCHES = ("PERMISSION", "FAULTY", "UNREACHABLE")
 
@@ -195,6 +201,7 @@ FAILURES = [
     pytest.param("smartacc-no-permission", 3, "Invalid Permission", id="permission-smartacc"),
     pytest.param("retries-exhausted", 4, "gave up after 2 attempt(s)", id="retries-exhausted"),
     pytest.param("vendor-unreachable", 4, "gave up after 2 attempt(s)", id="vendor-unreachable"),
+    pytest.param("host-not-found", 2, "host erp.invalid:80 not found; check the URL", id="host-not-found"),
 ]
 
 
@@ -212,3 +219,10 @@ def test_failures_exit_with_their_code_and_a_one_line_reason(
         if name.endswith(("_API_KEY", "_API_SECRET", "_PASSWORD")) and len(value) >= 8:
             assert value not in run.stderr + run.stdout
     assert run.lake.windows(RAW, "skybiz") == run.lake.windows(RAW, "smartacc") == []
+
+
+def test_a_connection_failure_names_the_host_and_port_and_a_bad_host_name_is_not_retried(run_case) -> None:
+    unreachable, unknown = run_case("vendor-unreachable"), run_case("host-not-found")
+    port = urlsplit(unreachable.env["SKYSMART_SKYBIZ_URL"]).port
+    assert f"connection to 127.0.0.1:{port} failed (ConnectionRefusedError)" in unreachable.stderr
+    assert "gave up" not in unknown.stderr and "attempt" not in unknown.stderr  # failed at once

@@ -73,7 +73,7 @@ def test_load_status_and_read_only_sql(
     assert "300-A002" in out and "7500.50" in out
     assert "Kedai [Besar] Ah Seng" in out  # data is printed as text, never as rich markup
 
-    assert main(["sql", "DELETE FROM customers", "--warehouse", warehouse_url]) == 1
+    assert main(["sql", "DELETE FROM customers", "--warehouse", warehouse_url]) == 2  # usage, not a bug
     assert "read-only" in capsys.readouterr().err.lower()
     with open_warehouse(warehouse_url) as wh:
         assert wh.query("SELECT count(*) FROM customers") == [(2,)]
