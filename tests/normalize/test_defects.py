@@ -166,7 +166,8 @@ def test_currency_writings_are_cleaned_or_quarantined(source: str) -> None:
 
     def check(row: dict[str, Any], v: dict[str, Any], field: str, _id: str) -> None:
         if v["raw"] in ("RMX", "XYZ"):  # XYZ: a sandbox twin typed with a currency skysmart cannot read
-            assert (row["rule"], row["field"], row["offending_value"]) == ("currency_unknown", field, v["raw"])
+            found = (row["rule"], row["field"], row["offending_value"])
+            assert found == ("currency_unknown", field, v["raw"])
             seen["quarantined"] += 1
         else:
             assert row["currency"] == "MYR", v["raw"]
