@@ -9,7 +9,9 @@ the generated customers in this process with 20 ms added to every request (``--l
     JSON and dropped. Nothing is written: it is what the network and the vendors' answers cost.
 (b) **``skysmart run``** over the same range, in a fresh subprocess writing a fresh lake and DuckDB
     warehouse: wall time, CPU time (user + system of the process and its children) and peak RSS
-    (``ru_maxrss`` of that one child, from ``wait4``).
+    (its own ``VmHWM``, polled every 50 ms: the peak since its exec, whatever this process holds).
+    ``--before DIR`` also runs skysmart from another checkout (a ``git worktree`` of an older commit),
+    alternating with this one against the same sandbox, so before and after meet the same conditions.
 
 Each line prints ``run / floor``. The client-side request-rate limit (``SKYSMART_HTTP_REQUESTS_PER_SECOND``,
 50/s by default, a courtesy to the real vendors) is lifted (``--rps 0``) so that the figures measure skysmart
@@ -93,6 +95,11 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--rps", type=float, default=0.0, help="client request-rate limit (0 = off)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per case (the best is printed)")
+    parser.add_argument(
+        "--before",
+        metavar="DIR",
+        help="also run skysmart from this checkout (a git worktree of an older commit)",
+    )
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         print(f"(bench e2e ignores {' '.join(unknown)})")
@@ -108,7 +115,7 @@ def main(argv: list[str]) -> None:
         flush=True,
     )
     header = (
-        f"{'case':<10} {'windows':>7} {'requests':>8} {'floor s':>7} {'run s':>6} {'ratio':>6} "
+        f"{'case':<17} {'windows':>7} {'requests':>8} {'floor s':>7} {'run s':>6} {'ratio':>6} "
         f"{'CPU s':>6} {'peak RSS MB':>11} {'load avg':>8}"
     )
     print(header, flush=True)
@@ -129,19 +136,29 @@ def main(argv: list[str]) -> None:
 
 
 def _measure(server: SandboxServer, data: SandboxData, case: Case, args: argparse.Namespace) -> None:
+    """Floor and run(s) of one case; with ``--before DIR`` that checkout's run too, alternating."""
     start, end = case.span()
-    floors, runs = [], []
+    codes: list[tuple[str, str | None]] = [("", None)]
+    if args.before:
+        codes = [("before", args.before), ("after", None)]
+    floors: list[dict[str, Any]] = []
+    runs: dict[str, list[dict[str, Any]]] = {label: [] for label, _ in codes}
     for _ in range(max(1, args.repeat)):
         floors.append(fetch_floor(server, data, start, end))
-        runs.append(run_skysmart(server, start, end, args.rps))
+        for label, code in codes:
+            runs[label].append(
+                run_skysmart(server, start, end, args.rps, code) | {"load": os.getloadavg()[0]}
+            )
     floor = min(floors, key=lambda f: f["seconds"])
-    run = min(runs, key=lambda r: r["seconds"])
-    print(
-        f"{case.name:<10} {floor['windows']:>7} {floor['requests']:>8,} {floor['seconds']:>7.2f} "
-        f"{run['seconds']:>6.1f} {run['seconds'] / floor['seconds']:>5.1f}x {run['cpu']:>6.1f} "
-        f"{run['peak_rss_mb']:>11.0f} {os.getloadavg()[0]:>8.2f}",
-        flush=True,
-    )
+    for label, _ in codes:
+        run = min(runs[label], key=lambda r: r["seconds"])
+        name = f"{case.name} {label}".strip()
+        print(
+            f"{name:<17} {floor['windows']:>7} {floor['requests']:>8,} {floor['seconds']:>7.2f} "
+            f"{run['seconds']:>6.1f} {run['seconds'] / floor['seconds']:>5.1f}x {run['cpu']:>6.1f} "
+            f"{run['peak_rss_mb']:>11.0f} {run['load']:>8.2f}",
+            flush=True,
+        )
 
 
 def fetch_floor(server: SandboxServer, data: SandboxData, start: date, end: date) -> dict[str, Any]:
@@ -197,13 +214,29 @@ def _smartacc_rows(edited: pa.ChunkedArray, window: Window) -> int:
     return int(pc.sum(inside).as_py() or 0)
 
 
+def _hwm_mb(pid: int) -> float:
+    """A live process's VmHWM (peak resident set since its exec) in MB; 0 once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def _parse(response: requests.Response) -> None:
     response.raise_for_status()
     json.loads(response.content)
 
 
-def run_skysmart(server: SandboxServer, start: date, end: date, rps: float) -> dict[str, Any]:
-    """``skysmart run`` over the range in a fresh subprocess: wall seconds, CPU seconds, peak RSS (MB)."""
+def run_skysmart(
+    server: SandboxServer, start: date, end: date, rps: float, cwd: str | None = None
+) -> dict[str, Any]:
+    """``skysmart run`` over the range in a fresh subprocess: wall seconds, CPU seconds, peak RSS (MB).
+
+    ``cwd`` runs the ``pipelines`` package found there (``--code``: another checkout, e.g. an older commit).
+    """
     tmp = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
     try:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SKYSMART_")}
@@ -215,8 +248,16 @@ def run_skysmart(server: SandboxServer, start: date, end: date, rps: float) -> d
         command += ["--lake", str(tmp / "lake"), "--warehouse", str(tmp / "warehouse.duckdb")]
         began = time.perf_counter()
         with (tmp / "out.txt").open("wb") as out:
-            proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-            _, status, usage = os.wait4(proc.pid, 0)
+            proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
+            peak = 0.0
+            while True:
+                # VmHWM, the child's own high-water mark since its exec: wait4's ru_maxrss would start from
+                # this process's RSS at fork time (the sandbox's data), not from the child's.
+                peak = max(peak, _hwm_mb(proc.pid))
+                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+                if pid:
+                    break
+                time.sleep(0.05)
             proc.returncode = os.waitstatus_to_exitcode(status)
         seconds = time.perf_counter() - began
         if proc.returncode != 0:
@@ -225,7 +266,7 @@ def run_skysmart(server: SandboxServer, start: date, end: date, rps: float) -> d
         return {
             "seconds": seconds,
             "cpu": usage.ru_utime + usage.ru_stime,
-            "peak_rss_mb": usage.ru_maxrss / 1024,
+            "peak_rss_mb": peak,
         }
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
