@@ -74,9 +74,11 @@ _STAGE_FUNCTIONS: dict[str, Callable[[Settings, str], dict[str, Any]]] = {
 }
 
 #: Windows extracted at the same time per source; their requests share the vendor's one HTTP budget.
-EXTRACT_WINDOWS: Final = 4
-#: Windows loaded in one warehouse transaction (each still gets its own load_audit row and counts).
-LOAD_WINDOWS: Final = 24
+EXTRACT_WINDOWS: Final = 2
+#: Windows loaded in one warehouse transaction (each still gets its own load_audit row and counts). DuckDB
+#: keeps what a transaction's temporary tables used until it commits: 6 windows save most of the commits (a
+#: 96-window load 2.3x faster than one by one) for +20 MB over one by one, where 24 cost +65 MB.
+LOAD_WINDOWS: Final = 6
 
 
 def run_window(

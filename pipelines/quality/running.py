@@ -60,7 +60,7 @@ if TYPE_CHECKING:
 
 #: Rows validated in one GX call at most: windows are grouped up to this, so memory does not grow with
 #: history (a frame of the customer contract takes about 1 kB a row in pandas).
-BATCH_ROWS: Final = 50_000
+BATCH_ROWS: Final = 20_000
 # The row-number column (and index) of the stacked frame GX validates; no contract column has this name.
 _ROW: Final = "__skysmart_row__"
 # GX's current-context slot is process-wide and read by ValidationDefinition.run: one call at a time.

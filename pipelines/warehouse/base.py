@@ -131,6 +131,14 @@ class Warehouse(ABC):
         """Drop temporary tables if they exist."""
 
     @abstractmethod
+    def checkpoint(self) -> None:
+        """Write what is committed to the database file and let go of the memory it held.
+
+        An engine that keeps committed changes in memory until a checkpoint (DuckDB) does it here, so a
+        connection kept open across many loads does not grow with the history it loads.
+        """
+
+    @abstractmethod
     def stage(self, table: str, contract: Contract, lake: Lake, url: str) -> int:
         """Bulk-load one committed lake file into a new temporary table of ``contract``'s columns.
 

@@ -8,15 +8,17 @@ in the load's one transaction.
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import duckdb
 
 from pipelines.contracts import quote_ident, sql_type
-from pipelines.errors import TransientWarehouseError, WarehouseError
+from pipelines.errors import ConfigError, TransientWarehouseError, WarehouseError
 from pipelines.warehouse import schema
 from pipelines.warehouse.base import Params, Warehouse
 
@@ -38,6 +40,19 @@ _TRANSIENT: tuple[type[duckdb.Error], ...] = (
 def _wrap(exc: duckdb.Error, what: str) -> WarehouseError:
     kind = TransientWarehouseError if isinstance(exc, _TRANSIENT) else WarehouseError
     return kind(f"{what}: {type(exc).__name__}: {exc}")
+
+
+DEFAULT_MEMORY_LIMIT: Final = "256MB"
+
+
+def _memory_limit(text: str) -> str:
+    """A DuckDB memory size (``256MB``, ``2GB``...); anything else is a configuration error."""
+    if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", text.strip(), re.IGNORECASE):
+        raise ConfigError(
+            f"SKYSMART_DUCKDB_MEMORY_LIMIT must be a size such as 256MB or 2GB, not {text!r}",
+            field="SKYSMART_DUCKDB_MEMORY_LIMIT",
+        )
+    return text.strip()
 
 
 class DuckDBWarehouse(Warehouse):
@@ -67,6 +82,10 @@ class DuckDBWarehouse(Warehouse):
             # update load. A larger threshold lets a backfill's loads share checkpoints; closing the
             # connection checkpoints what is left. Durability is unchanged: the WAL is synced on commit.
             self.execute("SET checkpoint_threshold = '1GB'")
+            # DuckDB's buffer pool may otherwise take 80 % of the machine; the loads' working sets are far
+            # smaller, and bigger operations spill to disk. SKYSMART_DUCKDB_MEMORY_LIMIT overrides it.
+            limit = os.environ.get("SKYSMART_DUCKDB_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)
+            self.execute(f"SET memory_limit = '{_memory_limit(limit)}'")
 
     # -- the public interface ----------------------------------------------------------------------------
     def execute(self, sql: str, params: Params = ()) -> None:
@@ -121,6 +140,15 @@ class DuckDBWarehouse(Warehouse):
             raise
         self._depth = 0
         self.execute("COMMIT")
+
+    def checkpoint(self) -> None:
+        """``CHECKPOINT`` outside a transaction: committed changes move from memory and the WAL to the file.
+
+        With the 1 GB threshold above, a connection kept open across many loads (``skysmart run``) would
+        otherwise hold every load's changes in memory until it closes.
+        """
+        if not self._read_only and self._depth == 0:
+            self.execute("CHECKPOINT")
 
     def close(self) -> None:
         """Checkpoint, then close (an open transaction is rolled back).

@@ -145,6 +145,7 @@ def load_windows(
         with warehouse.transaction():
             warehouse.execute(f"DELETE FROM {audit} WHERE load_id IN ({marks})", tuple(load_ids))
         return [_load_one(warehouse, lake, source, w) for w in wins]
+    warehouse.checkpoint()  # a connection serving many batches must not keep them all in memory
     return results
 
 

@@ -135,6 +135,9 @@ class PostgresWarehouse(Warehouse):
         except psycopg.Error as exc:
             raise _wrap(exc, "Postgres transaction failed") from exc
 
+    def checkpoint(self) -> None:
+        """Nothing to do: the server writes and evicts on its own schedule, not in this process."""
+
     def close(self) -> None:
         """Close the connection (an open transaction is rolled back)."""
         with suppress(psycopg.Error):

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pipelines.errors import LakeError
+from pipelines.errors import ConfigError, LakeError
 from pipelines.lake import Lake
 from pipelines.warehouse import LoadResult, Warehouse, load_window, load_windows, open_warehouse
 from tests.warehouse import helpers
@@ -66,3 +66,17 @@ def test_a_bad_window_stops_only_itself(warehouse: Warehouse, lake: Lake) -> Non
     )
     keys = {c["customer_key"] for c in helpers.customers(warehouse)}
     assert keys and not any(k.startswith(f"{SRC}:E") for k in keys)
+
+
+def test_duckdb_memory_limit_is_bounded_and_configurable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with open_warehouse(str(tmp_path / "a.duckdb")) as warehouse:
+        default = warehouse.query("SELECT current_setting('memory_limit')")[0][0]
+    monkeypatch.setenv("SKYSMART_DUCKDB_MEMORY_LIMIT", "1GB")
+    with open_warehouse(str(tmp_path / "b.duckdb")) as warehouse:
+        raised = warehouse.query("SELECT current_setting('memory_limit')")[0][0]
+    assert (default, raised) == ("244.1 MiB", "953.6 MiB")  # 256 MB and 1 GB, as DuckDB shows them
+    monkeypatch.setenv("SKYSMART_DUCKDB_MEMORY_LIMIT", "1GB'; DROP TABLE x; --")
+    with pytest.raises(ConfigError, match="SKYSMART_DUCKDB_MEMORY_LIMIT"):
+        open_warehouse(str(tmp_path / "c.duckdb"))
