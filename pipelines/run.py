@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from pipelines import steps
 from pipelines.config import Settings
-from pipelines.errors import DataQualityError, SkysmartError
+from pipelines.errors import DataQualityError, SkysmartError, worst_exit_code
 from pipelines.windows import SOURCES, Window
 
 STAGES = ("extract", "normalize", "validate", "load")
@@ -37,6 +37,8 @@ class WindowOutcome:
     error_stage: str | None = None
     error: str | None = None
     error_type: str | None = None
+    exit_code: int = 0
+    """The stopping error's exit code (its type's, see :mod:`pipelines.errors`); 0 while nothing failed."""
 
     @property
     def ok(self) -> bool:
@@ -64,6 +66,11 @@ class RunSummary:
     def failed(self) -> list[WindowOutcome]:
         """The windows that stopped before loading."""
         return [o for o in self.outcomes if not o.ok]
+
+    @property
+    def exit_code(self) -> int:
+        """The worst of the failed windows' exit codes (0 when every window loaded)."""
+        return worst_exit_code(o.exit_code or 1 for o in self.failed)
 
 
 _STAGE_FUNCTIONS: dict[str, Callable[[Settings, str], dict[str, Any]]] = {
@@ -271,7 +278,12 @@ def _stopped(
     error: SkysmartError,
 ) -> WindowOutcome:
     return WindowOutcome(
-        ref, dict(results), error_stage=stage, error=str(error), error_type=type(error).__name__
+        ref,
+        dict(results),
+        error_stage=stage,
+        error=str(error),
+        error_type=type(error).__name__,
+        exit_code=error.exit_code,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from pipelines.cli import options
@@ -84,9 +85,6 @@ def _run(args: argparse.Namespace) -> int:
     console.print(
         f'query it: skysmart sql "SELECT * FROM v_customers LIMIT 10" (or: duckdb {settings.warehouse_url})'
     )
-    if (
-        summary.totals["quality_failures"]
-        and summary.totals["quality_failures"] == summary.totals["windows_failed"]
-    ):
-        return 5
-    return 0 if summary.ok else 1
+    for outcome in summary.failed:  # the reasons again on stderr, one line a window, for cron and scripts
+        print(f"skysmart run: {outcome.window_ref} {outcome.error_stage}: {outcome.error}", file=sys.stderr)
+    return summary.exit_code
