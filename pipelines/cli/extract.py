@@ -15,6 +15,7 @@ from contextlib import ExitStack, contextmanager
 from datetime import date
 from typing import Any
 
+from pipelines.cli import options
 from pipelines.config import Settings
 from pipelines.errors import WindowError
 from pipelines.windows import SOURCES, Window, plan_windows
@@ -38,7 +39,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         metavar="YYYY-MM-DD_YYYY-MM-DD",
         help="extract exactly this window instead of a planned range (at most 31 days)",
     )
-    parser.add_argument("--lake", metavar="PATH", help="lake path or URL (default: SKYSMART_LAKE or ./lake)")
+    options.add_lake(parser)
+    options.add_create(parser)
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="also show each retried request on stderr"
     )
@@ -99,7 +101,7 @@ def _run(args: argparse.Namespace) -> int:
 
     windows = plan(args)
     settings = Settings.from_env()
-    lake = Lake(args.lake or settings.lake_url)
+    lake = Lake(options.lake_url(args, writes=True))
     results: list[ExtractResult] = []
     started = time.perf_counter()
     total_rows = 0

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from pipelines.identity import rebuild_matches
     from pipelines.warehouse import open_warehouse
 
-    with open_warehouse(options.warehouse_url(args)) as warehouse:
+    with open_warehouse(options.warehouse_url(args, must_exist=True)) as warehouse:
         summary = rebuild_matches(warehouse)
         possible = warehouse.query(
             "SELECT skybiz_code, smartacc_id, skybiz_record, evidence FROM customer_matches "

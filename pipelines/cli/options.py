@@ -9,9 +9,10 @@ from __future__ import annotations
 import argparse
 import os
 from datetime import date
+from pathlib import Path
 
 from pipelines.config import Settings
-from pipelines.errors import WindowError
+from pipelines.errors import ConfigError, WindowError
 from pipelines.windows import SOURCES
 
 
@@ -69,11 +70,54 @@ def sources(args: argparse.Namespace) -> tuple[str, ...]:
     return SOURCES if args.source == "all" else (args.source,)
 
 
-def lake_url(args: argparse.Namespace) -> str:
-    """``--lake``, else ``SKYSMART_LAKE``, else ``./lake`` (read alone: no vendor settings needed)."""
-    return str(args.lake or os.environ.get("SKYSMART_LAKE", "").strip() or Settings().lake_url)
+def add_create(parser: argparse.ArgumentParser) -> None:
+    """``--create``: for commands that write, make a missing lake or warehouse folder instead of refusing."""
+    parser.add_argument(
+        "--create", action="store_true", help="create the lake's or warehouse's folder if it does not exist"
+    )
 
 
-def warehouse_url(args: argparse.Namespace) -> str:
-    """``--warehouse``, else ``SKYSMART_WAREHOUSE``, else ``./warehouse.duckdb``."""
-    return str(args.warehouse or os.environ.get("SKYSMART_WAREHOUSE", "").strip() or Settings().warehouse_url)
+def lake_url(args: argparse.Namespace, *, writes: bool = False) -> str:
+    """``--lake``, else ``SKYSMART_LAKE``, else ``./lake`` (read alone: no vendor settings needed).
+
+    A command that ``writes`` refuses a local lake whose parent folder does not exist (a typo would
+    otherwise start a new, empty lake), unless ``--create`` was given.
+    """
+    url = str(args.lake or os.environ.get("SKYSMART_LAKE", "").strip() or Settings().lake_url)
+    return _checked(url, "lake", "--lake", create=getattr(args, "create", False)) if writes else url
+
+
+def warehouse_url(args: argparse.Namespace, *, writes: bool = False, must_exist: bool = False) -> str:
+    """``--warehouse``, else ``SKYSMART_WAREHOUSE``, else ``./warehouse.duckdb``.
+
+    A command that ``writes`` refuses a DuckDB file whose folder does not exist unless ``--create`` was
+    given; one that needs what is already there (``must_exist``) refuses a DuckDB file that does not exist.
+    """
+    url = str(args.warehouse or os.environ.get("SKYSMART_WAREHOUSE", "").strip() or Settings().warehouse_url)
+    path = _local_path(url, "duckdb://")
+    if must_exist and path is not None and str(path) != ":memory:" and not path.exists():
+        raise ConfigError(f"no warehouse at {path}; check --warehouse, or load one first with `skysmart run`")
+    if writes:
+        return _checked(url, "warehouse", "--warehouse", create=getattr(args, "create", False))
+    return url
+
+
+def _local_path(url: str, scheme: str) -> Path | None:
+    """The local path a lake or warehouse URL names, or ``None`` for a server or object store."""
+    if url.startswith((scheme, "file://")):
+        return Path(url.removeprefix(scheme).removeprefix("file://"))
+    return None if "://" in url else Path(url)
+
+
+def _checked(url: str, what: str, option: str, *, create: bool) -> str:
+    """``url`` unchanged, once its local parent folder exists (made here with ``--create``)."""
+    path = _local_path(url, "duckdb://")
+    if path is None or str(path) == ":memory:" or path.parent.exists():
+        return url
+    if create:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return url
+    raise ConfigError(
+        f"{what} {path}: folder {path.parent} does not exist; check the path, or pass --create to make it",
+        field=option,
+    )

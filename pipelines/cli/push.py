@@ -23,6 +23,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
+from pipelines.cli import options
 from pipelines.config import Settings
 from pipelines.errors import ConfigError
 
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     if args.currencies is not None:
         codes = tuple(c.strip().upper() for c in args.currencies.split(",") if c.strip())
         push_settings = dataclasses.replace(push_settings, currencies=codes or None)
-    url = args.warehouse or settings.warehouse_url
+    url = options.warehouse_url(args, must_exist=True)  # a typo must not become a fresh, empty warehouse
     with open_warehouse(url) as warehouse:
         if args.dry_run:
             return _dry_run(warehouse, args, push_settings)

@@ -23,6 +23,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     options.add_source(parser)
     options.add_lake(parser)
     options.add_warehouse(parser)
+    options.add_create(parser)
     parser.set_defaults(handler=_run)
 
 
@@ -37,8 +38,8 @@ def _run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     settings = dataclasses.replace(
         settings,
-        lake_url=args.lake or settings.lake_url,
-        warehouse_url=args.warehouse or settings.warehouse_url,
+        lake_url=options.lake_url(args, writes=True),
+        warehouse_url=options.warehouse_url(args, writes=True),
     )
     start, end = options.date_range(args)
     sources = list(options.sources(args))

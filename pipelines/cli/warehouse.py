@@ -36,6 +36,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     options.add_source(load)
     options.add_lake(load)
     options.add_warehouse(load)
+    options.add_create(load)
     load.set_defaults(handler=_load)
 
     status = sub.add_parser(
@@ -69,6 +70,7 @@ def _load(args: argparse.Namespace) -> int:
     from pipelines.warehouse import committed_windows, load_window, open_warehouse
 
     start, end = options.date_range(args)
+    warehouse_url = options.warehouse_url(args, writes=True)  # a mistyped path fails before any work
     lake = Lake(options.lake_url(args))
     plan: list[Window] = [w for s in options.sources(args) for w in committed_windows(lake, s, start, end)]
     if not plan:
@@ -78,7 +80,7 @@ def _load(args: argparse.Namespace) -> int:
         )
         return 0
     results: list[LoadResult] = []
-    with open_warehouse(args.warehouse) as warehouse:
+    with open_warehouse(warehouse_url) as warehouse:
         try:
             for window in track("load", plan):
                 results.append(load_window(warehouse, lake, window.source, window))
