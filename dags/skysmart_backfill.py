@@ -26,6 +26,19 @@ BATCH_WINDOWS = 12
 with DAG(
     dag_id="skysmart_backfill",
     description="Backfill customers over any range: windows extracted in parallel, processed in batches",
+    doc_md="""
+### skysmart_backfill — load a range of history in one run
+
+**When:** only when triggered (no schedule). Trigger it with the params `start` and `end`: **Malaysia
+calendar dates (UTC+08:00), both inclusive**, and `sources`.
+
+**What:** the range is cut into month-sized windows; each window is extracted into the lake in a light
+task, then batch tasks normalize, validate and load a year of one source's months at a time. A failing
+window fails its batch task at the end, after the batch's other windows have loaded.
+
+**Connections:** `skybiz_default`, `smartacc_default`, `skysmart_warehouse_default`.
+Before a real SkyBiz push, backfill SkyBiz from the first day of its history through today.
+""",
     schedule=None,
     start_date=pendulum.datetime(2020, 1, 1, tz="Asia/Kuala_Lumpur"),
     catchup=False,

@@ -17,9 +17,25 @@ from skysmart_airflow.groups import process_window
 
 SCHEDULE = os.environ.get("SKYSMART_SCHEDULE", "0 0 * * *")
 
+DOC = f"""
+### skysmart_customers — the daily customers sync
+
+**When:** cron `{SCHEDULE}` in **Malaysia time (Asia/Kuala_Lumpur, UTC+08:00)**: by default every day at
+00:00 MYT, which the UI shows as 16:00 UTC the day before. Each run covers its data interval (whole
+Malaysia calendar days) plus `lookback_days` days before it, so late edits are caught.
+
+**What:** for SkyBiz and SmartAcc, each window is extracted into the lake, normalized (bad records go to
+quarantine with a reason), validated with great-expectations and loaded into the warehouse; the load
+updates the `skysmart_customers` Asset, which triggers `skysmart_skybiz_push`.
+
+**Connections:** `skybiz_default`, `smartacc_default`, `skysmart_warehouse_default`.
+Years of history: use `skysmart_backfill` instead of many daily runs.
+"""
+
 with DAG(
     dag_id="skysmart_customers",
     description="Customers from SkyBiz and SmartAcc into the lake and the warehouse, one interval per run",
+    doc_md=DOC,
     # Intervals aligned to Malaysia midnight map onto whole Malaysia dates (a data-interval timetable:
     # "@daily" would give zero-length intervals in Airflow 3).
     schedule=CronDataIntervalTimetable(SCHEDULE, timezone="Asia/Kuala_Lumpur"),

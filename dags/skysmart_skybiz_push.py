@@ -20,6 +20,20 @@ from skysmart_airflow.operators import PushCustomersOperator, RebuildMatchesOper
 with DAG(
     dag_id="skysmart_skybiz_push",
     description="Create missing SmartAcc customers in SkyBiz through the outbox (exactly once)",
+    doc_md="""
+### skysmart_skybiz_push — create in SkyBiz the SmartAcc customers it lacks
+
+**When:** after every warehouse load (the `skysmart_customers` Asset), or when triggered.
+
+**What:** rebuilds the identity links between SkyBiz and SmartAcc records (`customer_matches`), then
+creates the SmartAcc customers with no SkyBiz counterpart, in batches of at most 500, each exactly once
+through the outbox table `skybiz_push_outbox`. A possible match is held for review, never created.
+
+**Params:** `dry_run` (only report), `limit`, `skybiz_covered_from` (the first day of the tenant's SkyBiz
+history, a **Malaysia date**), `allow_partial_coverage`. A real push refuses to run unless SkyBiz is loaded
+without gaps from that date through today (Malaysia time), because customers SkyBiz already has would look
+missing and be created twice.
+""",
     schedule=[CUSTOMERS_WAREHOUSE],
     start_date=pendulum.datetime(2020, 1, 1, tz="Asia/Kuala_Lumpur"),
     catchup=False,

@@ -33,6 +33,18 @@ def test_dag_has_tags_owner_and_retries(dagbag: Any, dag_id: str) -> None:
         assert task.retries >= 1, task.task_id
 
 
+@pytest.mark.parametrize("dag_id", ["skysmart_customers", "skysmart_backfill", "skysmart_skybiz_push"])
+def test_dag_has_a_doc_for_the_ui_that_names_its_time_zone(dagbag: Any, dag_id: str) -> None:
+    doc = dagbag.get_dag(dag_id).doc_md
+    assert doc and dag_id in doc and "Malaysia" in doc
+
+
+def test_the_scheduled_dag_says_when_it_runs_in_malaysia_time(dagbag: Any) -> None:
+    dag = dagbag.get_dag("skysmart_customers")
+    timetable = dag.timetable
+    assert f"`{timetable.expression}`" in dag.doc_md and str(timetable.timezone) in dag.doc_md
+
+
 @pytest.fixture(scope="module")
 def parse_report() -> dict[str, Any]:
     """Import every DAG file in one fresh interpreter, as the DAG processor would, and time each.
