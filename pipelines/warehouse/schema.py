@@ -387,6 +387,8 @@ def schema_statements(dialect: str) -> list[str]:
     for spec in tables().values():
         out += table_statements(spec, dialect)
     out += index_statements(dialect)
+    # The push outbox exists from the start, so analysts' queries of it work (empty) before the first push.
+    out += contract_table_statements("skybiz_push_outbox", dialect)
     out += v_customers_statements()
     out += v_coverage_statements(dialect)
     out += v_businesses_statements()

@@ -132,7 +132,7 @@ def _with_gap(rig: PushRig, customers: int = 5) -> tuple[date, date]:
 
 def _assert_nothing_happened(rig: PushRig, received_before: int) -> None:
     assert len(rig.sandbox.skybiz.received) == received_before  # not a read, not a create
-    assert not rig.warehouse.table_exists("skybiz_push_outbox")  # not even created
+    assert rig.warehouse.query("SELECT count(*) FROM skybiz_push_outbox") == [(0,)]  # nothing recorded
 
 
 def test_a_gap_in_skybiz_refuses_a_real_push_and_names_it(rig: PushRig) -> None:
@@ -286,7 +286,7 @@ def test_windows_loaded_by_the_pipeline_with_a_month_missing_refuse_the_push(
         push_customers(duck_rig.warehouse, duck_rig.client, settings=recent_enough)
 
     assert len(duck_rig.sandbox.skybiz.received) == received
-    assert not duck_rig.warehouse.table_exists("skybiz_push_outbox")
+    assert duck_rig.warehouse.query("SELECT count(*) FROM skybiz_push_outbox") == [(0,)]  # nothing recorded
 
 
 # -- the step the DAG runs -------------------------------------------------------------------------------

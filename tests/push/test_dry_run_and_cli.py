@@ -29,7 +29,7 @@ def test_dry_run_on_a_fresh_warehouse_sends_and_writes_nothing(rig: PushRig) -> 
     assert result.dry_run
     assert (result.selected, result.valid, result.invalid, result.already_exists) == (11, 9, 2, 1)
     assert (result.to_create, result.batches, result.requests, result.created) == (9, 1, 0, 0)
-    assert not rig.warehouse.table_exists("skybiz_push_outbox")  # not even created
+    assert rig.warehouse.query("SELECT count(*) FROM skybiz_push_outbox") == [(0,)]  # nothing recorded
     assert len(rig.sandbox.skybiz.received) == received
 
 
@@ -73,7 +73,7 @@ def test_cli_dry_run_lists_what_would_happen(
     assert "already in SkyBiz (1)" in out and "cus_code" in out
     assert "dry run: nothing was sent and nothing was written" in out
     with open_warehouse(duckdb_url) as warehouse:
-        assert not warehouse.table_exists("skybiz_push_outbox")
+        assert warehouse.query("SELECT count(*) FROM skybiz_push_outbox") == [(0,)]  # nothing recorded
 
 
 def test_cli_push_summarises_and_exits_6_when_something_needs_review(

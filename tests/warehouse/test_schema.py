@@ -132,3 +132,11 @@ def test_ensure_table_for_another_contract(warehouse: Warehouse) -> None:
     assert found == [*contract.column_names, "sent_at", "attempts"]
     assert table_comment == contract.description
     assert column_comments["rule"] == contract.column("rule").description
+
+
+def test_the_push_outbox_exists_empty_from_the_first_schema(warehouse: Warehouse) -> None:
+    # Analysts can query it before the first push (the README's outbox query used to fail there).
+    warehouse.ensure_schema()
+    outbox = load_contract("skybiz_push_outbox")
+    assert [name for name, _, _ in columns(warehouse, "skybiz_push_outbox")] == outbox.column_names
+    assert warehouse.query("SELECT count(*) FROM skybiz_push_outbox") == [(0,)]
