@@ -10,7 +10,6 @@ How many retries that took and what it cost in time is measured by ``python -m b
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import threading
 from datetime import date
@@ -23,32 +22,16 @@ from pipelines.config import Settings
 from pipelines.run import RunSummary, run_pipeline
 from pipelines.sandbox.server import SandboxServer
 from pipelines.sandbox.switches import Switches
-from pipelines.warehouse import open_warehouse
 from tests.fixtures.sandbox import sandbox_data
+from tests.warehouse.snapshot import TABLES, snapshot
 
 pytestmark = pytest.mark.slow
 
 START, END = date(2024, 1, 1), date(2025, 12, 31)
 FAULTS = {"500": 0.025, "429": 0.025, "drop": 0.025, "truncate": 0.025}
-TABLES = ("customers", "customer_history", "customer_versions", "customer_quarantine", "load_audit")
-# When a row was received, loaded or quarantined, and what hashes those times: different in every run.
-RUN_COLUMNS = frozenset(
-    {
-        "extracted_at",
-        "loaded_at",
-        "load_id",
-        "quarantined_at",
-        "started_at",
-        "finished_at",
-        "seconds",
-        "raw_sha256",
-        "normalized_sha256",
-        "quarantine_sha256",
-    }
-)
 
 
-def _run(tmp: Path, faults: dict[str, float]) -> tuple[RunSummary, dict[str, list[tuple[Any, ...]]]]:
+def _run(tmp: Path, faults: dict[str, float]) -> tuple[RunSummary, dict[str, list[str]]]:
     server = SandboxServer(
         data=sandbox_data(2_000, 7),
         seed=7,
@@ -61,29 +44,7 @@ def _run(tmp: Path, faults: dict[str, float]) -> tuple[RunSummary, dict[str, lis
             settings, lake_url=str(tmp / "lake"), warehouse_url=str(tmp / "warehouse.duckdb")
         )
         summary = run_pipeline(settings, START, END)
-    return summary, _snapshot(settings.warehouse_url)
-
-
-def _snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
-    out: dict[str, list[tuple[Any, ...]]] = {}
-    with open_warehouse(url, read_only=True) as wh:
-        for table in TABLES:
-            columns, _ = wh.query_table(f"SELECT * FROM {table} LIMIT 0")
-            kept = ", ".join(f'"{c}"' for c in columns if c not in RUN_COLUMNS)
-            _, rows = wh.query_table(f"SELECT {kept} FROM {table} ORDER BY ALL")
-            out[table] = sorted((_stable(table, columns, row) for row in rows), key=repr)
-    return out
-
-
-def _stable(table: str, columns: list[str], row: tuple[Any, ...]) -> tuple[Any, ...]:
-    """A quarantine row's raw record without the lineage of the request that fetched it."""
-    if table != "customer_quarantine":
-        return tuple(row)
-    kept = [c for c in columns if c not in RUN_COLUMNS]
-    values = dict(zip(kept, row, strict=True))
-    record = json.loads(values["raw_record"])
-    values["raw_record"] = {k: v for k, v in record.items() if k not in ("_extracted_at", "_request_id")}
-    return tuple(values.values())
+    return summary, snapshot(settings.warehouse_url)
 
 
 def test_two_years_through_ten_percent_faults_build_the_same_warehouse(
