@@ -350,7 +350,7 @@ def _link(lake: Lake, path: str, links_from: Path | None) -> str:
     """A link the report can carry: relative to the report for a local lake, else the lake's URL."""
     if lake.is_local and links_from is not None:
         relative = os.path.relpath(Path(path).resolve(), links_from.resolve())
-        return quote(Path(relative).as_posix())
+        return quote(Path(relative).as_posix(), safe="/=")
     if lake.is_local:
         return Path(path).resolve().as_uri()
     return lake.full_url(path)
