@@ -269,6 +269,10 @@ def _report(workdir: Path, runs: list[DemoRun], created: list[dict[str, Any]]) -
     _push(runs, created)
     example = reports[0] if reports else "-"
     console.print(f"Data Docs: {len(reports)} HTML reports beside the lake windows, e.g. {example}")
+    from pipelines.report import write_report
+
+    page = write_report(str(warehouse_path), str(workdir / "lake"), workdir / "report.html")
+    console.print(f"Report:    {page} (coverage, loads, quarantine, quality, push, identity: open it)")
     console.print(f"Warehouse: {warehouse_path}")
     query = (
         "SELECT source, state, count(*) AS customers FROM v_customers GROUP BY ALL ORDER BY 3 DESC LIMIT 10"

@@ -45,6 +45,7 @@ def test_demo_runs_the_dags_reports_and_stops_the_sandbox(tmp_path: Path) -> Non
         "Quality (great-expectations",
         "SkyBiz push, dry run",
         f"Data Docs: {reports} HTML reports",
+        f"Report:    {workdir / 'report.html'}",
         f"Warehouse: {workdir / 'warehouse.duckdb'}",
         "Query it:  .venv/bin/skysmart sql --warehouse",
     ):
@@ -63,6 +64,8 @@ def test_demo_runs_the_dags_reports_and_stops_the_sandbox(tmp_path: Path) -> Non
         workdir / "warehouse.duckdb", "SELECT source_system, count(*) FROM customers GROUP BY 1"
     )
     assert {source for source, count in loaded if count > 0} == {"skybiz", "smartacc"}
+    page = (workdir / "report.html").read_text()
+    assert page.count("<svg") >= 3 and "Coverage" in page  # the one report, with its charts
 
 
 def test_demo_refuses_to_delete_a_directory_it_did_not_make(tmp_path: Path) -> None:
