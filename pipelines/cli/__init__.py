@@ -15,7 +15,17 @@ from collections.abc import Sequence
 from pipelines import __version__
 from pipelines.errors import SkysmartError, redact
 
-SUBCOMMAND_MODULES = ("sandbox", "extract", "normalize", "warehouse", "push", "run", "quality", "identity", "report")
+SUBCOMMAND_MODULES = (
+    "sandbox",
+    "extract",
+    "normalize",
+    "warehouse",
+    "push",
+    "run",
+    "quality",
+    "identity",
+    "report",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
