@@ -76,7 +76,7 @@ def _load(args: argparse.Namespace) -> int:
     if not plan:
         err_console.print(
             f"[yellow]No committed normalized windows of {', '.join(options.sources(args))} overlap "
-            f"{start}..{end} in {lake.url}; nothing loaded."
+            f"{start}..{end} in {escape(lake.url)}; nothing loaded."  # a path may hold [brackets]
         )
         return 0
     results: list[LoadResult] = []
