@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from pipelines import __version__
 from pipelines.errors import SkysmartError, redact
@@ -37,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in SUBCOMMAND_MODULES:
         importlib.import_module(f"pipelines.cli.{name}").register(sub)
+    for command in sub.choices.values():  # one spelling of -v for every command
+        command.add_argument(
+            "-v", "--verbose", action="store_true", help="also show retried requests and warnings on stderr"
+        )
     return parser
 
 
@@ -44,7 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; typed errors become a one-line reason on stderr and a documented exit code."""
     args = build_parser().parse_args(argv)
     try:
-        code: int = args.handler(args)
+        with _log_level(verbose=args.verbose):
+            code: int = args.handler(args)
     except SkysmartError as error:
         print(f"skysmart {args.command}: {error}", file=sys.stderr)
         return error.exit_code
@@ -55,6 +62,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"skysmart {args.command}: unexpected {type(error).__name__}: {redact(error)}", file=sys.stderr)
         return 1
     return code
+
+
+@contextmanager
+def _log_level(*, verbose: bool) -> Iterator[None]:
+    """Retries are logged as warnings: shown with ``-v``, otherwise a failure stays one line on stderr."""
+    logger = logging.getLogger("pipelines")
+    level, handlers = logger.level, list(logger.handlers)
+    if verbose:
+        from rich.logging import RichHandler
+
+        from pipelines.cli.ui import err_console
+
+        logger.addHandler(RichHandler(console=err_console, show_path=False, markup=False))
+        logger.setLevel(logging.WARNING)
+    else:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+        logger.handlers[:] = handlers
 
 
 if __name__ == "__main__":

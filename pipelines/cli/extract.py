@@ -8,10 +8,8 @@ Failures surface as typed errors, which the dispatcher turns into a one-line rea
 from __future__ import annotations
 
 import argparse
-import logging
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from datetime import date
 from typing import Any
 
@@ -31,7 +29,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
             "most 31 days) and replace raw/source=<source>/entity=customers/window=<key>/ in the lake."
         ),
     )
-    parser.add_argument("source", choices=SOURCES, help="which vendor to read")
+    options.add_source(parser)
+    # The positional form (`extract skybiz …`) of earlier releases still works, unlisted.
+    parser.add_argument("positional_source", nargs="?", choices=SOURCES, help=argparse.SUPPRESS)
     parser.add_argument("--from", dest="date_from", metavar="YYYY-MM-DD", help="first date (inclusive)")
     parser.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD", help="last date (inclusive)")
     parser.add_argument(
@@ -41,9 +41,6 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     options.add_lake(parser)
     options.add_create(parser)
-    parser.add_argument(
-        "-v", "--verbose", action="store_true", help="also show each retried request on stderr"
-    )
     parser.set_defaults(handler=run)
 
 
@@ -57,58 +54,49 @@ def parse_date(text: str | None, option: str) -> date:
         raise WindowError(f"{option} {text!r} is not a date in YYYY-MM-DD form") from None
 
 
-def plan(args: argparse.Namespace) -> list[Window]:
-    """The windows the arguments ask for."""
+def chosen_sources(args: argparse.Namespace) -> tuple[str, ...]:
+    """``--source`` (or the older positional form); a ``--window`` names one source's window."""
+    if args.positional_source and args.source not in ("all", args.positional_source):
+        raise WindowError(f"source given twice: {args.positional_source} and --source {args.source}")
+    chosen = (args.positional_source,) if args.positional_source else options.sources(args)
+    if args.window and len(chosen) > 1:
+        raise WindowError("--window is one source's window: add --source skybiz or --source smartacc")
+    return chosen
+
+
+def plan(args: argparse.Namespace, source: str) -> list[Window]:
+    """The windows the arguments ask for, of one source."""
     if args.window:
         if args.date_from or args.date_to:
             raise WindowError("give either --window or --from/--to, not both")
-        return [Window.parse(args.source, args.window.strip())]
-    return plan_windows(args.source, parse_date(args.date_from, "--from"), parse_date(args.date_to, "--to"))
+        return [Window.parse(source, args.window.strip())]
+    return plan_windows(source, parse_date(args.date_from, "--from"), parse_date(args.date_to, "--to"))
 
 
 def run(args: argparse.Namespace) -> int:
-    """Extract the planned windows with a progress bar, then print one summary row per window."""
-    with _http_log(verbose=args.verbose):
-        return _run(args)
+    """Extract each chosen source's planned windows, then print one summary row per window."""
+    sources = chosen_sources(args)
+    plans = {source: plan(args, source) for source in sources}  # every date is checked before any request
+    for source in sources:
+        _run(args, source, plans[source])
+    return 0
 
 
-@contextmanager
-def _http_log(*, verbose: bool) -> Iterator[None]:
-    """Retried requests are logged as warnings; show them only when asked, so a failure stays one line."""
-    logger = logging.getLogger("pipelines")
-    level, handlers = logger.level, list(logger.handlers)
-    if verbose:
-        from rich.logging import RichHandler
-
-        from pipelines.cli.ui import err_console
-
-        logger.addHandler(RichHandler(console=err_console, show_path=False))
-        logger.setLevel(logging.WARNING)
-    else:
-        logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-        logger.handlers[:] = handlers
-
-
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, source: str, windows: list[Window]) -> None:
     from pipelines.cli.ui import console, make_progress, print_table
     from pipelines.extract import ExtractProgress, ExtractResult, extract_window
     from pipelines.lake import Lake
     from pipelines.steps import make_client
 
-    windows = plan(args)
     settings = Settings.from_env()
     lake = Lake(options.lake_url(args, writes=True))
     results: list[ExtractResult] = []
     started = time.perf_counter()
     total_rows = 0
     with ExitStack() as stack:
-        client = stack.enter_context(make_client(settings, args.source))
+        client = stack.enter_context(make_client(settings, source))
         progress = stack.enter_context(make_progress())
-        task = progress.add_task(f"extract {args.source}", total=len(windows), detail="")
+        task = progress.add_task(f"extract {source}", total=len(windows), detail="")
 
         def on_page(event: ExtractProgress) -> None:
             elapsed = max(time.perf_counter() - started, 1e-6)
@@ -127,14 +115,17 @@ def _run(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - started
     pages = sum(r.pages for r in results)
     print_table(
-        f"{args.source} → {lake.url}/raw/source={args.source}/entity=customers",
+        f"{source} → {lake.url}/raw/source={source}/entity=customers",
         ("window", "rows", "pages", "seconds", "rows/s", "sha256"),
         [_row(r.window, r.rows, r.pages, r.seconds, r.sha256[:12]) for r in results]
         + [_row("total", total_rows, pages, seconds, "")],
     )
     # soft_wrap: the closing line is what scripts grep for, so it is never broken at the terminal width.
-    console.print(f"extracted {len(results)} window(s), {total_rows:,} rows into {lake.url}", soft_wrap=True)
-    return 0
+    console.print(
+        f"extracted {len(results)} window(s), {total_rows:,} rows into {lake.url}",
+        soft_wrap=True,
+        markup=False,
+    )
 
 
 def _row(window: str, rows: int, pages: int, seconds: float, sha: str) -> tuple[Any, ...]:

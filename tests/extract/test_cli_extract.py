@@ -56,6 +56,8 @@ JAN = ["--window", "2024-01-01_2024-01-31"]
 CASES: dict[str, tuple[list[str] | None, list[str], dict[str, str]]] = {
     "ok-skybiz-range": ([SKYSMART], ["skybiz", "--from", "2024-01-15", "--to", "2024-03-10"], {}),
     "ok-smartacc-window": (None, ["smartacc", "--window", "2024-03-01_2024-03-31"], {}),
+    "ok-source-option": (None, ["--source", "smartacc", "--window", "2024-03-01_2024-03-31", "-v"], {}),
+    "window-needs-a-source": (None, ["--window", "2024-03-01_2024-03-31"], {}),
     "bad-date": ([SKYSMART], ["skybiz", "--from", "2024-02-30", "--to", "2024-03-10"], {}),
     "missing-date": (None, ["smartacc", "--from", "2024-02-01"], {}),
     "reversed-range": (None, ["skybiz", "--from", "2024-03-01", "--to", "2024-01-01"], {}),
@@ -189,6 +191,16 @@ def test_extracts_one_smartacc_window_with_its_terms(run_case) -> None:
     assert rows > 0 and f"extracted 1 window(s), {rows:,} rows" in run.stdout
 
 
+def test_source_is_an_option_like_every_command_and_v_is_accepted(run_case) -> None:
+    by_option, by_position = run_case("ok-source-option"), run_case("ok-smartacc-window")
+    assert by_option.code == 0, by_option.stderr
+    window = Window.parse("smartacc", "2024-03-01_2024-03-31")
+    assert by_option.lake.windows(RAW, "smartacc") == by_position.lake.windows(RAW, "smartacc") == [window]
+    assert by_option.lake.windows(RAW, "skybiz") == []
+    rows = by_option.lake.require_manifest(RAW, "smartacc", CUSTOMERS, window).rows
+    assert rows == by_position.lake.require_manifest(RAW, "smartacc", CUSTOMERS, window).rows
+
+
 FAILURES = [
     pytest.param("bad-date", 2, "--from '2024-02-30' is not a date in YYYY-MM-DD form", id="bad-date"),
     pytest.param("missing-date", 2, "--to is required (YYYY-MM-DD), or give --window", id="missing-date"),
@@ -201,6 +213,7 @@ FAILURES = [
     pytest.param("smartacc-no-permission", 3, "Invalid Permission", id="permission-smartacc"),
     pytest.param("retries-exhausted", 4, "gave up after 2 attempt(s)", id="retries-exhausted"),
     pytest.param("vendor-unreachable", 4, "gave up after 2 attempt(s)", id="vendor-unreachable"),
+    pytest.param("window-needs-a-source", 2, "--window is one source's window", id="window-one-source"),
     pytest.param("host-not-found", 2, "host erp.invalid:80 not found; check the URL", id="host-not-found"),
 ]
 
