@@ -141,7 +141,12 @@ def match(skybiz: pd.DataFrame, smartacc: pd.DataFrame, *, workers: int = 1) -> 
 
 
 def candidate_pairs(sky: pd.DataFrame, sma: pd.DataFrame) -> pd.DataFrame:
-    """Distinct ``(skybiz_row, smartacc_row)`` pairs that share a blocking key (near-linear, in DuckDB)."""
+    """Distinct ``(skybiz_row, smartacc_row)`` pairs that share a blocking key (near-linear, in DuckDB).
+
+    A key over its cap on either side still pairs records whose name keys are equal too (at most the cap
+    of them per key and name): a branch whose only links to its twin are the head office's phone and
+    ``info@`` must still meet it, or the push would take it for missing and create it twice.
+    """
     con = duckdb.connect(":memory:")
     try:
         con.execute("SET threads = 2")
@@ -150,12 +155,22 @@ def candidate_pairs(sky: pd.DataFrame, sma: pd.DataFrame) -> pd.DataFrame:
         con.register("caps", pd.DataFrame({"kind": list(BLOCK_CAPS), "cap": list(BLOCK_CAPS.values())}))
         pairs = con.execute(
             """
-            WITH s AS (SELECT k.* FROM sky_keys k JOIN caps USING (kind)
-                       QUALIFY count(*) OVER (PARTITION BY k.kind, k.key) <= caps.cap),
-                 m AS (SELECT k.* FROM sma_keys k JOIN caps USING (kind)
-                       QUALIFY count(*) OVER (PARTITION BY k.kind, k.key) <= caps.cap)
-            SELECT DISTINCT s.row AS skybiz_row, m.row AS smartacc_row
+            WITH s AS (SELECT k.*, caps.cap, count(*) OVER (PARTITION BY k.kind, k.key) AS n
+                       FROM sky_keys k JOIN caps USING (kind)),
+                 m AS (SELECT k.*, caps.cap, count(*) OVER (PARTITION BY k.kind, k.key) AS n
+                       FROM sma_keys k JOIN caps USING (kind)),
+                 crowded_s AS (SELECT s.* FROM s
+                               QUALIFY count(*) OVER (PARTITION BY s.kind, s.key, s.name_key) <= s.cap),
+                 crowded_m AS (SELECT m.* FROM m
+                               QUALIFY count(*) OVER (PARTITION BY m.kind, m.key, m.name_key) <= m.cap)
+            SELECT s.row AS skybiz_row, m.row AS smartacc_row
             FROM s JOIN m ON s.kind = m.kind AND s.key = m.key
+            WHERE s.n <= s.cap AND m.n <= m.cap
+            UNION
+            SELECT s.row, m.row
+            FROM crowded_s s JOIN crowded_m m
+              ON s.kind = m.kind AND s.key = m.key AND s.name_key = m.name_key
+            WHERE s.n > s.cap OR m.n > m.cap
             ORDER BY skybiz_row, smartacc_row
             """
         ).df()
@@ -202,7 +217,7 @@ def classify(evidence: pd.DataFrame) -> pd.Series:
 
 
 def _blocking_keys(features: pd.DataFrame) -> pd.DataFrame:
-    """Long table ``row, kind, key``: each record's exact keys that may be shared with its twin."""
+    """Long table ``row, kind, key, name_key``: each record's exact keys that may be shared with its twin."""
     row = pd.Series(np.arange(len(features)), dtype="int64")
     parts = [
         *(("phone", features[p]) for p in PHONE_COLUMNS),
@@ -215,7 +230,12 @@ def _blocking_keys(features: pd.DataFrame) -> pd.DataFrame:
         present = key.notna().to_numpy()
         frames.append(
             pd.DataFrame(
-                {"row": row[present].to_numpy(), "kind": kind, "key": key[present].astype(str).to_numpy()}
+                {
+                    "row": row[present].to_numpy(),
+                    "kind": kind,
+                    "key": key[present].astype(str).to_numpy(),
+                    "name_key": features["name_key"][present].to_numpy(),
+                }
             )
         )
     return pd.concat(frames, ignore_index=True).drop_duplicates()

@@ -80,6 +80,22 @@ def test_a_key_held_by_more_than_the_cap_blocks_nobody() -> None:
     assert len(candidate_pairs(Features.of(branches.head(cap)).frame, Features.of(one).frame)) == cap
 
 
+def test_a_crowded_key_still_pairs_records_of_the_same_name() -> None:
+    # A branch whose only links to its twin are the head office's phone and info@ (both far over their caps)
+    # must still meet its twin: unmatched, the push would take it for missing and create it twice.
+    cap = BLOCK_CAPS["phone"]
+    shared = {"phone_1": "03-21421234", "email": "info@majujaya.my"}
+    branches = records(
+        *({"name": f"Maju Jaya {i} Sdn Bhd", "postcode": f"{40000 + i}", **shared} for i in range(3 * cap))
+    )
+    twin = records({"name": "MAJU JAYA 7 SDN. BHD.", "postcode": "99999", **shared})
+
+    pairs = match(branches, twin)
+
+    assert pairs["skybiz_row"].tolist() == [7]
+    assert pairs["match_class"].tolist() == [SAME]
+
+
 def test_candidate_pairs_grow_with_the_records_not_their_product() -> None:
     # n distinct businesses per side, each with one twin: n pairs, not n² (blocking keeps cost near-linear).
     for n in (50, 500):
