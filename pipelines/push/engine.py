@@ -431,7 +431,7 @@ def _decide(
     if all_problems:
         return plan("invalid", reason_text(all_problems))
     if entry is not None and entry.state == "needs_review":
-        return plan("needs_review", entry.reason)  # held until a person resolves it (see README, Push)
+        return plan("needs_review", entry.reason)  # held until a person resolves it (see docs/push.md)
     if (
         entry is not None
         and entry.state == "rejected"
