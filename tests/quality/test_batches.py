@@ -24,6 +24,7 @@ from pipelines.quality import (
 )
 from pipelines.windows import Window
 from tests.quality.frames import customer_frame, customer_table
+from tests.quality.gx_reference import plain_definition
 
 MONTHS = [Window("skybiz", date(2024, m, 1), date(2024, m, 28)) for m in range(1, 7)]
 # Fields of a stored result that GX computes from the rows: a window's share must equal GX's own figures.
@@ -89,29 +90,12 @@ def test_a_key_met_in_two_windows_fails_neither() -> None:
 
 
 def test_stored_counts_are_what_gx_computes_on_the_window_alone(tmp_path: Path) -> None:
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import DataContextConfig, InMemoryStoreBackendDefaults
-
     frames = _frames()[:5]
     lake = Lake(str(tmp_path / "lake"))
     items = [FrameToValidate(f.copy(), w, "skybiz") for f, w in zip(frames, MONTHS, strict=False)]
     validate_frames(items, "customer", lake=lake)
 
-    context = gx.get_context(
-        mode="ephemeral",
-        project_config=DataContextConfig(
-            store_backend_defaults=InMemoryStoreBackendDefaults(), analytics_enabled=False
-        ),
-    )
-    batch = (
-        context.data_sources.add_pandas("direct")
-        .add_dataframe_asset("frame")
-        .add_batch_definition_whole_dataframe("whole")
-    )
-    suite = context.suites.add(build_suite("customer"))
-    definition = context.validation_definitions.add(
-        gx.ValidationDefinition(name="direct", data=batch, suite=suite)
-    )
+    definition = plain_definition(build_suite("customer"), datasource="direct", name="direct")
     result_format = {
         "result_format": "COMPLETE",
         "exclude_unexpected_values": True,

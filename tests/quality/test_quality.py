@@ -34,6 +34,7 @@ from pipelines.quality import (
 )
 from pipelines.windows import Window
 from tests.quality.frames import customer_frame, customer_table
+from tests.quality.gx_reference import plain_definition
 
 JAN = Window("skybiz", date(2024, 1, 1), date(2024, 1, 31))
 ROWS = 60
@@ -567,31 +568,15 @@ def test_stored_gx_metadata_is_what_validation_definition_run_records(
     # Validation goes through ValidationDefinition.run (once per batch of windows); a window's stored metadata
     # is that run's, checked here against a plain run of GX's own, so a GX upgrade that changes it shows.
     import great_expectations as gx
-    from great_expectations.data_context.types.base import DataContextConfig, InMemoryStoreBackendDefaults
     from great_expectations.util import convert_to_json_serializable
 
     result = validate_frame(clean, "customer", lake=Lake(str(tmp_path / "lake")), window=JAN)
     ours = json.loads(Path(result.report_json_url or "").read_text())["meta"]
     del ours["skysmart"]
-    context = gx.get_context(
-        mode="ephemeral",
-        project_config=DataContextConfig(
-            store_backend_defaults=InMemoryStoreBackendDefaults(), analytics_enabled=False
-        ),
+    suite = gx.ExpectationSuite(
+        name="rows", expectations=[gx.expectations.ExpectTableRowCountToBeBetween(min_value=1)]
     )
-    batch = (
-        context.data_sources.add_pandas("skysmart")
-        .add_dataframe_asset("frame")
-        .add_batch_definition_whole_dataframe("whole")
-    )
-    suite = context.suites.add(
-        gx.ExpectationSuite(
-            name="rows", expectations=[gx.expectations.ExpectTableRowCountToBeBetween(min_value=1)]
-        )
-    )
-    definition = context.validation_definitions.add(
-        gx.ValidationDefinition(name="rows", data=batch, suite=suite)
-    )
+    definition = plain_definition(suite, datasource="skysmart", name="rows")
     theirs = convert_to_json_serializable(dict(definition.run(batch_parameters={"dataframe": clean}).meta))
 
     assert list(ours) == list(theirs)
