@@ -19,9 +19,9 @@ $(STAMP): pyproject.toml requirements.lock
 	@touch $@
 
 lint: $(STAMP)
-	$(BIN)/ruff check pipelines plugins dags tests bench scripts
-	$(BIN)/ruff format --check pipelines plugins dags tests bench scripts
-	$(BIN)/mypy pipelines plugins/skysmart_airflow dags scripts
+	$(BIN)/ruff check pipelines skysmart_airflow skysmart_sandbox dags tests bench scripts
+	$(BIN)/ruff format --check pipelines skysmart_airflow skysmart_sandbox dags tests bench scripts
+	$(BIN)/mypy pipelines skysmart_airflow skysmart_sandbox dags scripts
 
 # Airflow's tests get a process of their own: dag.test() runs Airflow's execution API in-process, and a
 # worker that ran hundreds of other tests first has been seen to give the push DAG an empty selection.
@@ -30,7 +30,7 @@ test: lint browser
 	$(BIN)/python -m pytest -p no:xdist tests/airflow $(PYTEST_ARGS)
 
 demo: $(STAMP)
-	$(BIN)/python -m skysmart_airflow.demo $(DEMO_ARGS)
+	$(BIN)/python -m skysmart_sandbox.demo $(DEMO_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -50,10 +50,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import requests
 
-from pipelines.sandbox.data import SandboxData, generate
-from pipelines.sandbox.server import SandboxServer
-from pipelines.sandbox.switches import Switches
 from pipelines.windows import MYT, Window, plan_windows
+from skysmart_sandbox.data import SandboxData, generate
+from skysmart_sandbox.server import SandboxServer
+from skysmart_sandbox.switches import Switches
 
 SOURCES = ("skybiz", "smartacc")
 SMARTACC_PAGE_ROWS = 20

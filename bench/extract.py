@@ -29,10 +29,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pipelines.sandbox.data import SandboxData, generate
-from pipelines.sandbox.server import SandboxServer
-from pipelines.sandbox.switches import Switches
 from pipelines.windows import plan_windows
+from skysmart_sandbox.data import SandboxData, generate
+from skysmart_sandbox.server import SandboxServer
+from skysmart_sandbox.switches import Switches
 
 SOURCES = ("skybiz", "smartacc")
 

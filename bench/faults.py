@@ -25,9 +25,9 @@ from pathlib import Path
 
 from pipelines.config import Settings
 from pipelines.run import RunSummary, run_pipeline
-from pipelines.sandbox.data import SandboxData, generate
-from pipelines.sandbox.server import SandboxServer
-from pipelines.sandbox.switches import Switches
+from skysmart_sandbox.data import SandboxData, generate
+from skysmart_sandbox.server import SandboxServer
+from skysmart_sandbox.switches import Switches
 
 KINDS = ("500", "429", "drop", "truncate")
 # How the HTTP layer describes each fault when it retries (pipelines.http and the clients' messages).

@@ -34,8 +34,8 @@ from typing import Any
 import pandas as pd
 
 from pipelines.identity.match import Features, candidate_pairs, match
-from pipelines.sandbox.data import SandboxData, generate
 from pipelines.windows import MYT
+from skysmart_sandbox.data import SandboxData, generate
 
 HISTORY_START = date(2021, 1, 1)
 
@@ -150,8 +150,8 @@ def quality(size: int, seed: int) -> Quality:
     from pipelines.config import Settings
     from pipelines.push import PushSettings, plan_push
     from pipelines.run import run_pipeline
-    from pipelines.sandbox.server import SandboxServer
     from pipelines.warehouse import open_warehouse
+    from skysmart_sandbox.server import SandboxServer
 
     today = datetime.now(MYT).date()
     began = time.perf_counter()

@@ -23,9 +23,9 @@ from pathlib import Path
 import pyarrow as pa
 
 from pipelines.lake import Lake
-from pipelines.normalize.sandbox_raw import write_raw_window
-from pipelines.sandbox.data import generate
 from pipelines.windows import Window
+from skysmart_sandbox.data import generate
+from skysmart_sandbox.raw import write_raw_window
 
 WINDOW_DATES = (date(2025, 1, 1), date(2025, 1, 31))
 

@@ -35,9 +35,9 @@ import psycopg
 from pipelines.config import Settings
 from pipelines.contracts import load_contract, quote_ident, sql_type
 from pipelines.push import PushSettings, push_customers
-from pipelines.sandbox.server import SandboxServer
 from pipelines.sources.skybiz import SkyBizClient
 from pipelines.warehouse import Warehouse, open_warehouse
+from skysmart_sandbox.server import SandboxServer
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 BASE_CURRENCIES = ("RM", "SGD", "USD")

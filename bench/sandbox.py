@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 import requests
 
-from pipelines.sandbox.data import generate
-from pipelines.sandbox.server import SandboxServer
+from skysmart_sandbox.data import generate
+from skysmart_sandbox.server import SandboxServer
 
 
 def _timed(fn: Callable[[], object], repeat: int) -> list[float]:

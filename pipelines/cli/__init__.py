@@ -13,12 +13,12 @@ import logging
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from importlib.metadata import EntryPoint, entry_points
 
 from pipelines import __version__
-from pipelines.errors import SkysmartError, redact
+from pipelines.errors import ConfigError, SkysmartError, redact
 
 SUBCOMMAND_MODULES = (
-    "sandbox",
     "extract",
     "normalize",
     "warehouse",
@@ -39,11 +39,33 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in SUBCOMMAND_MODULES:
         importlib.import_module(f"pipelines.cli.{name}").register(sub)
+    for entry in entry_points(group=COMMANDS_GROUP):
+        _register_plugin(sub, entry)
     for command in sub.choices.values():  # one spelling of -v for every command
         command.add_argument(
             "-v", "--verbose", action="store_true", help="also show retried requests and warnings on stderr"
         )
     return parser
+
+
+COMMANDS_GROUP = "skysmart.commands"
+"""Entry-point group of sub-commands shipped outside the library (``skysmart sandbox`` from the sandbox)."""
+
+
+def _register_plugin(sub: argparse._SubParsersAction[argparse.ArgumentParser], entry: EntryPoint) -> None:
+    """Register a sub-command from its entry point; one whose extra is not installed says which to install."""
+    try:
+        register = entry.load()
+    except ImportError as error:
+        missing = error.name or str(error)
+        command = sub.add_parser(entry.name, help=f"(needs {missing}: pip install 'skysmart[{entry.name}]')")
+        command.set_defaults(handler=lambda _args: _missing_extra(entry.name, missing))
+        return
+    register(sub)
+
+
+def _missing_extra(name: str, missing: str) -> int:
+    raise ConfigError(f"`skysmart {name}` needs {missing}; install it with pip install 'skysmart[{name}]'")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -24,9 +24,9 @@ import pendulum
 import pytest
 
 from pipelines.config import Settings
-from pipelines.sandbox.data import SandboxData, generate
-from pipelines.sandbox.server import SandboxServer
 from pipelines.windows import MYT
+from skysmart_sandbox.data import SandboxData, generate
+from skysmart_sandbox.server import SandboxServer
 from tests.airflow.truth import sandbox_ids, table_rows, warehouse_ids
 from tests.fixtures.airflow import RunOutcome, pipeline_env, run_dag
 

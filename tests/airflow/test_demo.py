@@ -21,7 +21,7 @@ def test_demo_runs_the_dags_reports_and_stops_the_sandbox(tmp_path: Path) -> Non
     workdir = tmp_path / "demo"
     # The demo makes its own Airflow home; nothing of the test session's may leak into it.
     env = {k: v for k, v in os.environ.items() if k not in AIRFLOW_ENV and not k.startswith("AIRFLOW_CONN_")}
-    command = [sys.executable, "-m", "skysmart_airflow.demo", "--size", "400", "--workdir", str(workdir)]
+    command = [sys.executable, "-m", "skysmart_sandbox.demo", "--size", "400", "--workdir", str(workdir)]
     command += ["--start", "2026-10-01", "--end", "2026-10-31"]
 
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
@@ -70,7 +70,7 @@ def test_demo_runs_the_dags_reports_and_stops_the_sandbox(tmp_path: Path) -> Non
 
 def test_demo_refuses_to_delete_a_directory_it_did_not_make(tmp_path: Path) -> None:
     (tmp_path / "precious.txt").write_text("keep me")
-    command = [sys.executable, "-m", "skysmart_airflow.demo", "--workdir", str(tmp_path)]
+    command = [sys.executable, "-m", "skysmart_sandbox.demo", "--workdir", str(tmp_path)]
 
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from pipelines.errors import ConfigError
-from pipelines.sandbox.server import SandboxServer
+from skysmart_sandbox.server import SandboxServer
 from tests.fixtures.airflow import airflow_connection_env
 
 pytestmark = pytest.mark.xdist_group("airflow")

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.sandbox.data import SandboxData, generate
-from pipelines.sandbox.server import SandboxServer
+from skysmart_sandbox.data import SandboxData, generate
+from skysmart_sandbox.server import SandboxServer
 from tests.airflow.truth import sandbox_ids, warehouse_ids
 from tests.fixtures.airflow import AirflowServices, pipeline_env
 

@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.sandbox.data import SandboxData
+from skysmart_sandbox.data import SandboxData
 
 _COLUMNS = {
     "skybiz": ("skybiz", "CusCode", "DateTimeModified"),

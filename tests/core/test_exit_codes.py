@@ -11,7 +11,7 @@ import pytest
 
 from pipelines import errors
 from pipelines.errors import EXIT_PRECEDENCE, SkysmartError, worst_exit_code
-from pipelines.sandbox.server import SandboxServer
+from skysmart_sandbox.server import SandboxServer
 
 # One row per documented code: an error type that must carry it.
 TABLE = [

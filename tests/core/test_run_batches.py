@@ -15,8 +15,8 @@ from pathlib import Path
 
 from pipelines.config import Settings
 from pipelines.run import run_pipeline, run_window
-from pipelines.sandbox.server import SandboxServer
 from pipelines.steps import plan_range
+from skysmart_sandbox.server import SandboxServer
 from tests.warehouse.snapshot import checksums
 
 START, END = date(2024, 1, 1), date(2024, 8, 31)

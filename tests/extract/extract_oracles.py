@@ -16,9 +16,9 @@ import pyarrow as pa
 import requests
 
 from pipelines.config import Settings
-from pipelines.sandbox.server import SandboxServer
 from pipelines.sources.smartacc import parse_servicestack_date
 from pipelines.windows import MYT, Window
+from skysmart_sandbox.server import SandboxServer
 
 Row = dict[str, Any]
 

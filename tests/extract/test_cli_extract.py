@@ -20,11 +20,11 @@ import pytest
 
 from pipelines.cli import main
 from pipelines.lake import CUSTOMERS, RAW, Lake
-from pipelines.sandbox.server import SandboxServer
-from pipelines.sandbox.skybiz import SkyBizCredentials
-from pipelines.sandbox.smartacc import SmartAccCredentials
-from pipelines.sandbox.switches import Switches
 from pipelines.windows import Window, plan_windows
+from skysmart_sandbox.server import SandboxServer
+from skysmart_sandbox.skybiz import SkyBizCredentials
+from skysmart_sandbox.smartacc import SmartAccCredentials
+from skysmart_sandbox.switches import Switches
 from tests.fixtures.sandbox import sandbox_data
 
 # One worker runs the whole module, so the subprocesses are started once.

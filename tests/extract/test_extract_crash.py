@@ -15,9 +15,9 @@ import pytest
 
 from pipelines.extract import extract_window
 from pipelines.lake import CUSTOMERS, RAW, Lake
-from pipelines.sandbox.server import SandboxServer
 from pipelines.sources.smartacc import SmartAccClient
 from pipelines.windows import Window
+from skysmart_sandbox.server import SandboxServer
 from tests.extract.extract_oracles import settings_for
 
 pytestmark = pytest.mark.slow

@@ -10,9 +10,9 @@ import pytest
 
 from pipelines.extract import ExtractProgress, extract_range, extract_window
 from pipelines.lake import CUSTOMERS, RAW, Lake
-from pipelines.sandbox.data import generate
 from pipelines.steps import make_client
 from pipelines.windows import plan_windows
+from skysmart_sandbox.data import generate
 from tests.extract.extract_oracles import (
     newest,
     present,

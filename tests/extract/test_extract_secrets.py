@@ -11,11 +11,11 @@ import pytest
 
 from pipelines.extract import extract_window
 from pipelines.lake import Lake
-from pipelines.sandbox.server import SandboxServer
-from pipelines.sandbox.skybiz import SkyBizCredentials
-from pipelines.sandbox.smartacc import SmartAccCredentials
 from pipelines.steps import make_client
 from pipelines.windows import Window
+from skysmart_sandbox.server import SandboxServer
+from skysmart_sandbox.skybiz import SkyBizCredentials
+from skysmart_sandbox.smartacc import SmartAccCredentials
 from tests.extract.extract_oracles import settings_for
 from tests.fixtures.sandbox import sandbox_data
 

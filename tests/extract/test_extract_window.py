@@ -25,11 +25,11 @@ from pipelines.extract import (
     raw_schema,
 )
 from pipelines.lake import CUSTOMERS, RAW, Lake
-from pipelines.sandbox.server import SandboxServer
 from pipelines.sources import Page
 from pipelines.sources.skybiz import SkyBizClient
 from pipelines.sources.smartacc import SmartAccClient
 from pipelines.windows import Window, plan_windows
+from skysmart_sandbox.server import SandboxServer
 from tests.extract.extract_oracles import (
     present,
     settings_for,

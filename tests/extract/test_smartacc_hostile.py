@@ -19,7 +19,6 @@ from hypothesis import strategies as st
 
 from pipelines.config import HttpSettings, Secret, SmartAccSettings
 from pipelines.http import loads_exact
-from pipelines.sandbox.switches import Switches
 from pipelines.sources import Page, text_row
 from pipelines.sources.smartacc import (
     PAGE_SIZE,
@@ -29,6 +28,7 @@ from pipelines.sources.smartacc import (
     _Rec,
 )
 from pipelines.windows import MYT, Window, plan_windows
+from skysmart_sandbox.switches import Switches
 from tests.fixtures.sandbox import sandbox_data
 
 FEW = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -209,7 +209,7 @@ def _read(server: Any, window: Window, *, concurrency: int = 8) -> list[dict[str
 
 @pytest.fixture(scope="module")
 def servers() -> Iterator[tuple[Any, Any]]:
-    from pipelines.sandbox.server import SandboxServer
+    from skysmart_sandbox.server import SandboxServer
 
     data = sandbox_data(2_000, 7)
     hostile = Switches(corrupt_rate=0.3, corrupt_kinds=("bad_date", "null", "missing_key"), seed=5)

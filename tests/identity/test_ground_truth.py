@@ -14,10 +14,10 @@ from bench.identity import evaluate
 from pipelines.config import Settings
 from pipelines.push import PushSettings, plan_push
 from pipelines.run import run_pipeline
-from pipelines.sandbox.data import TWIN_VARIANTS, generate
-from pipelines.sandbox.server import SandboxServer
 from pipelines.warehouse import open_warehouse
 from pipelines.windows import MYT
+from skysmart_sandbox.data import TWIN_VARIANTS, generate
+from skysmart_sandbox.server import SandboxServer
 
 START = date(2025, 7, 1)
 

@@ -12,9 +12,9 @@ import pytest
 
 from pipelines.cli import main
 from pipelines.lake import CUSTOMERS, NORMALIZED, QUARANTINE, Lake
-from pipelines.normalize.sandbox_raw import write_raw_window
-from pipelines.sandbox.data import generate
 from pipelines.windows import Window
+from skysmart_sandbox.data import generate
+from skysmart_sandbox.raw import write_raw_window
 
 SKYSMART = str(Path(sys.executable).with_name("skysmart"))
 DATA = generate(600, 9, history_start=date(2025, 1, 1), history_end=date(2025, 2, 28), dirty_rate=0.1)

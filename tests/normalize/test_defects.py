@@ -20,9 +20,9 @@ import pytest
 from pipelines.contracts import load_contract
 from pipelines.normalize import normalize_table
 from pipelines.normalize.clean import canonical_state
-from pipelines.normalize.sandbox_raw import render, render_terms
-from pipelines.sandbox.data import SandboxData, generate
 from pipelines.windows import Window
+from skysmart_sandbox.data import SandboxData, generate
+from skysmart_sandbox.raw import render, render_terms
 
 SIZE, SEED, DIRTY = 3_000, 11, 0.25
 ID_FIELD = {"skybiz": "CusCode", "smartacc": "AcCustomerID"}

@@ -15,12 +15,12 @@ from pipelines.errors import LakeError, NormalizeError
 from pipelines.extract import extract_window
 from pipelines.lake import CUSTOMERS, NORMALIZED, QUARANTINE, RAW, Lake
 from pipelines.normalize import NormalizeResult, normalize_table, normalize_window
-from pipelines.normalize.sandbox_raw import in_window, render, render_terms, write_raw_window
-from pipelines.sandbox.data import generate
-from pipelines.sandbox.server import SandboxServer
 from pipelines.sources.skybiz import SkyBizClient
 from pipelines.sources.smartacc import SmartAccClient
 from pipelines.windows import Window, plan_windows
+from skysmart_sandbox.data import generate
+from skysmart_sandbox.raw import in_window, render, render_terms, write_raw_window
+from skysmart_sandbox.server import SandboxServer
 from tests.normalize.rows import NOW, raw_table, terms_table
 
 DATA = generate(1_500, 5, history_start=date(2025, 1, 1), history_end=date(2025, 3, 31), dirty_rate=0.1)

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from pipelines.config import Settings
-from pipelines.sandbox.server import SandboxServer
 from pipelines.sources.skybiz import CreateResult, SkyBizClient
 from pipelines.warehouse import Warehouse, open_warehouse
+from skysmart_sandbox.server import SandboxServer
 
 
 class RecordingClient:

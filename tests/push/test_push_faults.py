@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-import pipelines.sandbox.skybiz as skybiz_emulator
+import skysmart_sandbox.skybiz as skybiz_emulator
 from pipelines.config import Settings
 from pipelines.errors import ConfigError, PermissionDeniedError, RateLimitedError
 from pipelines.push import push_customers

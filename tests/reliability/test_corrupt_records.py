@@ -1,7 +1,7 @@
 """Hostile records on the wire: each loads with a data issue or is quarantined; nothing else moves.
 
 Two sandboxes serve the same customers; one corrupts a seeded share of the records it sends (every kind
-of :data:`pipelines.sandbox.switches.CORRUPTIONS`, truth in ``Switches.corrupted``). ``skysmart run`` over
+of :data:`skysmart_sandbox.switches.CORRUPTIONS`, truth in ``Switches.corrupted``). ``skysmart run`` over
 the same months against each must end without an error, and window by window:
 
 * every record not hit is normalized (or quarantined) exactly as in the clean run;
@@ -26,10 +26,10 @@ from pipelines.extract import LINEAGE
 from pipelines.lake import CUSTOMERS, NORMALIZED, QUARANTINE, RAW, Lake
 from pipelines.normalize import skybiz as skybiz_norm
 from pipelines.normalize import smartacc as smartacc_norm
-from pipelines.sandbox.faults import SKYBIZ_SHAPE, SMARTACC_SHAPE
-from pipelines.sandbox.server import SandboxServer
-from pipelines.sandbox.switches import CORRUPTIONS, Switches
 from pipelines.windows import plan_windows
+from skysmart_sandbox.faults import SKYBIZ_SHAPE, SMARTACC_SHAPE
+from skysmart_sandbox.server import SandboxServer
+from skysmart_sandbox.switches import CORRUPTIONS, Switches
 from tests.fixtures.sandbox import sandbox_data
 
 START, END = "2024-01-01", "2024-06-30"

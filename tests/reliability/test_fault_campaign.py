@@ -20,8 +20,8 @@ import pytest
 
 from pipelines.config import Settings
 from pipelines.run import RunSummary, run_pipeline
-from pipelines.sandbox.server import SandboxServer
-from pipelines.sandbox.switches import Switches
+from skysmart_sandbox.server import SandboxServer
+from skysmart_sandbox.switches import Switches
 from tests.fixtures.sandbox import sandbox_data
 from tests.warehouse.snapshot import TABLES, snapshot
 

@@ -20,8 +20,8 @@ import pytest
 from pipelines.config import Settings
 from pipelines.identity import rebuild_matches
 from pipelines.run import run_pipeline
-from pipelines.sandbox.server import SandboxServer
 from pipelines.warehouse import open_warehouse
+from skysmart_sandbox.server import SandboxServer
 from tests.fixtures.postgres import ADMIN_URL
 
 # Three months of both sources: several windows a source, some quarantine, quality pages in the lake.

@@ -8,8 +8,8 @@ from typing import Any
 
 import requests
 
-from pipelines.sandbox.server import SandboxServer
 from pipelines.windows import MYT
+from skysmart_sandbox.server import SandboxServer
 
 REQUEST_ID = re.compile(r"^req_[0-9a-f]{13}$")
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}$")

@@ -10,9 +10,9 @@ import pytest
 import requests
 
 from pipelines.cli import build_parser
-from pipelines.cli.sandbox import resolve_options
 from pipelines.errors import ConfigError
-from pipelines.sandbox.faults import (
+from skysmart_sandbox.cli import resolve_options
+from skysmart_sandbox.faults import (
     HOSTILE_PREFIX,
     HOSTILE_SUFFIX,
     LONG_TEXT_CHARS,
@@ -22,7 +22,7 @@ from pipelines.sandbox.faults import (
     corrupt_record,
     corruption_for,
 )
-from pipelines.sandbox.switches import CORRUPTIONS, Switches
+from skysmart_sandbox.switches import CORRUPTIONS, Switches
 
 SKYBIZ_RECORD = {
     "CusCode": "C000001",

@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 import pytest
 
 from pipelines.contracts import load_contract
-from pipelines.sandbox.data import (
+from skysmart_sandbox.data import (
     SKYBIZ_CURRENCIES,
     SKYBIZ_READ_FIELDS,
     SMARTACC_FIELDS,

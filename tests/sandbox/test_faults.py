@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from pipelines.sandbox import skybiz as sb
+from skysmart_sandbox import skybiz as sb
 from tests.sandbox.skybiz_helpers import VENDOR_DOC, assert_error, create_body, ok_data, post, read_body
 
 READ_WINDOW = ("2026-04-01", "2026-04-30")

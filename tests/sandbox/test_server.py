@@ -15,10 +15,10 @@ import pytest
 import requests
 
 from pipelines.cli import build_parser
-from pipelines.cli.sandbox import parse_faults, resolve_options
 from pipelines.config import Settings
 from pipelines.errors import ConfigError
-from pipelines.sandbox.server import ENV_NAMES, SandboxEndpoints, SandboxServer
+from skysmart_sandbox.cli import parse_faults, resolve_options
+from skysmart_sandbox.server import ENV_NAMES, SandboxEndpoints, SandboxServer
 from tests.fixtures.sandbox import sandbox_data, sandbox_env
 from tests.sandbox.skybiz_helpers import ok_data, read_body
 

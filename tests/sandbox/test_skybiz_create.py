@@ -11,8 +11,8 @@ import pyarrow.compute as pc
 import pytest
 import requests
 
-from pipelines.sandbox import skybiz as sb
 from pipelines.windows import MYT
+from skysmart_sandbox import skybiz as sb
 from tests.sandbox.skybiz_helpers import (
     VENDOR_DOC,
     create_body,

@@ -18,8 +18,8 @@ from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import Route
 
-from pipelines.sandbox import skybiz as sb
-from pipelines.sandbox.server import _Served
+from skysmart_sandbox import skybiz as sb
+from skysmart_sandbox.server import _Served
 from tests.sandbox.skybiz_helpers import (
     VENDOR_DOC,
     assert_error,

@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 import pytest
 import requests
 
-from pipelines.sandbox.data import SKYBIZ_READ_FIELDS
+from skysmart_sandbox.data import SKYBIZ_READ_FIELDS
 from tests.fixtures.sandbox import sandbox_data
 from tests.sandbox.skybiz_helpers import creds, ok_data, post, read_body, url
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from pipelines.sandbox.smartacc import (
+from skysmart_sandbox.smartacc import (
     PERMISSIONS,
     SmartAccCredentials,
     SmartAccState,

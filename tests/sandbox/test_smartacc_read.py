@@ -10,7 +10,7 @@ from datetime import datetime
 import pytest
 import requests
 
-from pipelines.sandbox.smartacc import SmartAccState, create_app
+from skysmart_sandbox.smartacc import SmartAccState, create_app
 from tests.sandbox.smartacc_helpers import (
     FIELDS,
     ODD_NAME,
@@ -370,7 +370,7 @@ def test_bad_parameters(
 
 
 def test_serves_the_generated_dataset() -> None:
-    from pipelines.sandbox.data import generate
+    from skysmart_sandbox.data import generate
 
     data = generate(50, seed=7)
     state = SmartAccState(data)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import requests
 
-from pipelines.sandbox.server import SandboxServer
+from skysmart_sandbox.server import SandboxServer
 from tests.fixtures.sandbox import SandboxFactory
 
 

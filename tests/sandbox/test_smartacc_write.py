@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import requests
 
-from pipelines.sandbox.smartacc import SmartAccState, create_app
+from skysmart_sandbox.smartacc import SmartAccState, create_app
 from tests.sandbox.smartacc_helpers import SwappableApp, customer_id, serve, tiny_data
 
 N = 45

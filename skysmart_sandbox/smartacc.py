@@ -65,8 +65,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pipelines.errors import redact, register_secret
-from pipelines.sandbox.faults import SMARTACC_SHAPE, corrupt_json_records
-from pipelines.sandbox.switches import Switches
+from skysmart_sandbox.faults import SMARTACC_SHAPE, corrupt_json_records
+from skysmart_sandbox.switches import Switches
 
 PAGE_SIZE: Final = 20  # "Each page consists of 20 records" [CU]
 GROUPS_PER_PAGE: Final = 20  # CustomerGroups RecordsPerPage default [CG]
@@ -180,7 +180,7 @@ _S, _D, _DN, _F, _I = "s", "d", "dn", "f", "i"
 
 
 class SmartAccDataset(Protocol):
-    """What the emulator reads of ``pipelines.sandbox.data.SandboxData`` (kept structural on purpose)."""
+    """What the emulator reads of ``skysmart_sandbox.data.SandboxData`` (kept structural on purpose)."""
 
     @property
     def smartacc(self) -> pa.Table:

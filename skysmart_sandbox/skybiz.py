@@ -59,10 +59,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from pipelines.errors import redact, register_secret
-from pipelines.sandbox.data import SKYBIZ_READ_FIELDS, SandboxData
-from pipelines.sandbox.faults import SKYBIZ_SHAPE, FaultMiddleware, corrupt_record
-from pipelines.sandbox.switches import Switches
 from pipelines.windows import MYT
+from skysmart_sandbox.data import SKYBIZ_READ_FIELDS, SandboxData
+from skysmart_sandbox.faults import SKYBIZ_SHAPE, FaultMiddleware, corrupt_record
+from skysmart_sandbox.switches import Switches
 
 DEFAULT_PREFIX: Final = "/01/clientportal"
 MODULES_PATH: Final = "/apiv2/modules"

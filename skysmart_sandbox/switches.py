@@ -14,7 +14,7 @@ from typing import Final, Literal
 
 Fault = Literal["500", "429", "drop", "truncate", "non_json", "slow", "drop_after_commit"]
 FAULTS: Final[tuple[str, ...]] = ("500", "429", "drop", "truncate", "non_json", "slow", "drop_after_commit")
-# Ways a served record can be corrupted on the wire (see pipelines.sandbox.faults.corrupt_record).
+# Ways a served record can be corrupted on the wire (see skysmart_sandbox.faults.corrupt_record).
 CORRUPTIONS: Final[tuple[str, ...]] = (
     "wrong_type",
     "missing_key",

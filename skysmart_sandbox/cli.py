@@ -33,8 +33,8 @@ from typing import Any
 
 from pipelines.cli.ui import console
 from pipelines.errors import ConfigError
-from pipelines.sandbox.switches import CORRUPTIONS, FAULTS, Switches
 from pipelines.windows import MYT
+from skysmart_sandbox.switches import CORRUPTIONS, FAULTS, Switches
 
 ENV_PREFIX = "SKYSMART_SANDBOX_"
 DEFAULT_SIZE = 10_000
@@ -222,7 +222,7 @@ def _switches(options: Mapping[str, Any], *, skybiz: bool) -> Switches:
 
 def serve_command(args: argparse.Namespace) -> int:
     """Generate, serve, print the endpoints, and wait for SIGINT/SIGTERM."""
-    from pipelines.sandbox.server import SandboxServer
+    from skysmart_sandbox.server import SandboxServer
 
     options = resolve_options(args)
     stop = threading.Event()

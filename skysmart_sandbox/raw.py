@@ -1,6 +1,6 @@
 """Raw lake windows straight from sandbox data, without HTTP — for normalization tests and benchmarks.
 
-The emulators hold typed columns (:mod:`pipelines.sandbox.data`); the raw lake holds the *text* the APIs
+The emulators hold typed columns (:mod:`skysmart_sandbox.data`); the raw lake holds the *text* the APIs
 send. This module renders one into the other the way the emulators do on the wire, column-wide:
 SkyBiz numbers as JSON literals and ``DateTimeModified`` as ``YYYY-MM-DD HH:MM:SS`` Malaysia wall time
 (shared/api/SKYBIZ.md §4, §8); SmartAcc dates as ``/Date(<UTC ms>-0000)/`` computed from Malaysia wall
@@ -23,7 +23,7 @@ from pipelines.normalize.smartacc import TERMS_ENTITY
 from pipelines.windows import MYT, Window
 
 if TYPE_CHECKING:
-    from pipelines.sandbox.data import SandboxData
+    from skysmart_sandbox.data import SandboxData
 
 _MIN_VALUE_MS: Final = -62_135_596_800_000
 _MYT_MS: Final = 8 * 3_600_000

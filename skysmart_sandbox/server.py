@@ -1,6 +1,6 @@
 """Both emulators on loopback, in the background, from one seeded dataset.
 
-``SandboxServer`` generates (or takes) a :class:`~pipelines.sandbox.data.SandboxData`, binds two sockets on
+``SandboxServer`` generates (or takes) a :class:`~skysmart_sandbox.data.SandboxData`, binds two sockets on
 127.0.0.1 (free ports unless given), and serves the SkyBiz and the SmartAcc app with uvicorn, each in its own
 thread and event loop, so a slow SkyBiz window never stalls SmartAcc paging. The states stay reachable while
 serving (``server.skybiz.switches.inject("500")``, ``server.smartacc.received``), which is how tests switch
@@ -23,13 +23,13 @@ from typing import Any, Final
 import uvicorn
 from starlette.applications import Starlette
 
-from pipelines.sandbox import skybiz as skybiz_module
-from pipelines.sandbox import smartacc as smartacc_module
-from pipelines.sandbox.data import SandboxData, generate
-from pipelines.sandbox.faults import FaultMiddleware
-from pipelines.sandbox.skybiz import SkyBizCredentials, SkyBizState
-from pipelines.sandbox.smartacc import SmartAccCredentials, SmartAccState
-from pipelines.sandbox.switches import Switches
+from skysmart_sandbox import skybiz as skybiz_module
+from skysmart_sandbox import smartacc as smartacc_module
+from skysmart_sandbox.data import SandboxData, generate
+from skysmart_sandbox.faults import FaultMiddleware
+from skysmart_sandbox.skybiz import SkyBizCredentials, SkyBizState
+from skysmart_sandbox.smartacc import SmartAccCredentials, SmartAccState
+from skysmart_sandbox.switches import Switches
 
 HOST: Final = "127.0.0.1"
 START_TIMEOUT_SECONDS: Final = 30.0
@@ -148,7 +148,7 @@ class SandboxServer:
         skybiz_switches / smartacc_switches: run-time switches; well-behaved servers when omitted.
         skybiz_credentials / smartacc_credentials: accepted credentials; deterministic sandbox defaults.
         skybiz_mode: SkyBiz integration mode (``"2"`` developer, the sandbox default).
-        generate_options: passed to :func:`~pipelines.sandbox.data.generate` (``overlap``, ``dirty_rate``).
+        generate_options: passed to :func:`~skysmart_sandbox.data.generate` (``overlap``, ``dirty_rate``).
     """
 
     def __init__(

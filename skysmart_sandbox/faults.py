@@ -1,6 +1,6 @@
 """ASGI middleware that makes an emulator misbehave the way real services do, on command.
 
-It reads the emulator's :class:`~pipelines.sandbox.switches.Switches` on every request: added latency, then
+It reads the emulator's :class:`~skysmart_sandbox.switches.Switches` on every request: added latency, then
 at most one fault drawn by :meth:`Switches.draw_fault`. Error bodies come from the emulator's own
 ``render_error`` callback, so a SkyBiz 500 looks like a SkyBiz error envelope and a SmartAcc 429 carries a
 ServiceStack ``ResponseStatus``; only ``non_json`` answers with the HTML page a proxy in front would send.
@@ -34,7 +34,7 @@ from typing import Any, Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pipelines.sandbox.switches import Switches
+from skysmart_sandbox.switches import Switches
 
 ErrorRenderer = Callable[[int, str], tuple[bytes, str]]
 """``render_error(status, message) -> (body, content_type)`` in the emulated API's own error shape."""

@@ -33,8 +33,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_WORKDIR = ROOT / ".demo"
+DEFAULT_WORKDIR = Path(".demo")
+DEFAULT_DAGS = Path("dags")
+"""Relative to where the demo runs (a checkout of the project): an installed package has no DAG folder."""
 MARKER = ".skysmart-demo"
 """Marks a directory the demo made, so it only ever deletes its own."""
 SAMPLE_COLUMNS = (
@@ -110,15 +111,16 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=10)
 
 
-def _configure_environment(workdir: Path, endpoints: dict[str, str]) -> None:
+def _configure_environment(workdir: Path, dags: Path, endpoints: dict[str, str]) -> None:
     """A private Airflow home, our DAGs, and connections as JSON ``AIRFLOW_CONN_*`` variables."""
     home = workdir / "airflow"
     os.environ.update(
         {
             "AIRFLOW_HOME": str(home),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags.resolve()),
+            # The provider registers through its entry point; nothing needs Airflow's plugins folder.
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str((home / "plugins").resolve()),
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
             "PYTHONWARNINGS": "ignore",
@@ -153,11 +155,11 @@ def _migrate() -> None:
         raise SystemExit(f"airflow db migrate failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
 
 
-def _run_dags(start: date, end: date, today: date) -> list[DemoRun]:
+def _run_dags(dags: Path, start: date, end: date, today: date) -> list[DemoRun]:
     """SkyBiz's whole history, SmartAcc's range, then the push as a dry run and for real (``dag.test()``)."""
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(str(ROOT / "dags"))
+    bag = DagBag(str(dags.resolve()))
     if bag.import_errors:
         raise SystemExit(f"DAG import errors: {bag.import_errors}")
     runs = []
@@ -364,7 +366,7 @@ def _push(runs: list[DemoRun], created: list[dict[str, Any]]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the demo; ``--size`` customers per system, ``--start/--end`` the history to backfill."""
-    parser = argparse.ArgumentParser(prog="python -m skysmart_airflow.demo")
+    parser = argparse.ArgumentParser(prog="python -m skysmart_sandbox.demo")
     parser.add_argument("--size", type=int, default=20_000)
     parser.add_argument(
         "--start",
@@ -376,12 +378,19 @@ def main(argv: list[str] | None = None) -> int:
         "--end", type=date.fromisoformat, default=None, help="last day of SmartAcc to load (default today)"
     )
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
+    parser.add_argument(
+        "--dags", type=Path, default=DEFAULT_DAGS, help="skysmart's DAG folder (default ./dags)"
+    )
     args = parser.parse_args(argv)
+    if not (args.dags / "skysmart_backfill.py").is_file():
+        raise SystemExit(
+            f"{args.dags} holds no skysmart DAGs; run from the project's checkout or pass --dags"
+        )
     # Airflow's in-process execution API and GX warn about their own dependencies; not the reader's concern.
     warnings.simplefilter("ignore")
 
     workdir: Path = args.workdir
-    ours = workdir.resolve() == DEFAULT_WORKDIR or (workdir / MARKER).exists()
+    ours = workdir.resolve() == DEFAULT_WORKDIR.resolve() or (workdir / MARKER).exists()
     if workdir.exists() and any(workdir.iterdir()) and not ours:
         raise SystemExit(f"{workdir} is not empty and not a demo directory; choose another --workdir")
     shutil.rmtree(workdir, ignore_errors=True)
@@ -392,9 +401,9 @@ def main(argv: list[str] | None = None) -> int:
     sandbox, endpoints = _start_sandbox(workdir, args.size, args.start)
     try:
         print(f"sandbox up: {endpoints['skybiz_url']} and {endpoints['smartacc_url']}", flush=True)
-        _configure_environment(workdir, endpoints)
+        _configure_environment(workdir, args.dags, endpoints)
         _migrate()
-        runs = _run_dags(args.start, args.end or today, today)
+        runs = _run_dags(args.dags, args.start, args.end or today, today)
         created = _read_back(endpoints, runs, today)
     finally:
         _stop(sandbox)
