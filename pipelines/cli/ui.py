@@ -63,22 +63,46 @@ def track(label: str, items: Sequence[T]) -> Iterator[T]:
 
 
 def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """A summary table on stdout; numbers are right-aligned."""
+    """A summary table on stdout; numbers are right-aligned.
+
+    A terminal too narrow for the whole table gets the rows as records instead: the row's key (its first
+    cell: a window, a rule, a customer key) on a line of its own, never cut, then ``column value`` pairs
+    that wrap between pairs. So two rows never look alike because their keys were shortened, and a path
+    is never broken in the middle.
+    """
     rows = [list(r) for r in rows]
+    cells = [[Text("" if v is None else f"{v:,}" if isinstance(v, int) else str(v)) for v in r] for r in rows]
+    numeric = [
+        bool(rows) and all(isinstance(r[i], int | float) for r in rows if r[i] is not None)
+        for i in range(len(columns))
+    ]
     table = Table(title=title, title_justify="left")
     for i, name in enumerate(columns):
-        numeric = bool(rows) and all(isinstance(r[i], int | float) for r in rows if r[i] is not None)
-        table.add_column(name, justify="right" if numeric else "left")
-    for row in rows:
-        table.add_row(*(Text("" if v is None else f"{v:,}" if isinstance(v, int) else str(v)) for v in row))
+        table.add_column(name, justify="right" if numeric[i] else "left")
+    for row in cells:
+        table.add_row(*row)
     if console.is_terminal:
-        console.print(table)
+        natural = sum(max([len(name), *(c[i].cell_len for c in cells)]) for i, name in enumerate(columns))
+        if natural + 3 * len(columns) + 1 <= console.width:
+            console.print(table)
+        else:
+            _print_records(title, columns, cells)
     else:  # a console of its own: rich never widens past a console's width, which may be pinned at 80
         wide = Console(file=console.file, width=PIPED_WIDTH, highlight=False, color_system=None, emoji=False)
         natural = Measurement.get(wide, wide.options, table).maximum
         Console(file=console.file, width=natural, highlight=False, color_system=None, emoji=False).print(
             table
         )
+
+
+def _print_records(title: str, columns: Sequence[str], cells: list[list[Text]]) -> None:
+    console.print(Text(title, style="italic"))
+    for row in cells:
+        console.print(Text(row[0].plain, style="bold"), soft_wrap=True)
+        pairs = [
+            Text.assemble((f"{name} ", "dim"), cell) for name, cell in zip(columns[1:], row[1:], strict=True)
+        ]
+        console.print(Text("  ") + Text("  ").join(p for p in pairs if p.plain.strip()), overflow="fold")
 
 
 def say(*parts: str | tuple[str, str], err: bool = False) -> None:
