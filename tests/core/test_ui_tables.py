@@ -10,7 +10,7 @@ from rich.console import Console
 from pipelines.cli import ui
 
 KEYS = [f"smartacc:2024-0{m}-01_2024-0{m}-28" for m in (1, 2, 3)]
-PATH = "file:///srv/skysmart/lake/reports/source=smartacc/window=2024-01-01_2024-01-31/index.html"
+PATH = "file:///srv/lake/reports/smartacc/2024-01/index.html"  # fits every width tried
 COLUMNS = ["window", "extracted", "normalized", "quarantined", "inserted", "updated", "status", "report"]
 
 
