@@ -35,7 +35,7 @@ import psycopg
 from pipelines.config import Settings
 from pipelines.contracts import load_contract, quote_ident, sql_type
 from pipelines.push import PushSettings, push_customers
-from pipelines.sources.skybiz import SkyBizClient
+from pipelines.sources.skybiz.client import SkyBizClient
 from pipelines.warehouse import Warehouse, open_warehouse
 from skysmart_sandbox.server import SandboxServer
 

@@ -27,8 +27,8 @@ from pipelines.contracts import arrow_schema, load_contract
 from pipelines.errors import ContractError
 from pipelines.lake import CUSTOMERS, RAW, Lake, WindowWriter
 from pipelines.sources import Page
-from pipelines.sources.skybiz import SkyBizClient
-from pipelines.sources.smartacc import SmartAccClient
+from pipelines.sources.skybiz.client import SkyBizClient
+from pipelines.sources.smartacc.client import SmartAccClient
 from pipelines.windows import Window, plan_windows
 
 TERMS: Final = "terms"

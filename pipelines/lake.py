@@ -10,13 +10,20 @@ Layout (``layer`` is ``raw``, ``normalized``, ``quarantine`` or ``quality``)::
 A writer streams record batches into a hidden temporary file, renames it to its final ``part-`` name,
 then replaces ``_manifest.json`` in one atomic step and removes the parts no manifest points at. A crash
 at any point leaves the previous manifest, and so the previous data, exactly as it was; readers never list
-data files. On object stores (``s3://`` via fsspec) the manifest PUT is the atomic step.
+data files. On object stores (``s3://`` through fsspec/s3fs) the manifest's single PUT is the atomic step.
+
+Object-store credentials come from :func:`configure_object_store` (the Airflow lake hook calls it in the task
+process) or, for the CLI, from the standard AWS variables (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
+``AWS_SESSION_TOKEN``, ``AWS_ENDPOINT_URL``, ``AWS_REGION``). They are registered as secrets when a lake opens
+and live only in the filesystem object: never in a manifest, a URL the lake hands out, or an error's text.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -29,7 +36,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines import __version__
-from pipelines.errors import LakeError
+from pipelines.errors import LakeError, redact, register_secret
 from pipelines.windows import Window
 
 RAW: Final = "raw"
@@ -40,6 +47,47 @@ LAYERS: Final = (RAW, NORMALIZED, QUARANTINE, QUALITY)
 CUSTOMERS: Final = "customers"
 MANIFEST: Final = "_manifest.json"
 STALE_TMP_SECONDS: Final = 3600
+OBJECT_STORE_PROTOCOLS: Final = ("s3", "s3a")
+"""Protocols that take :func:`configure_object_store`'s options (s3fs; MinIO, Ceph, R2 and moto speak it)."""
+
+_STORE_LOCK = threading.Lock()
+_STORE_OPTIONS: dict[str, Any] = {}
+
+
+def configure_object_store(options: Mapping[str, Any] | None) -> None:
+    """Set this process's object-store options; ``None`` goes back to the AWS environment variables.
+
+    The options are s3fs keywords: ``key``, ``secret``, ``token``, ``endpoint_url``, ``client_kwargs``.
+
+    Process-wide on purpose: the steps open lakes by URL deep inside the library, and one Airflow task
+    process (or one CLI run) talks to one lake. The credentials are registered as secrets at once.
+    """
+    values = dict(options or {})
+    for name in ("key", "secret", "token"):
+        if values.get(name):
+            register_secret(str(values[name]))
+    with _STORE_LOCK:
+        _STORE_OPTIONS.clear()
+        _STORE_OPTIONS.update(values)
+
+
+def object_store_options() -> dict[str, Any]:
+    """The s3fs options a new object-store lake gets: the configured ones, else the AWS environment.
+
+    Listing caches are off: another machine may commit a window between two reads of this process, and a
+    cached listing would then hide the new manifest or report the old one's size.
+    """
+    with _STORE_LOCK:
+        configured = dict(_STORE_OPTIONS)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        register_secret(os.environ.get(name, ""))
+    options: dict[str, Any] = {"use_listings_cache": False, "skip_instance_cache": True}
+    if not configured.get("endpoint_url"):
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        if endpoint:
+            options["endpoint_url"] = endpoint
+    options.update(configured)
+    return options
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,11 +118,22 @@ class Manifest:
 
 
 class Lake:
-    """A lake rooted at a local path or an fsspec URL."""
+    """A lake rooted at a local path or an fsspec URL (``s3://bucket/prefix``, ``memory://``).
 
-    def __init__(self, url: str) -> None:
+    ``storage_options`` are the filesystem's keywords; for ``s3://`` lakes they default to
+    :func:`object_store_options`.
+    """
+
+    def __init__(self, url: str, storage_options: Mapping[str, Any] | None = None) -> None:
         self.url = url.rstrip("/") or "/"
-        self.fs, self.root = fsspec.core.url_to_fs(self.url)
+        protocol = self.url.split("://", 1)[0] if "://" in self.url else "file"
+        options = dict(storage_options) if storage_options is not None else {}
+        if storage_options is None and protocol in OBJECT_STORE_PROTOCOLS:
+            options = object_store_options()
+        try:
+            self.fs, self.root = fsspec.core.url_to_fs(self.url, **options)
+        except (ImportError, ValueError, TypeError) as exc:
+            raise LakeError(f"cannot open lake {self.url}: {redact(exc)}") from None
         self.is_local = getattr(self.fs, "protocol", None) in ("file", ("file", "local"), "local") or (
             isinstance(self.fs.protocol, tuple) and "file" in self.fs.protocol
         )
@@ -128,21 +187,31 @@ class Lake:
     def write_file(self, layer: str, source: str, entity: str, window: Window, name: str, data: bytes) -> str:
         """Write a side file (a report) into a window directory atomically; returns its URL."""
         directory = self.window_dir(layer, source, entity, window)
-        self.fs.makedirs(directory, exist_ok=True)
         final = f"{directory}/{name}"
-        tmp = f"{directory}/.{name}.{uuid.uuid4().hex}.tmp"
+        with _guard(self, f"writing {name}", source=source, window=window.key):
+            self._put_atomically(final, data)
+        return self.full_url(final)
+
+    def _put_atomically(self, final: str, data: bytes) -> None:
+        """Replace one small object whole: a rename on local disks, a single PUT on an object store."""
+        if not self.is_local and "memory" not in self.fs.protocol:
+            self.fs.pipe_file(final, data)
+            return
+        directory = final.rsplit("/", 1)[0]
+        self.fs.makedirs(directory, exist_ok=True)
+        tmp = f"{directory}/.{final.rsplit('/', 1)[-1]}.{uuid.uuid4().hex}.tmp"
         with self.fs.open(tmp, "wb") as fh:
             fh.write(data)
         self.fs.mv(tmp, final)
-        return self.full_url(final)
 
     # -- reading ---------------------------------------------------------------------------------------
     def manifest(self, layer: str, source: str, entity: str, window: Window | str) -> Manifest | None:
         """The committed manifest of a window, or ``None`` if the window was never committed."""
         path = f"{self.window_dir(layer, source, entity, window)}/{MANIFEST}"
+        key = window.key if isinstance(window, Window) else window
         try:
-            with self.fs.open(path, "r") as fh:
-                return Manifest.from_json(fh.read())
+            with _guard(self, "reading a manifest", source=source, window=key):
+                return Manifest.from_json(self.fs.cat_file(path).decode())
         except FileNotFoundError:
             return None
 
@@ -175,7 +244,10 @@ class Lake:
         """Read a committed window whole."""
         found = self.require_manifest(layer, source, entity, window)
         path = f"{self.window_dir(layer, source, entity, window)}/{found.file}"
-        with self.fs.open(path, "rb") as fh:
+        with (
+            _guard(self, "reading a window", source=source, window=found.window),
+            self.fs.open(path, "rb") as fh,
+        ):
             return pq.read_table(fh, columns=columns)
 
     def iter_batches(
@@ -186,19 +258,27 @@ class Lake:
         window: Window | str,
         batch_size: int = 65_536,
         columns: list[str] | None = None,
+        manifest: Manifest | None = None,
     ) -> Iterator[pa.RecordBatch]:
-        """Read a committed window in batches, for memory-flat consumers."""
-        found = self.require_manifest(layer, source, entity, window)
+        """Read a committed window in batches, for memory-flat consumers.
+
+        ``manifest``: one the caller already read and checked (the warehouse load does), so the file read
+        is the one it names even if the window is committed again meanwhile.
+        """
+        found = manifest or self.require_manifest(layer, source, entity, window)
         path = f"{self.window_dir(layer, source, entity, window)}/{found.file}"
-        with self.fs.open(path, "rb") as fh:
+        with (
+            _guard(self, "reading a window", source=source, window=found.window),
+            self.fs.open(path, "rb") as fh,
+        ):
             yield from pq.ParquetFile(fh).iter_batches(batch_size=batch_size, columns=columns)
 
     def read_file(self, layer: str, source: str, entity: str, window: Window | str, name: str) -> bytes:
         """Read a side file written by :meth:`write_file`."""
         path = f"{self.window_dir(layer, source, entity, window)}/{name}"
         try:
-            with self.fs.open(path, "rb") as fh:
-                data: bytes = fh.read()
+            with _guard(self, f"reading {name}", source=source, window=str(window)):
+                data: bytes = self.fs.cat_file(path)
                 return data
         except FileNotFoundError:
             raise LakeError(
@@ -208,15 +288,16 @@ class Lake:
     def windows(self, layer: str, source: str, entity: str = CUSTOMERS) -> list[Window]:
         """Committed windows of one source and entity, oldest first."""
         base = f"{self.root}/{layer}/source={source}/entity={entity}"
-        try:
-            entries = self.fs.ls(base, detail=False)
-        except FileNotFoundError:
-            return []
-        found = []
-        for entry in entries:
-            name = str(entry).rstrip("/").rsplit("/", 1)[-1]
-            if name.startswith("window=") and self.fs.exists(f"{base}/{name}/{MANIFEST}"):
-                found.append(Window.parse(source, name.removeprefix("window=")))
+        with _guard(self, "listing windows", source=source):
+            try:
+                entries = self.fs.ls(base, detail=False)
+            except FileNotFoundError:
+                return []
+            found = []
+            for entry in entries:
+                name = str(entry).rstrip("/").rsplit("/", 1)[-1]
+                if name.startswith("window=") and self.fs.exists(f"{base}/{name}/{MANIFEST}"):
+                    found.append(Window.parse(source, name.removeprefix("window=")))
         return sorted(found)
 
 
@@ -233,10 +314,13 @@ class WindowWriter:
         self.directory = lake.window_dir(layer, source, entity, window)
         self.file_name = f"part-{self.run_id}.parquet"
         self._tmp = f"{self.directory}/.{self.file_name}.tmp"
-        lake.fs.makedirs(self.directory, exist_ok=True)
-        self._fh: IO[bytes] | None = lake.fs.open(self._tmp, "wb")
-        self._writer: pq.ParquetWriter | None = pq.ParquetWriter(self._fh, schema, compression="zstd")
         self._committed = False
+        self._fh: IO[bytes] | None = None
+        self._writer: pq.ParquetWriter | None = None
+        with _guard(lake, "opening a window for writing", source=source, window=window.key):
+            lake.fs.makedirs(self.directory, exist_ok=True)
+            self._fh = lake.fs.open(self._tmp, "wb")
+            self._writer = pq.ParquetWriter(self._fh, schema, compression="zstd")
 
     def write(self, data: pa.RecordBatch | pa.Table) -> None:
         """Append rows; their schema must equal the window's."""
@@ -251,16 +335,22 @@ class WindowWriter:
                     source=self.source,
                     window=self.window.key,
                 ) from exc
-        if isinstance(data, pa.RecordBatch):
-            self._writer.write_batch(data)
-        else:
-            self._writer.write_table(data)
+        with _guard(self.lake, "writing a window", source=self.source, window=self.window.key):
+            if isinstance(data, pa.RecordBatch):
+                self._writer.write_batch(data)
+            else:
+                self._writer.write_table(data)
         self.rows += data.num_rows
 
     def commit(self, **extra: Any) -> Manifest:
         """Seal the file and make it the window's data in one atomic manifest swap."""
         if self._writer is None or self._fh is None:
             raise LakeError("writer already closed", source=self.source, window=self.window.key)
+        with _guard(self.lake, "committing a window", source=self.source, window=self.window.key):
+            return self._commit(extra)
+
+    def _commit(self, extra: Mapping[str, Any]) -> Manifest:
+        assert self._writer is not None and self._fh is not None
         self._writer.close()
         self._fh.close()
         self._writer, self._fh = None, None
@@ -277,12 +367,9 @@ class WindowWriter:
             sha256=sha,
             started_at=self.started_at,
             finished_at=_now(),
-            extra=extra,
+            extra=dict(extra),
         )
-        tmp_manifest = f"{self.directory}/.{MANIFEST}.{self.run_id}.tmp"
-        with self.lake.fs.open(tmp_manifest, "w") as fh:
-            fh.write(manifest.to_json())
-        self.lake.fs.mv(tmp_manifest, f"{self.directory}/{MANIFEST}")
+        self.lake._put_atomically(f"{self.directory}/{MANIFEST}", manifest.to_json().encode())
         self._committed = True
         self._remove_unreferenced(keep=self.file_name)
         return manifest
@@ -318,6 +405,29 @@ class WindowWriter:
                 if modified is not None and now - modified > STALE_TMP_SECONDS:
                     with suppress(FileNotFoundError):
                         self.lake.fs.rm(f"{self.directory}/{name}")
+
+
+@contextmanager
+def _guard(lake: Lake, action: str, **facts: str) -> Iterator[None]:
+    """Turn a storage failure (denied, unreachable, throttled) into a :class:`LakeError` with redacted text.
+
+    ``FileNotFoundError`` passes through: callers decide what a missing object means.
+    """
+    try:
+        yield
+    except FileNotFoundError:
+        raise
+    except LakeError:
+        raise
+    except Exception as exc:
+        if not (isinstance(exc, OSError) or type(exc).__module__.startswith(_STORE_ERROR_MODULES)):
+            raise
+        raise LakeError(
+            f"lake {lake.url}: {action} failed: {type(exc).__name__}: {redact(exc)}", **facts
+        ) from None
+
+
+_STORE_ERROR_MODULES: Final = ("botocore", "aiobotocore", "aiohttp", "s3fs")
 
 
 def _mtime(entry: Mapping[str, Any]) -> float | None:

@@ -21,8 +21,8 @@ from pipelines.windows import SOURCES, Window, plan_windows, windows_for_interva
 
 if TYPE_CHECKING:
     from pipelines.http import HttpClient
-    from pipelines.sources.skybiz import SkyBizClient
-    from pipelines.sources.smartacc import SmartAccClient
+    from pipelines.sources.skybiz.client import SkyBizClient
+    from pipelines.sources.smartacc.client import SmartAccClient
 
 # One HTTP client per vendor inside a :func:`sharing_http` block: the vendor's whole budget (concurrency
 # bound and request-rate limit) shared by every window extracted at once. A context variable, so that runs
@@ -58,11 +58,11 @@ def make_client(settings: Settings, source: str) -> SkyBizClient | SmartAccClien
     """The API client of a source, built from settings (on the vendor's shared HTTP client, if any)."""
     http = _SHARED_HTTP.get().get(source)
     if source == "skybiz":
-        from pipelines.sources.skybiz import SkyBizClient
+        from pipelines.sources.skybiz.client import SkyBizClient
 
         return SkyBizClient(settings.require_skybiz(), http=http)
     if source == "smartacc":
-        from pipelines.sources.smartacc import SmartAccClient
+        from pipelines.sources.smartacc.client import SmartAccClient
 
         return SmartAccClient(settings.require_smartacc(), http=http)
     raise ConfigError(f"unknown source {source!r}")
@@ -243,7 +243,7 @@ def push_step(
     the start of SkyBiz's history over ``SKYSMART_PUSH_SKYBIZ_COVERED_FROM``.
     """
     from pipelines.push import PushSettings, push_customers
-    from pipelines.sources.skybiz import SkyBizClient
+    from pipelines.sources.skybiz.client import SkyBizClient
     from pipelines.warehouse import open_warehouse
 
     with (

@@ -67,7 +67,7 @@ class SkyBizHook(BaseHook):
         self.skybiz_conn_id = skybiz_conn_id
 
     def get_settings(self) -> SkyBizSettings:
-        """Settings for :class:`pipelines.sources.skybiz.SkyBizClient`."""
+        """Settings for :class:`pipelines.sources.skybiz.client.SkyBizClient`."""
         conn = self.get_connection(self.skybiz_conn_id)
         extra = conn.extra_dejson or {}
         secret = conn.password or extra.get("api_secret")
@@ -85,7 +85,7 @@ class SkyBizHook(BaseHook):
 
     def get_conn(self) -> Any:
         """A ready :class:`SkyBizClient`."""
-        from pipelines.sources.skybiz import SkyBizClient
+        from pipelines.sources.skybiz.client import SkyBizClient
 
         return SkyBizClient(self.get_settings())
 
@@ -111,7 +111,7 @@ class SmartAccHook(BaseHook):
         self.smartacc_conn_id = smartacc_conn_id
 
     def get_settings(self) -> SmartAccSettings:
-        """Settings for :class:`pipelines.sources.smartacc.SmartAccClient`."""
+        """Settings for :class:`pipelines.sources.smartacc.client.SmartAccClient`."""
         conn = self.get_connection(self.smartacc_conn_id)
         extra = conn.extra_dejson or {}
         api_key = extra.get("api_key")
@@ -125,7 +125,7 @@ class SmartAccHook(BaseHook):
 
     def get_conn(self) -> Any:
         """A ready :class:`SmartAccClient`."""
-        from pipelines.sources.smartacc import SmartAccClient
+        from pipelines.sources.smartacc.client import SmartAccClient
 
         return SmartAccClient(self.get_settings())
 

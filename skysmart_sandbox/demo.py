@@ -200,7 +200,7 @@ def _results(dag_id: str, run_id: str) -> dict[tuple[str, int], Any]:
 def _read_back(endpoints: dict[str, str], runs: list[DemoRun], today: date) -> list[dict[str, Any]]:
     """The customers the real push created, read back from SkyBiz (modified yesterday or today)."""
     from pipelines.config import Settings
-    from pipelines.sources.skybiz import SkyBizClient
+    from pipelines.sources.skybiz.client import SkyBizClient
     from pipelines.windows import Window
 
     pushed = [r for r in runs if r.dag_id == "skysmart_skybiz_push" and not r.conf.get("dry_run")]

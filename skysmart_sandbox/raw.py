@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from pipelines.contracts import arrow_schema, load_contract
 from pipelines.lake import CUSTOMERS, RAW, Lake, Manifest
-from pipelines.normalize.smartacc import TERMS_ENTITY
+from pipelines.sources.smartacc.normalize import TERMS_ENTITY
 from pipelines.windows import MYT, Window
 
 if TYPE_CHECKING:

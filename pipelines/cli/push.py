@@ -172,7 +172,7 @@ def _section(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], 
 def _push(warehouse: Any, settings: Settings, args: argparse.Namespace, push_settings: Any) -> int:
     from pipelines.cli.ui import console, make_progress, print_table
     from pipelines.push import Outbox, PushProgress, push_customers
-    from pipelines.sources.skybiz import SkyBizClient
+    from pipelines.sources.skybiz.client import SkyBizClient
 
     with SkyBizClient(settings.require_skybiz()) as client, make_progress() as progress:
         task = progress.add_task("push skybiz", total=None, detail="")

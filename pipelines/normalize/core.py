@@ -20,7 +20,6 @@ import pyarrow.compute as pc
 from pipelines.contracts import arrow_schema, load_contract, pandas_dtypes
 from pipelines.errors import NormalizeError
 from pipelines.lake import CUSTOMERS, NORMALIZED, QUARANTINE, RAW, Lake
-from pipelines.normalize import skybiz, smartacc
 from pipelines.normalize.model import (
     CUSTOMER_CONTRACT,
     QUARANTINE_CONTRACT,
@@ -29,6 +28,8 @@ from pipelines.normalize.model import (
     assemble,
     decide,
 )
+from pipelines.sources.skybiz import normalize as skybiz
+from pipelines.sources.smartacc import normalize as smartacc
 from pipelines.windows import SOURCES, Window
 
 TERMS: Final = smartacc.TERMS_ENTITY

@@ -56,7 +56,7 @@ from pipelines.push.outbox import Outbox, OutboxEntry
 from pipelines.push.ports import SkyBizLike, WarehouseLike
 from pipelines.push.select import Candidate, Counterpart, select_customers
 from pipelines.push.validate import MAX_BATCH, CreateRules, reason_text, validate_documents
-from pipelines.sources.skybiz import CreateResult
+from pipelines.sources.skybiz.client import CreateResult
 from pipelines.windows import MYT, plan_windows
 
 # create: send it; verify: an earlier request may have created it, read SkyBiz first; invalid: refused

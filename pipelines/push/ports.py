@@ -3,7 +3,7 @@
 The push is written against these few methods rather than the concrete classes, so the exactly-once rules
 read in one place and a test can wrap the real client (to crash right after a request, say) without
 subclassing it. :class:`pipelines.warehouse.base.Warehouse` and
-:class:`pipelines.sources.skybiz.SkyBizClient` provide them.
+:class:`pipelines.sources.skybiz.client.SkyBizClient` provide them.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from pipelines.sources import Page
-from pipelines.sources.skybiz import CreateResult
+from pipelines.sources.skybiz.client import CreateResult
 from pipelines.windows import Window
 
 

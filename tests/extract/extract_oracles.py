@@ -16,7 +16,7 @@ import pyarrow as pa
 import requests
 
 from pipelines.config import Settings
-from pipelines.sources.smartacc import parse_servicestack_date
+from pipelines.sources.smartacc.dates import parse_servicestack_date
 from pipelines.windows import MYT, Window
 from skysmart_sandbox.server import SandboxServer
 

@@ -15,7 +15,7 @@ import pytest
 
 from pipelines.extract import extract_window
 from pipelines.lake import CUSTOMERS, RAW, Lake
-from pipelines.sources.smartacc import SmartAccClient
+from pipelines.sources.smartacc.client import SmartAccClient
 from pipelines.windows import Window
 from skysmart_sandbox.server import SandboxServer
 from tests.extract.extract_oracles import settings_for
@@ -32,7 +32,7 @@ from pathlib import Path
 from pipelines.config import Settings
 from pipelines.extract import extract_window
 from pipelines.lake import Lake
-from pipelines.sources.smartacc import SmartAccClient
+from pipelines.sources.smartacc.client import SmartAccClient
 from pipelines.windows import Window
 
 marker, key = Path(sys.argv[1]), sys.argv[2]

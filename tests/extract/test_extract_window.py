@@ -26,8 +26,8 @@ from pipelines.extract import (
 )
 from pipelines.lake import CUSTOMERS, RAW, Lake
 from pipelines.sources import Page
-from pipelines.sources.skybiz import SkyBizClient
-from pipelines.sources.smartacc import SmartAccClient
+from pipelines.sources.skybiz.client import SkyBizClient
+from pipelines.sources.smartacc.client import SmartAccClient
 from pipelines.windows import Window, plan_windows
 from skysmart_sandbox.server import SandboxServer
 from tests.extract.extract_oracles import (
@@ -103,7 +103,7 @@ def test_smartacc_window_holds_every_customer_of_the_window_as_sent(
     assert result.pages == manifest.extra["pages"] == len(manifest.extra["request_ids"]) >= 2
     assert set(table.column("_request_id").to_pylist()) == set(manifest.extra["request_ids"])
     assert manifest.extra["passes"] >= 1 and manifest.extra["duplicates_dropped"] >= 0
-    assert manifest.extra["client"] == "pipelines.sources.smartacc.SmartAccClient"
+    assert manifest.extra["client"] == "pipelines.sources.smartacc.client.SmartAccClient"
     assert manifest.extra["source_host"] == sandbox.endpoints.smartacc_url.removeprefix("http://")
     # Small row groups were asked for: one per page, so rows reached the file as pages arrived.
     assert pq.ParquetFile(result.data_url).num_row_groups == result.pages

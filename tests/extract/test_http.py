@@ -24,8 +24,8 @@ from pipelines.errors import (
     TransientApiError,
 )
 from pipelines.http import CallContext, HttpClient, _rate, loads_exact, retry_after_seconds, status_error
-from pipelines.sources.skybiz import SkyBizClient
-from pipelines.sources.smartacc import SmartAccClient
+from pipelines.sources.skybiz.client import SkyBizClient
+from pipelines.sources.smartacc.client import SmartAccClient
 from pipelines.windows import Window
 
 WINDOW = Window("skybiz", date(2024, 5, 1), date(2024, 5, 31))

@@ -16,8 +16,8 @@ import pytest
 
 from pipelines.config import HttpSettings, Secret, SkyBizSettings, SmartAccSettings
 from pipelines.errors import AuthenticationError, SkysmartError
-from pipelines.sources.skybiz import SkyBizClient
-from pipelines.sources.smartacc import SmartAccClient
+from pipelines.sources.skybiz.client import SkyBizClient
+from pipelines.sources.smartacc.client import SmartAccClient
 from pipelines.windows import Window
 
 CANARY_KEY = "canary-key-4c1d9e7a"

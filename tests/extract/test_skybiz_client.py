@@ -21,7 +21,7 @@ from pipelines.errors import (
     RetriesExhaustedError,
     WindowError,
 )
-from pipelines.sources.skybiz import CreateResult, SkyBizClient
+from pipelines.sources.skybiz.client import CreateResult, SkyBizClient
 from pipelines.windows import Window
 from tests.fixtures.sandbox import sandbox_data
 

@@ -23,12 +23,12 @@ from pipelines.errors import (
 )
 from pipelines.http import CallContext, JsonResponse
 from pipelines.sources import Page
-from pipelines.sources.smartacc import (
+from pipelines.sources.smartacc.client import (
     PAGE_SIZE,
     SmartAccClient,
-    parse_servicestack_date,
     raise_for_response_status,
 )
+from pipelines.sources.smartacc.dates import parse_servicestack_date
 from pipelines.windows import MYT, Window, plan_windows
 from tests.fixtures.sandbox import sandbox_data
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from pipelines.sources.smartacc import MIN_VALUE_MS, parse_servicestack_date, parse_servicestack_dates
+from pipelines.sources.smartacc.dates import MIN_VALUE_MS, parse_servicestack_date, parse_servicestack_dates
 
 # 2024-05-01 10:30 Malaysia wall time, written by a server on UTC+08:00 (SMARTACC.md §6 example).
 MAY_1_1030_UTC = datetime(2024, 5, 1, 2, 30, tzinfo=UTC)

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from pipelines.config import HttpSettings, Secret, SmartAccSettings
 from pipelines.http import loads_exact
 from pipelines.sources import Page, text_row
-from pipelines.sources.smartacc import (
+from pipelines.sources.smartacc.client import (
     PAGE_SIZE,
     SmartAccClient,
     _Counter,
@@ -287,7 +287,7 @@ def test_a_skybiz_answer_keeps_every_item_whatever_it_holds(items: list[Any]) ->
     """SkyBiz's page parser: any list of items (records or not) is one page of as many rows, as sent."""
     from pipelines.config import SkyBizSettings
     from pipelines.http import CallContext, JsonResponse
-    from pipelines.sources.skybiz import SkyBizClient
+    from pipelines.sources.skybiz.client import SkyBizClient
 
     window = Window("skybiz", date(2024, 1, 1), date(2024, 1, 31))
     wire = json.dumps(

@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 import pytest
 
 from pipelines.normalize import clean
-from pipelines.normalize.smartacc import malaysia_dates, servicestack_dates
+from pipelines.sources.smartacc.normalize import malaysia_dates, servicestack_dates
 
 
 def arr(*values: str | None) -> pa.Array:

@@ -25,7 +25,7 @@ from pipelines.normalize.clean import (
     parse_dates,
     parse_wall_times,
 )
-from pipelines.sources.smartacc import (
+from pipelines.sources.smartacc.dates import (
     MIN_VALUE_MS,
     parse_servicestack_date,
     parse_servicestack_dates,

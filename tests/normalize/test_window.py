@@ -15,8 +15,8 @@ from pipelines.errors import LakeError, NormalizeError
 from pipelines.extract import extract_window
 from pipelines.lake import CUSTOMERS, NORMALIZED, QUARANTINE, RAW, Lake
 from pipelines.normalize import NormalizeResult, normalize_table, normalize_window
-from pipelines.sources.skybiz import SkyBizClient
-from pipelines.sources.smartacc import SmartAccClient
+from pipelines.sources.skybiz.client import SkyBizClient
+from pipelines.sources.smartacc.client import SmartAccClient
 from pipelines.windows import Window, plan_windows
 from skysmart_sandbox.data import generate
 from skysmart_sandbox.raw import in_window, render, render_terms, write_raw_window

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from pipelines.config import Settings
-from pipelines.sources.skybiz import CreateResult, SkyBizClient
+from pipelines.sources.skybiz.client import CreateResult, SkyBizClient
 from pipelines.warehouse import Warehouse, open_warehouse
 from skysmart_sandbox.server import SandboxServer
 

@@ -22,7 +22,7 @@ import skysmart_sandbox.skybiz as skybiz_emulator
 from pipelines.config import Settings
 from pipelines.errors import ConfigError, PermissionDeniedError, RateLimitedError
 from pipelines.push import push_customers
-from pipelines.sources.skybiz import CreateResult, SkyBizClient
+from pipelines.sources.skybiz.client import CreateResult, SkyBizClient
 from pipelines.warehouse import open_warehouse
 from tests.push.conftest import PushRig
 from tests.push.helpers import covered_settings, insert_customers, outbox_states, smartacc_row
@@ -136,7 +136,7 @@ CHILD = textwrap.dedent(
     import os, signal, sys
     from pipelines.config import Settings
     from pipelines.push import push_customers
-    from pipelines.sources.skybiz import SkyBizClient
+    from pipelines.sources.skybiz.client import SkyBizClient
     from tests.push.helpers import covered_settings
     from pipelines.warehouse import open_warehouse
 

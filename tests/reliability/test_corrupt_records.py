@@ -24,8 +24,8 @@ import pytest
 from pipelines.cli import main
 from pipelines.extract import LINEAGE
 from pipelines.lake import CUSTOMERS, NORMALIZED, QUARANTINE, RAW, Lake
-from pipelines.normalize import skybiz as skybiz_norm
-from pipelines.normalize import smartacc as smartacc_norm
+from pipelines.sources.skybiz import normalize as skybiz_norm
+from pipelines.sources.smartacc import normalize as smartacc_norm
 from pipelines.windows import plan_windows
 from skysmart_sandbox.faults import SKYBIZ_SHAPE, SMARTACC_SHAPE
 from skysmart_sandbox.server import SandboxServer

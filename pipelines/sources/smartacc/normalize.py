@@ -3,8 +3,8 @@
 SmartAcc's quirks, all handled here:
 
 * Dates are ServiceStack ``/Date(ms±zone)/`` texts whose ``ms`` is always the UTC instant;
-  ``DateTime.MinValue`` means "not set" (parsing is the client module's
-  :func:`~pipelines.sources.smartacc.parse_servicestack_dates`, reused, not rewritten).
+  ``DateTime.MinValue`` means "not set" (parsing is the codec module
+  :func:`~pipelines.sources.smartacc.dates.parse_servicestack_dates`, reused, not rewritten).
 * The billing address is four free lines without town, state or country fields. Malaysian practice puts
   ``<postcode> <town>`` on one line and the state on the last, so ``town`` and ``state`` are read from
   those lines when they say so; the e-invoice address (``EInvoiceAddressCityName``,
@@ -59,7 +59,7 @@ from pipelines.normalize.common import (
     map_text,
 )
 from pipelines.normalize.model import Draft
-from pipelines.sources.smartacc import MIN_VALUE_MS, parse_servicestack_dates
+from pipelines.sources.smartacc.dates import MIN_VALUE_MS, parse_servicestack_dates
 
 SOURCE: Final = "smartacc"
 ID_FIELD: Final = "AcCustomerID"

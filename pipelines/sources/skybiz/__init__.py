@@ -1,0 +1,1 @@
+"""SkyBiz: the client, its window adapter, the normalizer and the source's spec."""

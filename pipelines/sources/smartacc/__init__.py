@@ -1,0 +1,1 @@
+"""SmartAcc: the client, the ServiceStack date codec, its window adapter, the normalizer and the spec."""
