@@ -104,7 +104,7 @@ def insert(warehouse: Warehouse, rows: list[dict[str, Any]]) -> None:
     columns = [*contract.column_names, "loaded_at", "load_id"]
     types = [sql_type(c, warehouse.dialect) for c in contract.columns]
     types += [sql_type(contract.column("extracted_at"), warehouse.dialect), types[0]]
-    selects = [f"unnest(CAST(? AS {t}[]))" for t in types]
+    selects = [f"unnest(CAST(${n} AS {t}[]))" for n, t in enumerate(types, start=1)]
     full = [
         {
             "loaded_at": NOW,

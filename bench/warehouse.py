@@ -4,8 +4,8 @@
 
 For each engine, on a fresh warehouse:
   floor     plain bulk insert of the same Parquet into an empty table of the customers shape
-            (DuckDB ``INSERT INTO t SELECT * FROM read_parquet``; Postgres ``COPY`` through the same
-            Arrow-CSV stream the load uses)
+            (DuckDB ``INSERT INTO t SELECT * FROM read_parquet`` on the local file; Postgres ``COPY`` of
+            the lake's Arrow batches through the same Arrow-CSV stream the load uses)
   insert    load_window of N new customers (random key order)
   reload    the same window again: all unchanged
   update    a second window where every customer has a newer version (random key order again; the case
@@ -114,10 +114,11 @@ def floor_seconds(wh: Warehouse, lake: Lake, window: Window) -> float:
     with wh.transaction():
         if wh.dialect == "duckdb":
             wh.execute(
-                "INSERT INTO bench_floor SELECT * FROM read_parquet(?, hive_partitioning = false)", (url,)
+                "INSERT INTO bench_floor SELECT * FROM read_parquet($1, hive_partitioning = false)", (url,)
             )
         else:
-            wh.copy_parquet("bench_floor", CUSTOMER.column_names, lake, url)  # type: ignore[attr-defined]
+            batches = lake.iter_batches(NORMALIZED, SOURCE, CUSTOMERS, window, columns=CUSTOMER.column_names)
+            wh.copy_batches("bench_floor", CUSTOMER.column_names, batches)  # type: ignore[attr-defined]
     seconds = time.perf_counter() - start
     wh.execute("DROP TABLE bench_floor")
     return seconds

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         summary = rebuild_matches(warehouse)
         possible = warehouse.query(
             "SELECT skybiz_code, smartacc_id, skybiz_record, evidence FROM customer_matches "
-            "WHERE match_class = 'possible' ORDER BY name_score DESC, skybiz_code, smartacc_id LIMIT ?",
+            "WHERE match_class = 'possible' ORDER BY name_score DESC, skybiz_code, smartacc_id LIMIT $1",
             (max(args.show, 0),),
         )
     print_table(

@@ -167,7 +167,7 @@ FROM (SELECT DISTINCT source FROM load_audit) s ORDER BY s.source"""
         _push_readiness(wh, args)
         runs = wh.query(
             "SELECT started_at, source, source_window, status, rows_in, inserted, updated, unchanged, "
-            "quarantined, seconds, error FROM load_audit ORDER BY started_at DESC, load_id DESC LIMIT ?",
+            "quarantined, seconds, error FROM load_audit ORDER BY started_at DESC, load_id DESC LIMIT $1",
             (args.runs,),
         )
         print_table(
@@ -242,6 +242,8 @@ def _sql(args: argparse.Namespace) -> int:
     from pipelines.warehouse import open_warehouse
 
     with open_warehouse(args.warehouse, read_only=True) as wh:
+        # Exactly what the analyst typed, with no parameters: neither driver parses it for placeholders, so
+        # comments, $$ bodies, '%s' in strings and Postgres's jsonb ? operators mean what the server says.
         names, rows = wh.query_table(args.query)
     shown = rows[: args.max_rows]
     more = f", first {len(shown)} shown" if len(rows) > len(shown) else ""

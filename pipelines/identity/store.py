@@ -25,6 +25,7 @@ import pandas as pd
 
 from pipelines.contracts import quote_ident
 from pipelines.identity.match import EVIDENCE_COLUMNS, POSSIBLE, RECORD_COLUMNS, SAME, match
+from pipelines.warehouse.base import placeholders
 from pipelines.warehouse.schema import AUDIT, CUSTOMERS, MATCHES, QUARANTINE_TABLE
 
 # Customers columns read per side, in RECORD_COLUMNS order (phone_3: SkyBiz's contact phone, SmartAcc's
@@ -55,10 +56,10 @@ class IdentityWarehouse(Protocol):
     def dialect(self) -> str:
         """``duckdb`` or ``postgres``."""
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
         """Run a statement."""
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
         """Run a query and return its rows."""
 
     def transaction(self) -> AbstractContextManager[None]:
@@ -145,14 +146,15 @@ def rebuild_matches(warehouse: IdentityWarehouse, *, workers: int = 1) -> MatchS
     rows = [tuple(_plain(v) for v in row) for row in frame.astype(object).to_numpy().tolist()]
     table = quote_ident(MATCHES)
     cols = ", ".join(quote_ident(c) for c in MATCH_COLUMNS)
-    one = "(" + ", ".join("?" * len(MATCH_COLUMNS)) + ")"
+    width = len(MATCH_COLUMNS)
     with warehouse.transaction():
         warehouse.lock(MATCHES)
         warehouse.execute(f"DELETE FROM {table}")
         for start in range(0, len(rows), _INSERT_ROWS):
             chunk = rows[start : start + _INSERT_ROWS]
             params = [value for row in chunk for value in row]
-            warehouse.execute(f"INSERT INTO {table} ({cols}) VALUES " + ", ".join([one] * len(chunk)), params)
+            values = ", ".join(f"({placeholders(width, i * width + 1)})" for i in range(len(chunk)))
+            warehouse.execute(f"INSERT INTO {table} ({cols}) VALUES {values}", params)
     return dataclasses.replace(summary, seconds=round(time.perf_counter() - began, 3))
 
 
@@ -191,7 +193,7 @@ def links(warehouse: IdentityWarehouse, *, write: bool = True) -> pd.DataFrame:
         rebuild_matches(warehouse)
     rows = warehouse.query(
         f"SELECT {', '.join(quote_ident(c) for c in columns)} FROM {quote_ident(MATCHES)} "
-        "WHERE match_class IN (?, ?) ORDER BY smartacc_key, skybiz_code",
+        "WHERE match_class IN ($1, $2) ORDER BY smartacc_key, skybiz_code",
         (SAME, POSSIBLE),
     )
     return pd.DataFrame(rows, columns=columns, dtype="string")
@@ -204,7 +206,7 @@ def _customer_records(warehouse: IdentityWarehouse, source: str, *, with_key: bo
         return pd.DataFrame(columns=[*head, *RECORD_COLUMNS], dtype="string")
     cols = ", ".join(quote_ident(c) for c in (*head, *fields))
     rows = warehouse.query(
-        f"SELECT {cols} FROM {quote_ident(CUSTOMERS)} WHERE source_system = ? ORDER BY customer_key",
+        f"SELECT {cols} FROM {quote_ident(CUSTOMERS)} WHERE source_system = $1 ORDER BY customer_key",
         (source,),
     )
     return pd.DataFrame(rows, columns=[*head, *RECORD_COLUMNS], dtype="string")

@@ -200,7 +200,7 @@ def covered_windows(warehouse: WarehouseLike, source: str) -> list[tuple[date, d
         return []
     rows = warehouse.query(
         f"SELECT window_start, covered_through FROM {quote_ident(V_COVERAGE)} "
-        "WHERE source = ? AND coverage = 'loaded'",
+        "WHERE source = $1 AND coverage = 'loaded'",
         (source,),
     )
     return [(start, end) for start, end in rows]

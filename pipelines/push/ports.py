@@ -18,18 +18,18 @@ from pipelines.windows import Window
 
 
 class WarehouseLike(Protocol):
-    """The warehouse calls the push makes (``?`` placeholders in every dialect)."""
+    """The warehouse calls the push makes (``$1``, ``$2``, … placeholders in every dialect)."""
 
     @property
     def dialect(self) -> str:
         """``duckdb`` or ``postgres``."""
         ...
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
         """Run one statement."""
         ...
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
         """Run a query and return its rows."""
         ...
 

@@ -1,15 +1,21 @@
 """What every warehouse engine offers; DuckDB and Postgres each implement it in their own module.
 
-Callers (the load, the push outbox, the CLI) see one interface with ``?`` placeholders, typed errors and a
-``transaction()`` block; the few things a load needs that differ by engine (bulk staging, the customers
-merge, temporary tables, locking) are the abstract methods at the bottom.
+Callers (the load, the push outbox, the CLI) see one interface with typed errors and a ``transaction()``
+block; the few things a load needs that differ by engine (bulk staging from Arrow, the customers merge,
+temporary tables, locking) are the abstract methods at the bottom.
+
+Parameters are written ``$1``, ``$2``, … — the numbered placeholders both DuckDB and Postgres parse
+themselves — and every statement goes to the driver exactly as written: no engine rewrites SQL, so a
+comment, a string or a ``$$`` body holding ``?`` or ``%s``, and Postgres's jsonb ``?`` operator, mean what
+the server says they mean. A statement run without parameters (``params=None``, what ``skysmart sql``
+does) is not parsed for placeholders by either driver.
 """
 
 from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -18,11 +24,18 @@ from pipelines.warehouse import schema
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
     from pipelines.contracts import Contract
-    from pipelines.lake import Lake
 
 Params = Sequence[Any]
+"""Values for a statement's ``$1``, ``$2``, … placeholders, in order."""
+
+
+def placeholders(count: int, start: int = 1) -> str:
+    """``$start, $start+1, …``: ``count`` numbered placeholders for a statement built in code."""
+    return ", ".join(f"${i}" for i in range(start, start + count))
+
 
 _PASSWORD = re.compile(r"^(?P<head>[a-z][a-z0-9+.-]*://[^:/@]*:)(?P<password>[^@]*)(?P<tail>@.*)$", re.I)
 
@@ -60,20 +73,23 @@ class Warehouse(ABC):
 
     # -- the public interface ----------------------------------------------------------------------------
     @abstractmethod
-    def execute(self, sql: str, params: Params = ()) -> None:
-        """Run one statement; values only through ``params`` (``?`` placeholders)."""
+    def execute(self, sql: str, params: Params | None = None) -> None:
+        """Run one statement as written; values only through ``params`` (``$1``, ``$2``, …)."""
 
     @abstractmethod
-    def query(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+    def query(self, sql: str, params: Params | None = None) -> list[tuple[Any, ...]]:
         """Run one query and return all rows."""
 
     @abstractmethod
-    def query_df(self, sql: str, params: Params = ()) -> pd.DataFrame:
+    def query_df(self, sql: str, params: Params | None = None) -> pd.DataFrame:
         """Run one query and return a pandas frame (column names as in the query)."""
 
     @abstractmethod
-    def query_table(self, sql: str, params: Params = ()) -> tuple[list[str], list[tuple[Any, ...]]]:
-        """Run one query and return its column names and rows (what a table printer needs)."""
+    def query_table(self, sql: str, params: Params | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run one query and return its column names and rows (what a table printer needs).
+
+        Without ``params`` the text reaches the server untouched: what ``skysmart sql`` relies on.
+        """
 
     @abstractmethod
     def transaction(self) -> AbstractContextManager[None]:
@@ -112,7 +128,7 @@ class Warehouse(ABC):
         """Whether a table or view of that name exists in the current schema."""
         rows = self.query(
             "SELECT count(*) FROM information_schema.tables "
-            "WHERE table_name = ? AND table_schema = current_schema()",
+            "WHERE table_name = $1 AND table_schema = current_schema()",
             (table,),
         )
         return bool(rows[0][0])
@@ -123,7 +139,7 @@ class Warehouse(ABC):
         """Serialise writers on ``name`` until the transaction ends (a no-op where writes are serial)."""
 
     @abstractmethod
-    def create_temp_table(self, name: str, select_sql: str, params: Params = ()) -> None:
+    def create_temp_table(self, name: str, select_sql: str, params: Params | None = None) -> None:
         """``CREATE TEMP TABLE name AS select_sql``, gone when the transaction ends or :meth:`drop_temp`."""
 
     @abstractmethod
@@ -139,10 +155,13 @@ class Warehouse(ABC):
         """
 
     @abstractmethod
-    def stage(self, table: str, contract: Contract, lake: Lake, url: str) -> int:
-        """Bulk-load one committed lake file into a new temporary table of ``contract``'s columns.
+    def stage(self, table: str, contract: Contract, batches: Iterable[pa.RecordBatch]) -> int:
+        """Bulk-load Arrow record batches into a new temporary table of ``contract``'s columns.
 
-        Returns the number of rows staged. Must run inside :meth:`transaction`.
+        The batches come from the lake layer (:meth:`pipelines.lake.Lake.iter_batches`), which alone knows
+        where the lake lives (a disk, S3): the engine never opens a lake file itself, and consumes the
+        batches one at a time, so memory stays flat however big the window. Returns the number of rows
+        staged. Must run inside :meth:`transaction`.
         """
 
     @abstractmethod

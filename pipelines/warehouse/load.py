@@ -21,11 +21,14 @@ from pipelines.contracts import load_contract, quote_ident
 from pipelines.errors import LakeError, SkysmartError, WarehouseError, redact
 from pipelines.lake import CUSTOMERS, NORMALIZED, QUARANTINE, RAW, Lake, Manifest
 from pipelines.warehouse import schema
-from pipelines.warehouse.base import Warehouse
+from pipelines.warehouse.base import Warehouse, placeholders
 from pipelines.windows import Window
 
 STG_CUSTOMERS: Final = "_stg_customers"
 STG_QUARANTINE: Final = "_stg_quarantine"
+# Rows per Arrow batch handed to the engine: a few MB of customers, so a load's memory does not grow with
+# the window.
+STAGE_BATCH_ROWS: Final = 65_536
 _TEMP_TABLES: Final = (
     STG_CUSTOMERS,
     STG_QUARANTINE,
@@ -93,7 +96,7 @@ def load_window(warehouse: Warehouse, lake: Lake, source: str, window: Window | 
     warehouse.execute(
         f"INSERT INTO {quote_ident(schema.AUDIT)} "
         "(load_id, source, source_window, window_start, window_end, status, started_at) "
-        "VALUES (?, ?, ?, ?, ?, 'running', ?)",
+        "VALUES ($1, $2, $3, $4, $5, 'running', $6)",
         (load_id, source, win.key, win.start, win.end, started_at),
     )
     try:
@@ -125,7 +128,7 @@ def load_windows(
     started_at = datetime.now(UTC)
     load_ids = [new_load_id() for _ in wins]
     audit = quote_ident(schema.AUDIT)
-    values = ", ".join("(?, ?, ?, ?, ?, 'running', ?)" for _ in wins)
+    values = ", ".join(f"({placeholders(5, 6 * i + 1)}, 'running', ${6 * i + 6})" for i in range(len(wins)))
     params: list[Any] = []
     for load_id, win in zip(load_ids, wins, strict=True):
         params += [load_id, source, win.key, win.start, win.end, started_at]
@@ -141,7 +144,7 @@ def load_windows(
                 for load_id, win in zip(load_ids, wins, strict=True)
             ]
     except Exception:
-        marks = ", ".join("?" for _ in load_ids)
+        marks = placeholders(len(load_ids))
         with warehouse.transaction():
             warehouse.execute(f"DELETE FROM {audit} WHERE load_id IN ({marks})", tuple(load_ids))
         return [_load_one(warehouse, lake, source, w) for w in wins]
@@ -164,12 +167,8 @@ def _load(
     normalized = lake.require_manifest(NORMALIZED, source, CUSTOMERS, win)
     quarantine = lake.require_manifest(QUARANTINE, source, CUSTOMERS, win)
     warehouse.lock("load")
-    rows_in = warehouse.stage(
-        STG_CUSTOMERS, load_contract("customer"), lake, _url(lake, NORMALIZED, win, normalized)
-    )
-    quarantined = warehouse.stage(
-        STG_QUARANTINE, load_contract("customer_quarantine"), lake, _url(lake, QUARANTINE, win, quarantine)
-    )
+    rows_in = _stage(warehouse, lake, STG_CUSTOMERS, "customer", NORMALIZED, win, normalized)
+    quarantined = _stage(warehouse, lake, STG_QUARANTINE, "customer_quarantine", QUARANTINE, win, quarantine)
     _check_lineage(warehouse, win, raw, normalized, quarantine, rows_in, quarantined)
     # Windows rarely hold a key twice; when none does, both de-duplication passes can be skipped.
     duplicates = warehouse.query(f"SELECT count(*) - count(DISTINCT customer_key) FROM {STG_CUSTOMERS}")
@@ -190,9 +189,10 @@ def _load(
         seconds=round(time.perf_counter() - clock, 3),
     )
     warehouse.execute(
-        f"UPDATE {quote_ident(schema.AUDIT)} SET status = 'succeeded', rows_in = ?, inserted = ?, "
-        "updated = ?, unchanged = ?, quarantined = ?, history_versions = ?, raw_sha256 = ?, "
-        "normalized_sha256 = ?, quarantine_sha256 = ?, finished_at = ?, seconds = ? WHERE load_id = ?",
+        f"UPDATE {quote_ident(schema.AUDIT)} SET status = 'succeeded', rows_in = $1, inserted = $2, "
+        "updated = $3, unchanged = $4, quarantined = $5, history_versions = $6, raw_sha256 = $7, "
+        "normalized_sha256 = $8, quarantine_sha256 = $9, finished_at = $10, seconds = $11 "
+        "WHERE load_id = $12",
         (
             result.rows_in,
             result.inserted,
@@ -211,9 +211,24 @@ def _load(
     return result
 
 
-def _url(lake: Lake, layer: str, win: Window, manifest: Manifest) -> str:
-    # The file the manifest we checked names, not whatever the window holds by the time we read it.
-    return lake.full_url(f"{lake.window_dir(layer, win.source, CUSTOMERS, win)}/{manifest.file}")
+def _stage(
+    warehouse: Warehouse, lake: Lake, table: str, contract: str, layer: str, win: Window, manifest: Manifest
+) -> int:
+    """Stage one lake window: the lake reads it (wherever it lives) as Arrow batches, the engine takes them.
+
+    The file read is the one the manifest we checked names, not whatever the window holds by then.
+    """
+    spec = load_contract(contract)
+    batches = lake.iter_batches(
+        layer,
+        win.source,
+        CUSTOMERS,
+        win,
+        batch_size=STAGE_BATCH_ROWS,
+        columns=spec.column_names,
+        manifest=manifest,
+    )
+    return warehouse.stage(table, spec, batches)
 
 
 def _check_lineage(
@@ -240,9 +255,9 @@ def _check_lineage(
             **ctx,
         )
     foreign = warehouse.query(
-        f"SELECT (SELECT count(*) FROM {STG_CUSTOMERS} WHERE source_system <> ?), "
-        f"(SELECT count(*) FROM {STG_QUARANTINE} WHERE source_system <> ? OR source_window <> ?)",
-        (win.source, win.source, win.key),
+        f"SELECT (SELECT count(*) FROM {STG_CUSTOMERS} WHERE source_system <> $1), "
+        f"(SELECT count(*) FROM {STG_QUARANTINE} WHERE source_system <> $1 OR source_window <> $2)",
+        (win.source, win.key),
     )[0]
     if foreign[0] or foreign[1]:
         raise LakeError(
@@ -325,7 +340,7 @@ def _merge_history(warehouse: Warehouse, load_id: str, loaded_at: datetime, *, u
     if better:
         warehouse.execute(
             f"UPDATE {versions} SET source_version = b.source_version, extracted_at = b.extracted_at, "
-            "source_window = b.source_window, loaded_at = ?, load_id = ? FROM _better b "
+            "source_window = b.source_window, loaded_at = $1, load_id = $2 FROM _better b "
             f"WHERE {versions}.customer_key = b.customer_key AND {versions}.modified_at = b.modified_at "
             f"AND {versions}.record_hash = b.record_hash",
             (loaded_at, load_id),
@@ -333,7 +348,7 @@ def _merge_history(warehouse: Warehouse, load_id: str, loaded_at: datetime, *, u
     if new:
         warehouse.execute(
             f"INSERT INTO {versions} ({vcols}, loaded_at, load_id) "
-            f"SELECT {vcols}, ?, ? FROM _new_versions ORDER BY customer_key",
+            f"SELECT {vcols}, $1, $2 FROM _new_versions ORDER BY customer_key",
             (loaded_at, load_id),
         )
         _append_history(warehouse, history, all_cols)
@@ -410,10 +425,10 @@ def _replace_quarantine(warehouse: Warehouse, win: Window, load_id: str, loaded_
     table = quote_ident(schema.QUARANTINE_TABLE)
     cols = schema.column_list(load_contract("customer_quarantine").column_names)
     warehouse.execute(
-        f"DELETE FROM {table} WHERE source_system = ? AND source_window = ?", (win.source, win.key)
+        f"DELETE FROM {table} WHERE source_system = $1 AND source_window = $2", (win.source, win.key)
     )
     warehouse.execute(
-        f"INSERT INTO {table} ({cols}, loaded_at, load_id) SELECT {cols}, ?, ? FROM {STG_QUARANTINE} "
+        f"INSERT INTO {table} ({cols}, loaded_at, load_id) SELECT {cols}, $1, $2 FROM {STG_QUARANTINE} "
         "ORDER BY row_number",
         (loaded_at, load_id),
     )
@@ -428,8 +443,8 @@ def _record_failure(
     try:
         with warehouse.transaction():
             warehouse.execute(
-                f"UPDATE {quote_ident(schema.AUDIT)} SET status = 'failed', error = ?, finished_at = ?, "
-                "seconds = ? WHERE load_id = ?",
+                f"UPDATE {quote_ident(schema.AUDIT)} SET status = 'failed', error = $1, finished_at = $2, "
+                "seconds = $3 WHERE load_id = $4",
                 (error, datetime.now(UTC), round(time.perf_counter() - clock, 3), load_id),
             )
     except WarehouseError as audit_exc:

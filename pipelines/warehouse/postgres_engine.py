@@ -1,24 +1,26 @@
 """The Postgres warehouse (15+), for shared use: psycopg 3, COPY into temporary staging, merge in SQL.
 
-Loads stream the lake's Parquet through pyarrow's C++ CSV writer into ``COPY … FROM STDIN`` (no Python per
-row), then merge with ``INSERT … ON CONFLICT … DO UPDATE … WHERE newer`` inside the load's transaction.
-Loads take a transaction-level advisory lock, so concurrent loads (parallel Airflow tasks) serialise instead
-of racing on the history of the same customers.
+Loads stream the Arrow batches the lake layer reads through pyarrow's C++ CSV writer into
+``COPY … FROM STDIN`` (no Python per row; the server never needs to reach the lake), then merge with
+``INSERT … ON CONFLICT … DO UPDATE … WHERE newer`` inside the load's transaction. Loads take a
+transaction-level advisory lock, so concurrent loads (parallel Airflow tasks) serialise instead of racing on
+the history of the same customers.
+
+Statements reach the server as written (psycopg's ``RawCursor``): ``$1``, ``$2``, … are Postgres's own
+placeholders, and nothing in this module parses or rewrites SQL.
 """
 
 from __future__ import annotations
 
 import io
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 from psycopg.conninfo import conninfo_to_dict
 
 from pipelines.contracts import column_definitions, quote_ident
@@ -30,50 +32,12 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from pipelines.contracts import Contract
-    from pipelines.lake import Lake
-
-_COPY_BATCH_ROWS = 65_536
 
 
 def _wrap(exc: psycopg.Error, what: str) -> WarehouseError:
     # OperationalError covers lost connections, admin shutdowns, serialization failures and deadlocks.
     kind = TransientWarehouseError if isinstance(exc, psycopg.OperationalError) else WarehouseError
     return kind(f"{what}: {type(exc).__name__}: {exc}".strip())
-
-
-@lru_cache(maxsize=256)
-def to_pyformat(sql: str) -> str:
-    """Translate ``?`` placeholders to psycopg's ``%s`` (and escape literal ``%``).
-
-    ``?`` inside quoted strings, quoted identifiers and comments is left alone. Postgres's own ``?`` jsonb
-    operators are therefore not available through this interface; use ``jsonb_exists()`` instead.
-    """
-    out: list[str] = []
-    i, n = 0, len(sql)
-    while i < n:
-        ch = sql[i]
-        if ch in ("'", '"'):
-            end = sql.find(ch, i + 1)
-            while end != -1 and end + 1 < n and sql[end + 1] == ch:  # doubled quote inside
-                end = sql.find(ch, end + 2)
-            end = n if end == -1 else end + 1
-            out.append(sql[i:end].replace("%", "%%"))
-            i = end
-        elif sql.startswith("--", i):
-            end = sql.find("\n", i)
-            end = n if end == -1 else end
-            out.append(sql[i:end].replace("%", "%%"))
-            i = end
-        elif ch == "?":
-            out.append("%s")
-            i += 1
-        elif ch == "%":
-            out.append("%%")
-            i += 1
-        else:
-            out.append(ch)
-            i += 1
-    return "".join(out)
 
 
 class PostgresWarehouse(Warehouse):
@@ -87,7 +51,10 @@ class PostgresWarehouse(Warehouse):
             if password := conninfo_to_dict(url).get("password"):
                 register_secret(str(password))
         try:
-            self._con = psycopg.connect(url, autocommit=True, connect_timeout=10)
+            # RawCursor: the query text goes to the server untouched, with ``$n`` placeholders.
+            self._con = psycopg.connect(
+                url, autocommit=True, connect_timeout=10, cursor_factory=psycopg.RawCursor
+            )
         except psycopg.OperationalError as exc:
             raise TransientWarehouseError(f"cannot connect to Postgres at {self.url}: {exc}") from None
         except psycopg.Error as exc:
@@ -97,30 +64,30 @@ class PostgresWarehouse(Warehouse):
             self.execute("SET default_transaction_read_only = on")
 
     # -- the public interface ----------------------------------------------------------------------------
-    def execute(self, sql: str, params: Params = ()) -> None:
+    def execute(self, sql: str, params: Params | None = None) -> None:
         """Run one statement."""
         try:
             with self._con.cursor() as cur:
-                cur.execute(to_pyformat(sql), tuple(params))
+                cur.execute(sql, None if params is None else tuple(params))
         except psycopg.Error as exc:
             raise _wrap(exc, "Postgres statement failed") from exc
 
-    def query(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+    def query(self, sql: str, params: Params | None = None) -> list[tuple[Any, ...]]:
         """Run one query and return all rows."""
         return self.query_table(sql, params)[1]
 
-    def query_df(self, sql: str, params: Params = ()) -> pd.DataFrame:
+    def query_df(self, sql: str, params: Params | None = None) -> pd.DataFrame:
         """Run one query into a pandas frame."""
         import pandas as pd
 
         names, rows = self.query_table(sql, params)
         return pd.DataFrame(rows, columns=names)
 
-    def query_table(self, sql: str, params: Params = ()) -> tuple[list[str], list[tuple[Any, ...]]]:
+    def query_table(self, sql: str, params: Params | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Column names and rows of one query."""
         try:
             with self._con.cursor() as cur:
-                cur.execute(to_pyformat(sql), tuple(params))
+                cur.execute(sql, None if params is None else tuple(params))
                 names = [d.name for d in cur.description or ()]
                 return names, cur.fetchall()
         except psycopg.Error as exc:
@@ -146,9 +113,9 @@ class PostgresWarehouse(Warehouse):
     # -- load primitives ---------------------------------------------------------------------------------
     def lock(self, name: str) -> None:
         """Hold an advisory lock named ``name`` until the transaction ends."""
-        self.execute("SELECT pg_advisory_xact_lock(?)", (zlib.crc32(f"skysmart:{name}".encode()),))
+        self.execute("SELECT pg_advisory_xact_lock($1)", (zlib.crc32(f"skysmart:{name}".encode()),))
 
-    def create_temp_table(self, name: str, select_sql: str, params: Params = ()) -> None:
+    def create_temp_table(self, name: str, select_sql: str, params: Params | None = None) -> None:
         """A temporary table from a query, dropped at commit."""
         self.drop_temp(name)
         # No ANALYZE: for a never-analysed table the planner reads its real size, which is what matters
@@ -160,24 +127,24 @@ class PostgresWarehouse(Warehouse):
         for name in names:
             self.execute(f"DROP TABLE IF EXISTS pg_temp.{quote_ident(name)}")
 
-    def stage(self, table: str, contract: Contract, lake: Lake, url: str) -> int:
-        """COPY the Parquet file into a temporary table, batch by batch as CSV written by Arrow."""
+    def stage(self, table: str, contract: Contract, batches: Iterable[pa.RecordBatch]) -> int:
+        """COPY the batches into a temporary table, one at a time as CSV written by Arrow."""
         self.drop_temp(table)
         columns = ",\n  ".join(column_definitions(contract, self.dialect, with_constraints=False))
         self.execute(f"CREATE TEMP TABLE {quote_ident(table)} (\n  {columns}\n) ON COMMIT DROP")
-        rows = self.copy_parquet(table, contract.column_names, lake, url)
+        rows = self.copy_batches(table, contract.column_names, batches)
         if contract.primary_key:  # key statistics for the joins; the other columns are never filtered on
             self.execute(f"ANALYZE {quote_ident(table)} ({schema.column_list(contract.primary_key)})")
         return rows
 
-    def copy_parquet(self, table: str, names: list[str], lake: Lake, url: str) -> int:
-        """``COPY`` the named columns of a lake Parquet file into an existing table; returns the row count."""
+    def copy_batches(self, table: str, names: list[str], batches: Iterable[pa.RecordBatch]) -> int:
+        """``COPY`` the named columns of Arrow batches into an existing table; returns the row count."""
         copy_sql = f"COPY {quote_ident(table)} ({schema.column_list(names)}) FROM STDIN WITH (FORMAT csv)"
         options = pacsv.WriteOptions(include_header=False)
         rows = 0
         try:
-            with lake.fs.open(url, "rb") as fh, self._con.cursor() as cur, cur.copy(copy_sql) as copy:
-                for batch in pq.ParquetFile(fh).iter_batches(batch_size=_COPY_BATCH_ROWS, columns=names):
+            with self._con.cursor() as cur, cur.copy(copy_sql) as copy:
+                for batch in batches:
                     buffer = io.BytesIO()
                     pacsv.write_csv(pa.Table.from_batches([batch]).select(names), buffer, options)
                     copy.write(buffer.getbuffer())
@@ -185,7 +152,7 @@ class PostgresWarehouse(Warehouse):
         except psycopg.Error as exc:
             raise _wrap(exc, f"COPY into {table} failed") from exc
         except (pa.ArrowException, KeyError) as exc:
-            raise WarehouseError(f"{url} does not fit the columns of {table}: {exc}") from exc
+            raise WarehouseError(f"the batches do not fit the columns of {table}: {exc}") from exc
         return rows
 
     def merge_customers(
@@ -218,7 +185,7 @@ class PostgresWarehouse(Warehouse):
   ORDER BY s.customer_key
 ), merged AS (
   INSERT INTO {target} AS c ({cols}, loaded_at, load_id)
-  SELECT {cols}, ?, ? FROM src
+  SELECT {cols}, $1, $2 FROM src
   ON CONFLICT (customer_key) DO UPDATE SET {updates}
   WHERE {schema.newer("EXCLUDED", "c")}
   RETURNING (xmax = 0) AS inserted

@@ -38,9 +38,9 @@ def warehouse_ids(warehouse: Path | str, source: str) -> list[str]:
 
     with open_warehouse(str(warehouse), read_only=True) as wh:
         rows = wh.query(
-            "SELECT source_customer_id FROM customers WHERE source_system = ? "
-            "UNION ALL SELECT source_customer_id FROM customer_quarantine WHERE source_system = ?",
-            (source, source),
+            "SELECT source_customer_id FROM customers WHERE source_system = $1 "
+            "UNION ALL SELECT source_customer_id FROM customer_quarantine WHERE source_system = $1",
+            (source,),
         )
     return sorted(str(r[0]) for r in rows)
 

@@ -95,7 +95,7 @@ def record_skybiz_load(
     started = started_at or datetime.now(UTC)
     warehouse.execute(
         "INSERT INTO load_audit (load_id, source, source_window, window_start, window_end, status, "
-        "started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "started_at, finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         (
             f"test-{uuid.uuid4().hex[:12]}",
             "skybiz",
@@ -120,14 +120,15 @@ def insert_customers(warehouse: Any, rows: list[dict[str, Any]], *, skybiz_loade
     dialect = warehouse.dialect
     text = sql_type(contract.column("name"), dialect)
     selects = [
-        f"CAST(unnest(CAST(? AS {text}[])) AS {sql_type(c, dialect)})"
+        f"CAST(unnest(CAST(${n} AS {text}[])) AS {sql_type(c, dialect)})"
         if c.physical_type == "json"
-        else f"unnest(CAST(? AS {sql_type(c, dialect)}[]))"
-        for c in contract.columns
+        else f"unnest(CAST(${n} AS {sql_type(c, dialect)}[]))"
+        for n, c in enumerate(contract.columns, start=1)
     ]
     columns = [*contract.column_names, "loaded_at", "load_id"]
     stamp = sql_type(contract.column("extracted_at"), dialect)
-    selects += [f"unnest(CAST(? AS {stamp}[]))", f"unnest(CAST(? AS {text}[]))"]
+    n = len(selects)
+    selects += [f"unnest(CAST(${n + 1} AS {stamp}[]))", f"unnest(CAST(${n + 2} AS {text}[]))"]
     full = [
         {
             "loaded_at": NOW,
@@ -155,7 +156,7 @@ def insert_quarantined_skybiz(warehouse: Any, raw: dict[str, Any], *, rule: str 
     warehouse.execute(
         "INSERT INTO customer_quarantine (source_system, source_customer_id, source_window, row_number, "
         "rule, field, offending_value, raw_record, extracted_at, quarantined_at, loaded_at, load_id) "
-        f"VALUES ('skybiz', ?, ?, 0, ?, 'CurCode', ?, CAST(? AS {json_type}), ?, ?, ?, 'test')",
+        f"VALUES ('skybiz', $1, $2, 0, $3, 'CurCode', $4, CAST($5 AS {json_type}), $6, $7, $8, 'test')",
         (raw.get("CusCode"), window, rule, raw.get("CurCode"), json.dumps(raw), NOW, NOW, NOW),
     )
 

@@ -111,7 +111,7 @@ def test_outbox_states_are_counted_when_a_push_has_run(loaded_duckdb: Loaded, tm
             wh.execute(
                 "INSERT INTO skybiz_push_outbox (customer_key, cus_code, payload_hash, payload, state, "
                 "attempts, unanswered_attempts, request_ids, run_id, first_seen_at, updated_at) "
-                "VALUES (?, ?, ?, '{}', ?, 1, 0, '[]', 'test', now(), now())",
+                "VALUES ($1, $2, $3, '{}', $4, 1, 0, '[]', 'test', now(), now())",
                 (key, f"SA-{i}", f"h{i}", state),
             )
         expected = dict(wh.query("SELECT state, count(*) FROM skybiz_push_outbox GROUP BY 1"))

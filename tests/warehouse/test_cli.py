@@ -108,3 +108,36 @@ def test_status_of_an_empty_warehouse(warehouse_url: str, capsys: pytest.Capture
 
     assert main(["status", "--warehouse", warehouse_url]) == 0
     assert "no skysmart tables yet" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("query", "shown"),
+    [
+        ("SELECT 1 /* why? */ AS answer, 'it''s 100%s sure?' AS note", "it's 100%s sure?"),
+        ("SELECT $$ where? $1 %s $$ AS body", "where? $1 %s"),
+        ("SELECT 'a' AS x -- a trailing comment? %s\n", "a"),
+    ],
+    ids=["block-comment-and-percent", "dollar-body", "line-comment"],
+)
+def test_sql_runs_what_the_analyst_typed(
+    warehouse_url: str, query: str, shown: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with open_warehouse(warehouse_url) as wh:
+        wh.ensure_schema()
+    assert main(["sql", query, "--warehouse", warehouse_url]) == 0
+    out = capsys.readouterr().out
+    assert "1 row" in out and shown in out
+
+
+def test_sql_takes_the_jsonb_question_mark_operator_on_postgres(
+    postgres_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with open_warehouse(postgres_url) as wh:
+        wh.ensure_schema()
+    query = (
+        """SELECT CASE WHEN '{"a":1}'::jsonb ? 'a' THEN 'has a' ELSE 'lacks a' END AS a, """
+        """CASE WHEN '{"a":1}'::jsonb ? 'zz' THEN 'has zz' ELSE 'lacks zz' END AS zz"""
+    )
+    assert main(["sql", query, "--warehouse", postgres_url]) == 0
+    out = capsys.readouterr().out
+    assert "has a" in out and "lacks zz" in out

@@ -1,4 +1,4 @@
-"""The Warehouse interface behaves the same on both engines: placeholders, transactions, errors."""
+"""The Warehouse interface behaves the same on both engines: SQL as written, transactions, errors."""
 
 from __future__ import annotations
 
@@ -10,24 +10,54 @@ import pytest
 
 from pipelines.errors import TransientWarehouseError, WarehouseError
 from pipelines.warehouse import Warehouse, mask_url, open_warehouse
-from pipelines.warehouse.postgres_engine import to_pyformat
+
+
+def test_no_engine_translates_placeholders() -> None:
+    """Nothing between the caller and the driver rewrites SQL: the old ``?`` translator is gone for good."""
+    import pipelines.warehouse.postgres_engine as postgres_engine
+
+    assert not hasattr(postgres_engine, "to_pyformat")
+
+
+@pytest.mark.parametrize(
+    ("sql", "params", "expected"),
+    [
+        ("SELECT $1, $2", (5, "x"), (5, "x")),
+        ("SELECT $2, $1, $1", (5, "x"), ("x", 5, 5)),
+        ("SELECT 1 /* why? */, $1", (5,), (1, 5)),
+        ("SELECT 1 /* $1 or %s? */, $1 -- and ? here\n", (5,), (1, 5)),
+        ("SELECT $$ a ? b $1 %s $$, $1", (5,), (" a ? b $1 %s ", 5)),
+        ("SELECT 'it''s ?', 'a%s', '%', $1 || '%'", ("x",), ("it's ?", "a%s", "%", "x%")),
+        ('SELECT 7 AS "odd?name%s", $1', (8,), (7, 8)),
+    ],
+    ids=["numbered", "reused", "block-comment", "comments", "dollar-body", "literals", "identifier"],
+)
+def test_statements_reach_the_server_as_written(
+    warehouse: Warehouse, sql: str, params: tuple[object, ...], expected: tuple[object, ...]
+) -> None:
+    assert warehouse.query(sql, params) == [expected]
 
 
 @pytest.mark.parametrize(
     ("sql", "expected"),
     [
-        ("SELECT ?", "SELECT %s"),
-        ("SELECT ?, ? FROM t WHERE a = ?", "SELECT %s, %s FROM t WHERE a = %s"),
-        ("SELECT '?' || ?", "SELECT '?' || %s"),
-        ("SELECT 'it''s ?', ?", "SELECT 'it''s ?', %s"),
-        ('SELECT "odd?name" FROM t WHERE x = ?', 'SELECT "odd?name" FROM t WHERE x = %s'),
-        ("SELECT 'a%b' LIKE ?", "SELECT 'a%%b' LIKE %s"),
-        ("SELECT 1 -- why?\n, ?", "SELECT 1 -- why?\n, %s"),
+        ("SELECT 1 /* why? */, '?', '%s', '%%'", (1, "?", "%s", "%%")),
+        ("SELECT $$ where? %s $1 $$", (" where? %s $1 ",)),
     ],
-    ids=["one", "several", "literal", "escaped-quote", "identifier", "percent", "comment"],
+    ids=["literals", "dollar-body"],
 )
-def test_question_marks_become_psycopg_placeholders(sql: str, expected: str) -> None:
-    assert to_pyformat(sql) == expected
+def test_without_parameters_nothing_is_parsed(
+    warehouse: Warehouse, sql: str, expected: tuple[object, ...]
+) -> None:
+    assert warehouse.query(sql) == [expected]
+    assert warehouse.query_table(sql)[1] == [expected]
+
+
+def test_postgres_jsonb_question_mark_operator(postgres_url: str) -> None:
+    with open_warehouse(postgres_url) as wh:
+        assert wh.query("""SELECT '{"a":1}'::jsonb ? 'a', '{"a":1}'::jsonb ? 'b'""") == [(True, False)]
+        assert wh.query("SELECT CAST($1 AS jsonb) ? $2", ('{"a": 1}', "a")) == [(True,)]
+        assert wh.query("""SELECT '{"a":1,"b":2}'::jsonb ?& array['a','b']""") == [(True,)]
 
 
 @pytest.mark.parametrize(
@@ -44,16 +74,16 @@ def test_urls_are_masked(url: str, masked: str) -> None:
 
 
 def test_values_travel_as_parameters(warehouse: Warehouse) -> None:
-    rows = warehouse.query("SELECT ?, '?', 'a%b', ? || '%'", (5, "x'; DROP TABLE t; --"))
+    rows = warehouse.query("SELECT $1, '?', 'a%b', $2 || '%'", (5, "x'; DROP TABLE t; --"))
     assert rows == [(5, "?", "a%b", "x'; DROP TABLE t; --%")]
 
 
 def test_transaction_commits_or_rolls_back(warehouse: Warehouse) -> None:
     warehouse.execute("CREATE TABLE t (a INTEGER)")
     with warehouse.transaction():
-        warehouse.execute("INSERT INTO t VALUES (?)", (1,))
+        warehouse.execute("INSERT INTO t VALUES ($1)", (1,))
     with pytest.raises(ZeroDivisionError), warehouse.transaction():
-        warehouse.execute("INSERT INTO t VALUES (?)", (2,))
+        warehouse.execute("INSERT INTO t VALUES ($1)", (2,))
         raise ZeroDivisionError
 
     assert warehouse.query("SELECT a FROM t ORDER BY a") == [(1,)]

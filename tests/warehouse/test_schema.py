@@ -39,16 +39,16 @@ def comments(wh: Warehouse, table: str) -> tuple[str | None, dict[str, str | Non
     """The table's (or view's) comment and its columns' comments."""
     if wh.dialect == "duckdb":
         table_comment = wh.query(
-            "SELECT comment FROM duckdb_tables() WHERE table_name = ? "
-            "UNION ALL SELECT comment FROM duckdb_views() WHERE view_name = ?",
-            (table, table),
+            "SELECT comment FROM duckdb_tables() WHERE table_name = $1 "
+            "UNION ALL SELECT comment FROM duckdb_views() WHERE view_name = $1",
+            (table,),
         )[0][0]
-        cols = wh.query("SELECT column_name, comment FROM duckdb_columns() WHERE table_name = ?", (table,))
+        cols = wh.query("SELECT column_name, comment FROM duckdb_columns() WHERE table_name = $1", (table,))
     else:
-        table_comment = wh.query("SELECT obj_description(CAST(? AS regclass), 'pg_class')", (table,))[0][0]
+        table_comment = wh.query("SELECT obj_description(CAST($1 AS regclass), 'pg_class')", (table,))[0][0]
         cols = wh.query(
             "SELECT attname, col_description(attrelid, attnum) FROM pg_attribute "
-            "WHERE attrelid = CAST(? AS regclass) AND attnum > 0 AND NOT attisdropped",
+            "WHERE attrelid = CAST($1 AS regclass) AND attnum > 0 AND NOT attisdropped",
             (table,),
         )
     return table_comment, dict(cols)
@@ -57,7 +57,7 @@ def comments(wh: Warehouse, table: str) -> tuple[str | None, dict[str, str | Non
 def columns(wh: Warehouse, table: str) -> list[tuple[Any, ...]]:
     return wh.query(
         "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
-        "WHERE table_name = ? AND table_schema = current_schema() ORDER BY ordinal_position",
+        "WHERE table_name = $1 AND table_schema = current_schema() ORDER BY ordinal_position",
         (table,),
     )
 
@@ -112,7 +112,7 @@ def test_ensure_schema_is_idempotent(warehouse_url: str) -> None:
             wh.ensure_schema()
             wh.execute(
                 "INSERT INTO load_audit (load_id, source, source_window, window_start, window_end, status, "
-                "started_at) VALUES (?, 'skybiz', '2024-01-01_2024-01-31', DATE '2024-01-01', "
+                "started_at) VALUES ($1, 'skybiz', '2024-01-01_2024-01-31', DATE '2024-01-01', "
                 "DATE '2024-01-31', 'running', TIMESTAMP '2024-02-01 00:00:00')",
                 (f"id-{_}",),
             )
