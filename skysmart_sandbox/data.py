@@ -303,6 +303,9 @@ class SandboxData:
         twin_variants: ``skybiz_code``, ``smartacc_id``, ``variant`` — twins whose SkyBiz record was typed
             differently on purpose (:data:`TWIN_VARIANTS`); a ``quarantined_currency`` twin is also in
             ``defects`` (``currency_unknown``), since normalization must quarantine it.
+        einvoice: ``smartacc_id``, ``mistake``, ``reasons`` — how each SmartAcc record's e-invoice fields
+            were filled (:data:`EINVOICE_MISTAKES`; null mistake: filled right) and the readiness reasons
+            that must be found for it (``;``-separated, null: ready).
         history_start: first Malaysia date a modification time can fall on.
         history_end: last Malaysia date a modification time can fall on.
     """
@@ -319,6 +322,7 @@ class SandboxData:
     history_start: date
     history_end: date
     twin_variants: pa.Table
+    einvoice: pa.Table = dataclasses.field(default_factory=lambda: _no_einvoice())
 
 
 def generate(
@@ -361,6 +365,7 @@ def generate(
     smartacc, smartacc_entity = _smartacc(
         _rng(seed, "smartacc"), entities, sma_rows, history_start, history_end
     )
+    smartacc, einvoice = _einvoice(_rng(seed, "einvoice"), smartacc, entities, smartacc_entity)
 
     # Ground truth of overlap: entity e (size - shared <= e < size) is in both systems.
     sky_code_of_entity = np.empty(2 * size - shared, dtype=np.int64)
@@ -420,6 +425,7 @@ def generate(
         history_start=history_start,
         history_end=history_end,
         twin_variants=twin_variants,
+        einvoice=einvoice,
     )
 
 
@@ -1152,6 +1158,167 @@ def _smartacc(
     }
     table = pa.Table.from_arrays([columns[f.name] for f in SMARTACC_SCHEMA], schema=SMARTACC_SCHEMA)
     return table, rows
+
+
+# --- e-invoice fields ------------------------------------------------------------------------------------
+
+EINVOICE_MISTAKES: Final[dict[str, tuple[str, ...]]] = {
+    "not_set_up": (
+        "tin_missing", "id_missing", "sst_missing", "address_incomplete", "state_code_missing",
+        "tin_not_validated",
+    ),
+    "tin_missing": ("tin_missing", "tin_not_validated"),
+    "tin_legacy_prefix": ("tin_legacy_prefix", "tin_not_validated"),
+    "company_individual_tin": ("tin_kind_mismatch", "tin_not_validated"),
+    "nric_dashes": ("nric_format", "tin_not_validated"),
+    "brn_old_format": ("brn_old_format", "tin_not_validated"),
+    "state_name": ("state_code_invalid",),
+    "tin_not_validated": ("tin_not_validated",),
+}  # fmt: skip
+"""How tenants fill SmartAcc's e-invoice fields wrong, and the readiness reasons each must produce (in the
+contract's order). ``not_set_up``: no e-invoice field filled at all; ``tin_legacy_prefix``: an individual's
+``SG``/``OG`` TIN not migrated to ``IG``; ``company_individual_tin``: a company (SSM entity type 01/02) under
+its owner's ``IG`` TIN; ``nric_dashes``: ``YYMMDD-PB-####``; ``brn_old_format``: the pre-2019 ``1081349-V``;
+``state_name``: ``Selangor`` where the LHDN code ``10`` belongs. TIN and ID mistakes fail SmartAcc's TIN
+validation with LHDN too."""
+
+# (mistake, share of the set-up records drawn for it); a record not eligible for its draw stays right.
+_EINVOICE_RATES: Final = (
+    ("tin_missing", 0.03), ("tin_legacy_prefix", 0.04), ("company_individual_tin", 0.03),
+    ("nric_dashes", 0.06), ("brn_old_format", 0.04), ("state_name", 0.04), ("tin_not_validated", 0.04),
+)  # fmt: skip
+_EINVOICE_SET_UP: Final = 0.88
+_FOREIGN_BUYER_TIN: Final = "EI00000000020"
+
+
+def _einvoice(
+    rng: np.random.Generator, table: pa.Table, e: _Entities, rows: np.ndarray
+) -> tuple[pa.Table, pa.Table]:
+    """Fill the SmartAcc records' e-invoice fields the way tenants do: mostly right, a few known mistakes.
+
+    Runs on the finished AcCustomer table from its own random stream and rewrites only the e-invoice
+    fields, so every other field keeps the values it had; returns the table and the truth
+    (:attr:`SandboxData.einvoice`).
+    """
+    n = table.num_rows
+    company, sg = e.is_company[rows], e.singapore[rows]
+    set_up = rng.random(n) < _EINVOICE_SET_UP
+    draw = rng.random(n)
+    # The 12-digit SSM number each company files under; one with only an old number gets its new one.
+    brn_now = e.brn.take(pa.array(rows))
+    new_format = np.asarray(pc.fill_null(pc.match_substring_regex(brn_now, r"^[0-9]{12}$"), False))
+    entity = _pick(rng, ["01", "01", "01", "02", "03"], n)
+    minted = _cat(_num(rng.integers(1975, 2026, size=n)), entity, _digits(rng, n, 6))
+    brn = _where(new_format, brn_now, minted)
+    entity_of = pc.utf8_slice_codeunits(brn, 4, 6)
+    company_brn = company & np.asarray(pc.is_in(entity_of, value_set=pa.array(["01", "02"])))
+    nric_dashed = e.nric.take(pa.array(rows))
+    nric = pc.replace_substring(nric_dashed, "-", "")
+    tin = e.tin.take(pa.array(rows))
+    tin_digits = pc.replace_substring_regex(tin, "^[A-Z]+", "")
+
+    eligible = {
+        "tin_missing": ~sg,
+        "tin_legacy_prefix": ~sg & ~company,
+        "company_individual_tin": ~sg & company_brn,
+        "nric_dashes": ~sg & ~company,
+        "brn_old_format": ~sg & company,
+        "state_name": ~sg,
+        "tin_not_validated": np.ones(n, dtype=bool),
+    }
+    mistake = np.full(n, "", dtype=object)
+    low = 0.0
+    for kind, rate in _EINVOICE_RATES:
+        hit = set_up & (draw >= low) & (draw < low + rate) & eligible[kind]
+        mistake[hit] = kind
+        low += rate
+    mistake[~set_up] = "not_set_up"
+
+    def m(kind: str) -> np.ndarray:
+        return np.asarray(mistake == kind)
+
+    legacy = _cat(_pick(rng, ["SG", "OG"], n), tin_digits)
+    tin_text = _where(sg, _FOREIGN_BUYER_TIN, tin)
+    tin_text = _where(m("tin_legacy_prefix"), legacy, tin_text)
+    tin_text = _where(m("company_individual_tin"), _cat("IG", tin_digits), tin_text)
+    tin_text = _where(m("tin_missing"), "", tin_text)
+    old_brn = _cat(_num(rng.integers(10_000, 1_400_000, size=n)), "-", _pick(rng, list("ADHKMPTUVWX"), n))
+    brn_text = _where(sg, "NA", _where(m("brn_old_format"), old_brn, brn))
+    nric_text = _where(m("nric_dashes"), nric_dashed, nric)
+    typ = _where(company | sg, "BRN", "NRIC")
+    number = _where(company | sg, brn_text, nric_text)
+    state_idx = e.state_idx[rows]
+    code = _where(sg, "17", _take([s[2] for s in _STATES], state_idx))
+    state_text = _where(m("state_name"), _take([s[0] for s in _STATES], state_idx), code)
+    validated = ~np.isin(
+        mistake,
+        ["not_set_up", "tin_missing", "tin_legacy_prefix", "company_individual_tin", "nric_dashes",
+         "brn_old_format", "tin_not_validated"],
+    )  # fmt: skip
+    sst_old = table["EInvoiceRegSSTNumber"].combine_chunks()
+    slt = table["TaxSLTRegistrationNo"].combine_chunks()
+    registered = pc.fill_null(pc.match_substring_regex(sst_old, r"^[A-Z][0-9]{2}-"), False)
+    sst = pc.if_else(registered, sst_old, pc.if_else(pc.fill_null(pc.not_equal(slt, ""), False), slt, "NA"))
+    edit_ms = pc.cast(table["EditDate"].combine_chunks(), pa.int64()).to_numpy(zero_copy_only=False)
+    checked_ms = edit_ms - rng.integers(0, 3_600_000, size=n)
+
+    def col(name: str) -> pa.Array:
+        return table[name].combine_chunks()
+
+    def keep(arr: pa.Array | str, mask: np.ndarray = set_up) -> pa.Array:
+        return _null_unless(mask, arr if isinstance(arr, pa.Array) else _const(arr, n))
+
+    fields: dict[str, pa.Array] = {
+        "EInvoiceRegName": keep(col("AcCustomerName")),
+        "EInvoiceRegTIN": keep(tin_text),
+        "EInvoiceRegNumber": keep(number),
+        "EInvoiceIsMalaysian": keep(_where(sg, "N", "Y")),
+        "EInvoiceRegType": keep(typ),
+        "EInvoiceRegNumber_NRIC": keep(_where(company | sg, "", nric_text)),
+        "EInvoiceRegNumber_PASSPORT": keep(""),
+        "EInvoiceRegNumber_BRN": keep(_where(company | sg, brn_text, "")),
+        "EInvoiceRegNumber_ARMY": keep(""),
+        "EInvoiceRegSSTNumber": keep(sst),
+        "EInvoiceRegTourismTaxRegNumber": keep("NA"),
+        "EInvoiceRegEmail": keep(pc.fill_null(col("BillingEmail"), "")),
+        "EInvoiceRegContactNumber": keep(col("BillingTel1")),
+        "EInvoiceAddressLine0": keep(col("BillingAddress1")),
+        "EInvoiceAddressLine1": keep(pc.fill_null(col("BillingAddress2"), "")),
+        "EInvoiceAddressLine2": keep(""),
+        "EInvoiceAddressPostalZone": keep(col("BillingPostalCode")),
+        "EInvoiceAddressCityName": keep(e.town.take(pa.array(rows))),
+        "AcEInvoiceAddressStateID": keep(state_text),
+        "AcEInvoiceAddressCountryID": keep(_where(sg, "SGP", "MYS")),
+        "EInvoiceIsEnabledTINValidation": keep("Y"),
+        "EInvoiceIsTINValidateSuccess": keep(_where(validated, "Y", "N")),
+        "EInvoiceTINValidateDateTime": _null_unless(
+            validated, pa.array(checked_ms.astype("datetime64[ms]"), pa.timestamp("ms"))
+        ),
+        "EInvoiceTINValidateBy": _null_unless(validated, col("CreateBy")),
+        "EInvoiceTINValidateRequestBody": _null_unless(
+            validated, _cat('{"tin":"', tin_text, '","idType":"', typ, '","idValue":"', number, '"}')
+        ),
+        "EInvoiceTINValidateResponseBody": _null_unless(validated, _const('{"status":"valid"}', n)),
+        "EInvoiceTINValidateResponseStatus": _null_unless(validated, _const("200", n)),
+        "EInvoiceTINValidateProcessLog": keep(""),
+        "EInvoiceIsNotApplicable": keep("N"),
+    }
+    for name, values in fields.items():
+        i = table.schema.get_field_index(name)
+        table = table.set_column(i, table.schema.field(name), pc.cast(values, table.schema.field(name).type))
+    reasons = pa.array([";".join(EINVOICE_MISTAKES[k]) if k else None for k in mistake], pa.string())
+    truth = pa.table(
+        {
+            "smartacc_id": col("AcCustomerID"),
+            "mistake": pa.array([k or None for k in mistake], pa.string()),
+            "reasons": reasons,
+        }
+    )
+    return table, truth
+
+
+def _no_einvoice() -> pa.Table:
+    return pa.table({c: pa.array([], pa.string()) for c in ("smartacc_id", "mistake", "reasons")})
 
 
 # --- dirt -----------------------------------------------------------------------------------------------

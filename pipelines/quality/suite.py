@@ -70,6 +70,7 @@ def build_suite(contract: Contract | str) -> gx.ExpectationSuite:
         for column, dtype in pandas_dtypes(contract).items()
     ]
     expectations += [_expectation_for(ge, check) for check in contract.checks]
+    expectations += _readiness_expectations(ge, contract)
     # Built whole: ``add_expectation`` on a suite needs an active data context, construction does not.
     suite = ge.ExpectationSuite(name=f"{contract.name}@{contract.version}", expectations=expectations)
     return cast("gx.ExpectationSuite", suite)
@@ -113,6 +114,33 @@ def _expectation_for(ge: Any, check: Check) -> Expectation:
             return e.ExpectColumnValuesToBeBetween(min_value=low, max_value=high, **common)  # type: ignore[no-any-return]
         return e.ExpectColumnValueLengthsToBeBetween(min_value=low, max_value=high, **common)  # type: ignore[no-any-return]
     raise ContractError(f"check {check.name}: no expectation for rule {check.rule!r}", field=check.column)
+
+
+#: The ``rule`` in ``meta`` of the e-invoice readiness expectations (one per reason, warning).
+READINESS_RULE: Final = "einvoice"
+
+
+def _readiness_expectations(ge: Any, contract: Contract) -> list[Any]:
+    """One warning expectation per e-invoice readiness rule of the contract (``einvoice_reasons:<reason>``).
+
+    A row fails a rule when its ``einvoice_reasons`` list holds that rule's code, so each rule's failing
+    customers are named in the report like any other check's. Contracts without the column get none.
+    """
+    if "einvoice_reasons" not in contract.column_names:
+        return []
+    from pipelines.einvoice.spec import load_spec
+
+    return [
+        ge.expectations.ExpectColumnValuesToNotMatchRegex(
+            column="einvoice_reasons",
+            regex=f"(^|;){re.escape(rule.reason)}(;|$)",
+            severity=_GX_SEVERITY["warning"],
+            meta=_meta(
+                f"einvoice_reasons:{rule.reason}", READINESS_RULE, "warning", f"{rule.field}: {rule.rule}"
+            ),
+        )
+        for rule in load_spec().rules
+    ]
 
 
 def _require(check: Check, param: str) -> Any:

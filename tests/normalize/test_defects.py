@@ -79,6 +79,29 @@ def issues(row: dict[str, Any]) -> list[str]:
     return row["data_issues"].split(";") if row["data_issues"] else []
 
 
+# The data_issues code each of the sandbox's e-invoice mistakes leaves (tests/einvoice checks them all).
+EINVOICE_ISSUE = {
+    "tin_legacy_prefix": "tax_id_invalid",
+    "nric_dashes": "id_number_invalid",
+    "brn_old_format": "id_number_invalid",
+    "state_name": "lhdn_state_code_invalid",
+}
+
+
+@cache
+def einvoice_mistakes() -> dict[str, str | None]:
+    return {t["smartacc_id"]: t["mistake"] for t in data()[0].einvoice.to_pylist()}
+
+
+def own_issues(row: dict[str, Any]) -> list[str]:
+    """The row's data_issues but the one its recorded e-invoice mistake (not dirt) leaves."""
+    planted = EINVOICE_ISSUE.get(einvoice_mistakes().get(row["source_customer_id"]) or "")
+    if row["source_system"] != "smartacc" or planted is None:
+        return issues(row)
+    assert planted in issues(row)
+    return [i for i in issues(row) if i != planted]
+
+
 def extras(row: dict[str, Any]) -> dict[str, Any]:
     return json.loads(row["source_extras"]) if row["source_extras"] else {}
 
@@ -104,7 +127,7 @@ def test_invariant_and_no_issue_on_clean_records(source: str) -> None:
     dirty_ids = {d["id"] for d in data()[0].defects.to_pylist() if d["system"] == source}
     clean_rows = [r for i, r in got["normalized"].items() if i not in dirty_ids]
     assert len(clean_rows) > SIZE // 2
-    assert [r["source_customer_id"] for r in clean_rows if r["data_issues"]] == []
+    assert [r["source_customer_id"] for r in clean_rows if own_issues(r)] == []
     assert set(got["quarantine"]) <= dirty_ids
 
 
@@ -125,7 +148,7 @@ def test_blank_names_are_quarantined(source: str) -> None:
 def test_names_are_cleaned_but_keep_their_case(source: str, kind: str) -> None:
     def check(row: dict[str, Any], v: dict[str, Any], _field: str, _id: str) -> None:
         assert row["name"] == " ".join(v["raw"].split())
-        assert row["data_issues"] is None
+        assert own_issues(row) == []
 
     check_each(source, kind, check)
 

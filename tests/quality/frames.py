@@ -10,6 +10,7 @@ import pandas as pd
 import pyarrow as pa
 
 from pipelines.contracts import arrow_schema, load_contract, pandas_dtypes
+from pipelines.einvoice.spec import COLUMNS as EINVOICE_COLUMNS
 from pipelines.windows import Window
 
 STATES = ("Selangor", "Johor", "Kuala Lumpur", "Pulau Pinang", "Sabah")
@@ -61,6 +62,7 @@ def customer_table(n: int, source: str = "skybiz", window: Window | None = None)
         "registration_no": [None] * n,
         "tax_id": [None] * n,
         "sst_no": [None] * n,
+        **dict.fromkeys(EINVOICE_COLUMNS, [None] * n),
         "created_at": [modified - pd.Timedelta(days=400)] * n,
         "modified_at": [modified] * n,
         "source_version": [i + 1 for i in range(n)],

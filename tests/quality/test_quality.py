@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from pipelines.contracts import CONTRACTS_DIR, load_contract, pandas_dtypes, parse_contract
+from pipelines.einvoice.spec import load_spec
 from pipelines.errors import ContractError, DataQualityError, LakeError
 from pipelines.lake import CUSTOMERS, NORMALIZED, QUALITY, Lake
 from pipelines.quality import (
@@ -71,7 +72,8 @@ def test_suite_has_one_expectation_per_check_plus_columns_and_dtypes() -> None:
     contract = load_contract("customer")
     suite = build_suite(contract)
     rules = [e.meta["rule"] for e in suite.expectations]
-    assert len(suite.expectations) == 1 + len(contract.columns) + len(contract.checks)
+    readiness = len(load_spec().rules)  # one warning per e-invoice readiness rule (tests/einvoice)
+    assert len(suite.expectations) == 1 + len(contract.columns) + len(contract.checks) + readiness
     assert rules.count("columns") == 1
     assert rules.count("dtype") == len(contract.columns)
     email = next(e for e in suite.expectations if e.meta["check"] == "email:pattern")
