@@ -18,7 +18,7 @@ from airflow.sdk import DAG, Param, task
 
 from skysmart_airflow.assets import CUSTOMERS_WAREHOUSE
 from skysmart_airflow.groups import MAX_PARALLEL_EXTRACTS
-from skysmart_airflow.operators import ExtractWindowOperator, ProcessWindowsOperator, skysmart_retry_policy
+from skysmart_airflow.operators import ExtractWindowOperator, ProcessWindowsOperator
 
 BATCH_WINDOWS = 12
 """Windows of one source normalized, validated and loaded by one batch task (a year of months)."""
@@ -36,7 +36,8 @@ calendar dates (UTC+08:00), both inclusive**, and `sources`.
 task, then batch tasks normalize, validate and load a year of one source's months at a time. A failing
 window fails its batch task at the end, after the batch's other windows have loaded.
 
-**Connections:** `skybiz_default`, `smartacc_default`, `skysmart_warehouse_default`.
+**Connections:** `skybiz_default`, `smartacc_default`, `skysmart_warehouse_default`, and
+`skysmart_lake_default` when the lake is on object storage (Variable `skysmart_lake`, e.g. `s3://bucket/lake`).
 Before a real SkyBiz push, backfill SkyBiz from the first day of its history through today.
 """,
     schedule=None,
@@ -80,12 +81,9 @@ Before a real SkyBiz push, backfill SkyBiz from the first day of its history thr
         ]
 
     refs: Any = plan()  # an XComArg: Airflow resolves it to the list at run time
-    # Mapped operators take the retry policy from partial(): the one their __init__ sets is not consulted.
+    # partial() takes the retry policy from the operators' signatures and the delay from default_args.
     extract = ExtractWindowOperator.partial(
-        task_id="extract",
-        max_active_tis_per_dagrun=MAX_PARALLEL_EXTRACTS,
-        retry_policy=skysmart_retry_policy(),
-        retry_delay=timedelta(seconds=30),
+        task_id="extract", max_active_tis_per_dagrun=MAX_PARALLEL_EXTRACTS
     ).expand(window_ref=refs)
     chunks = batches(refs)
     # A batch needs its windows' raw data: batches start once every extraction succeeded. One batch task
@@ -94,7 +92,5 @@ Before a real SkyBiz push, backfill SkyBiz from the first day of its history thr
         task_id="process",
         outlets=[CUSTOMERS_WAREHOUSE],
         max_active_tis_per_dag=1,
-        retry_policy=skysmart_retry_policy(),
-        retry_delay=timedelta(seconds=30),
     ).expand(window_refs=chunks)
     extract >> process

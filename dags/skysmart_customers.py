@@ -28,7 +28,8 @@ Malaysia calendar days) plus `lookback_days` days before it, so late edits are c
 quarantine with a reason), validated with great-expectations and loaded into the warehouse; the load
 updates the `skysmart_customers` Asset, which triggers `skysmart_skybiz_push`.
 
-**Connections:** `skybiz_default`, `smartacc_default`, `skysmart_warehouse_default`.
+**Connections:** `skybiz_default`, `smartacc_default`, `skysmart_warehouse_default`, and
+`skysmart_lake_default` when the lake is on object storage (Variable `skysmart_lake`, e.g. `s3://bucket/lake`).
 Years of history: use `skysmart_backfill` instead of many daily runs.
 """
 

@@ -59,7 +59,7 @@ missing and be created twice.
     identity = RebuildMatchesOperator(task_id="identity")
     push = PushCustomersOperator(
         task_id="push",
-        dry_run="{{ params.dry_run }}",
+        report_only="{{ params.dry_run }}",
         limit="{{ params.limit }}",
         allow_partial_coverage="{{ params.allow_partial_coverage }}",
         skybiz_covered_from="{{ params.skybiz_covered_from }}",

@@ -71,6 +71,11 @@ def configure_object_store(options: Mapping[str, Any] | None) -> None:
         _STORE_OPTIONS.update(values)
 
 
+def is_object_store(url: str) -> bool:
+    """Whether a lake URL names an object store that takes :func:`configure_object_store`'s options."""
+    return "://" in url and url.split("://", 1)[0].lower() in OBJECT_STORE_PROTOCOLS
+
+
 def object_store_options() -> dict[str, Any]:
     """The s3fs options a new object-store lake gets: the configured ones, else the AWS environment.
 
@@ -126,9 +131,8 @@ class Lake:
 
     def __init__(self, url: str, storage_options: Mapping[str, Any] | None = None) -> None:
         self.url = url.rstrip("/") or "/"
-        protocol = self.url.split("://", 1)[0] if "://" in self.url else "file"
         options = dict(storage_options) if storage_options is not None else {}
-        if storage_options is None and protocol in OBJECT_STORE_PROTOCOLS:
+        if storage_options is None and is_object_store(self.url):
             options = object_store_options()
         try:
             self.fs, self.root = fsspec.core.url_to_fs(self.url, **options)

@@ -3,6 +3,15 @@
 They return the step's small, secret-free dict (lake URLs, counts), which becomes the task's XCom. Whether a
 failure is retried is decided by the error's type (``retryable`` in :mod:`pipelines.errors`) through the
 Airflow 3 retry policy built by :func:`skysmart_retry_policy`.
+
+``retry_policy`` and ``retry_delay`` are parameters of each ``__init__`` with skysmart's defaults, not
+values forced into ``kwargs``: Airflow fills an operator's named parameters from the DAG's ``default_args``
+(and ``partial()`` reads their defaults for mapped tasks), so a DAG's own delay wins over ours, as it does
+for every Airflow operator.
+
+Steps that read or write the lake open it by URL (``lake_url``, else the ``skysmart_lake`` Variable, else
+``SKYSMART_LAKE``) with the object-store credentials of the ``lake_conn_id`` connection (see
+:mod:`skysmart_airflow.lake_hook`), so a task runs the same on any worker.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import BaseOperator, ExceptionRetryPolicy, RetryAction, RetryRule
+from airflow.sdk.definitions.retry_policy import RetryPolicy
 
 from pipelines import errors
 from pipelines.config import Settings
@@ -20,6 +30,9 @@ from pipelines.config import Settings
 DEFAULT_SKYBIZ_CONN = "skybiz_default"
 DEFAULT_SMARTACC_CONN = "smartacc_default"
 DEFAULT_WAREHOUSE_CONN = "skysmart_warehouse_default"
+DEFAULT_LAKE_CONN = "skysmart_lake_default"
+RETRY_DELAY = timedelta(seconds=30)
+"""Delay before a retry when neither the operator call nor the DAG's ``default_args`` set one."""
 
 
 def _subclasses(cls: type[errors.SkysmartError]) -> list[type[errors.SkysmartError]]:
@@ -49,12 +62,25 @@ def skysmart_retry_policy() -> ExceptionRetryPolicy:
     )
 
 
+SKYSMART_RETRY_POLICY = skysmart_retry_policy()
+"""The default ``retry_policy`` of every skysmart operator (also what ``partial()`` gives mapped ones)."""
+
+
 def lake_url_from_environment() -> str:
     """The lake URL of this deployment: Airflow Variable ``skysmart_lake``, else ``SKYSMART_LAKE``."""
     from airflow.sdk import Variable
 
     fallback = os.environ.get("SKYSMART_LAKE", "lake")
     return str(Variable.get("skysmart_lake", default=fallback))
+
+
+def open_lake_url(lake_url: str | None, lake_conn_id: str | None) -> str:
+    """The lake URL this task uses, with this process's object-store access set from ``lake_conn_id``."""
+    from skysmart_airflow.lake_hook import LakeHook
+
+    url = lake_url or lake_url_from_environment()
+    LakeHook(lake_conn_id).configure(url)
+    return url
 
 
 class SkysmartStepOperator(BaseOperator):
@@ -68,16 +94,18 @@ class SkysmartStepOperator(BaseOperator):
         *,
         window_ref: str,
         lake_url: str | None = None,
+        lake_conn_id: str | None = DEFAULT_LAKE_CONN,
         skybiz_conn_id: str = DEFAULT_SKYBIZ_CONN,
         smartacc_conn_id: str = DEFAULT_SMARTACC_CONN,
         warehouse_conn_id: str = DEFAULT_WAREHOUSE_CONN,
+        retry_policy: RetryPolicy | None = SKYSMART_RETRY_POLICY,
+        retry_delay: timedelta | float = RETRY_DELAY,
         **kwargs: Any,
     ) -> None:
-        kwargs.setdefault("retry_policy", skysmart_retry_policy())
-        kwargs.setdefault("retry_delay", timedelta(seconds=30))
-        super().__init__(**kwargs)
+        super().__init__(retry_policy=retry_policy, retry_delay=retry_delay, **kwargs)
         self.window_ref = window_ref
         self.lake_url = lake_url
+        self.lake_conn_id = lake_conn_id
         self.skybiz_conn_id = skybiz_conn_id
         self.smartacc_conn_id = smartacc_conn_id
         self.warehouse_conn_id = warehouse_conn_id
@@ -88,7 +116,7 @@ class SkysmartStepOperator(BaseOperator):
 
         source = self.window_ref.partition(":")[0]
         return build_settings(
-            lake_url=self.lake_url or lake_url_from_environment(),
+            lake_url=open_lake_url(self.lake_url, self.lake_conn_id),
             warehouse_conn_id=self.warehouse_conn_id if warehouse else None,
             skybiz_conn_id=self.skybiz_conn_id if vendor and source == "skybiz" else None,
             smartacc_conn_id=self.smartacc_conn_id if vendor and source == "smartacc" else None,
@@ -150,14 +178,16 @@ class ProcessWindowsOperator(BaseOperator):
         *,
         window_refs: list[str],
         lake_url: str | None = None,
+        lake_conn_id: str | None = DEFAULT_LAKE_CONN,
         warehouse_conn_id: str = DEFAULT_WAREHOUSE_CONN,
+        retry_policy: RetryPolicy | None = SKYSMART_RETRY_POLICY,
+        retry_delay: timedelta | float = RETRY_DELAY,
         **kwargs: Any,
     ) -> None:
-        kwargs.setdefault("retry_policy", skysmart_retry_policy())
-        kwargs.setdefault("retry_delay", timedelta(seconds=30))
-        super().__init__(**kwargs)
+        super().__init__(retry_policy=retry_policy, retry_delay=retry_delay, **kwargs)
         self.window_refs = window_refs
         self.lake_url = lake_url
+        self.lake_conn_id = lake_conn_id
         self.warehouse_conn_id = warehouse_conn_id
 
     def execute(self, context: Any) -> dict[str, Any]:
@@ -166,7 +196,7 @@ class ProcessWindowsOperator(BaseOperator):
         from skysmart_airflow.hooks import build_settings
 
         settings = build_settings(
-            lake_url=self.lake_url or lake_url_from_environment(), warehouse_conn_id=self.warehouse_conn_id
+            lake_url=open_lake_url(self.lake_url, self.lake_conn_id), warehouse_conn_id=self.warehouse_conn_id
         )
         return process_batch_step(settings, list(self.window_refs))
 
@@ -179,9 +209,14 @@ class RebuildMatchesOperator(BaseOperator):
 
     ui_color = "#e8f3fd"
 
-    def __init__(self, *, warehouse_conn_id: str = DEFAULT_WAREHOUSE_CONN, **kwargs: Any) -> None:
-        kwargs.setdefault("retry_policy", skysmart_retry_policy())
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        *,
+        warehouse_conn_id: str = DEFAULT_WAREHOUSE_CONN,
+        retry_policy: RetryPolicy | None = SKYSMART_RETRY_POLICY,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(retry_policy=retry_policy, **kwargs)
         self.warehouse_conn_id = warehouse_conn_id
 
     def execute(self, context: Any) -> dict[str, Any]:
@@ -196,10 +231,17 @@ class RebuildMatchesOperator(BaseOperator):
 
 
 class PushCustomersOperator(BaseOperator):
-    """Create the SmartAcc customers SkyBiz lacks (or, with ``dry_run``, report what would happen).
+    """Create the SmartAcc customers SkyBiz lacks (or, with ``report_only``, report what would happen).
 
     ``allow_partial_coverage`` pushes even when SkyBiz is not loaded without gaps up to recently;
     ``skybiz_covered_from`` (YYYY-MM-DD) declares the first day of the tenant's SkyBiz history.
+
+    The flag is ``report_only``, not ``dry_run``: ``BaseOperator.dry_run()`` is a method Airflow calls, and
+    a template field must be the attribute its argument is stored in (Airflow renders, maps and shows
+    fields by that name). Every argument is a template field, and templates render to native Python values
+    (Airflow's ``render_template_as_native_obj``, on by default here), so ``"{{ params.dry_run }}"`` arrives
+    as the boolean the param holds and ``"{{ params.limit }}"`` as an int or ``None``; a string where a flag
+    belongs is refused rather than guessed from its spelling.
     """
 
     template_fields: Sequence[str] = ("report_only", "limit", "allow_partial_coverage", "skybiz_covered_from")
@@ -208,18 +250,20 @@ class PushCustomersOperator(BaseOperator):
     def __init__(
         self,
         *,
-        dry_run: bool | str = False,
+        report_only: bool | str = False,
         limit: int | str | None = None,
         allow_partial_coverage: bool | str = False,
         skybiz_covered_from: str | None = None,
         skybiz_conn_id: str = DEFAULT_SKYBIZ_CONN,
         warehouse_conn_id: str = DEFAULT_WAREHOUSE_CONN,
+        retry_policy: RetryPolicy | None = SKYSMART_RETRY_POLICY,
+        render_template_as_native_obj: bool | None = True,
         **kwargs: Any,
     ) -> None:
-        kwargs.setdefault("retry_policy", skysmart_retry_policy())
-        super().__init__(**kwargs)
-        # BaseOperator already has a dry_run() method, so the flag lives under another name.
-        self.report_only = dry_run
+        super().__init__(
+            retry_policy=retry_policy, render_template_as_native_obj=render_template_as_native_obj, **kwargs
+        )
+        self.report_only = report_only
         self.limit = limit
         self.allow_partial_coverage = allow_partial_coverage
         self.skybiz_covered_from = skybiz_covered_from
@@ -236,19 +280,25 @@ class PushCustomersOperator(BaseOperator):
             warehouse_conn_id=self.warehouse_conn_id,
             skybiz_conn_id=self.skybiz_conn_id,
         )
-        limit = int(self.limit) if self.limit not in (None, "", "None") else None
         return push_step(
             settings,
-            dry_run=_truthy(self.report_only),
-            limit=limit,
-            allow_partial_coverage=_truthy(self.allow_partial_coverage),
-            skybiz_covered_from=(
-                None if self.skybiz_covered_from in (None, "", "None") else str(self.skybiz_covered_from)
-            ),
+            dry_run=_flag("report_only", self.report_only),
+            limit=_limit(self.limit),
+            allow_partial_coverage=_flag("allow_partial_coverage", self.allow_partial_coverage),
+            skybiz_covered_from=None if self.skybiz_covered_from is None else str(self.skybiz_covered_from),
         )
 
 
-def _truthy(value: bool | str) -> bool:
+def _flag(name: str, value: Any) -> bool:
+    """A boolean argument as the param gave it; a string is a mistake in the DAG, not a value to guess."""
     if isinstance(value, bool):
         return value
-    return str(value).strip().lower() in ("1", "true", "yes", "on")
+    raise errors.ConfigError(
+        f"{name} must be true or false, got {type(value).__name__} {value!r}", field=name
+    )
+
+
+def _limit(value: Any) -> int | None:
+    if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+        return value
+    raise errors.ConfigError(f"limit must be a whole number or empty, got {value!r}", field="limit")
