@@ -303,6 +303,24 @@ class PushCoverageError(PushError):
     exit_code = 2
 
 
+class PushUnfinishedError(PushError):
+    """A push ended with customers whose outcome in SkyBiz is still unknown (SkyBiz kept failing).
+
+    Nothing is lost: their outbox rows stay ``sent`` or ``pending``, and the next run reads SkyBiz to settle
+    them before sending anything again — so retrying the push later is exactly the fix.
+    """
+
+    retryable = True
+    exit_code = 4
+
+
+class OutboxTransitionError(PushError):
+    """An outbox row was asked to make a move the outbox's transition table does not allow.
+
+    A bug, or a row edited by hand into a state it cannot leave that way; nothing was written for it.
+    """
+
+
 EXIT_PRECEDENCE: tuple[int, ...] = (1, 3, 2, 5, 6, 4)
 """Exit codes from worst to mildest, for a command that meets several errors: a bug first, then what a
 person must fix (credentials, configuration, data, a review), and "retry later" last."""

@@ -52,7 +52,7 @@ from pipelines.errors import (
 )
 from pipelines.push.coverage import COVERED_FROM_VAR, STALENESS_VAR, Coverage, skybiz_coverage
 from pipelines.push.mapping import DEFAULT_MAPPING, PushMapping, Value, canonical_json, load_mapping
-from pipelines.push.outbox import Outbox, OutboxEntry
+from pipelines.push.outbox import KEEP, Outbox, OutboxEntry, OutboxEvent, OutboxState
 from pipelines.push.ports import SkyBizLike, WarehouseLike
 from pipelines.push.select import Candidate, Counterpart, select_customers
 from pipelines.push.validate import MAX_BATCH, CreateRules, reason_text, validate_documents
@@ -419,22 +419,24 @@ def _decide(
     def plan(action: Action, reason: str | None = None) -> PlannedCustomer:
         return PlannedCustomer(key, code, action, reason, candidate.document, candidate.payload_hash)
 
-    if entry is not None and entry.state == "sent":
+    if entry is not None and entry.state == OutboxState.SENT:
         return plan("verify", "an earlier request may have created it; SkyBiz is read first")
     owner = code_owner.get(code.upper())
     if owner is not None and owner != key:
         return plan("needs_review", f"CusCode: {code} is already the outbox code of {owner}")
-    if candidate.review and (entry is None or entry.state not in ("pending", "needs_review")):
+    if candidate.review and (
+        entry is None or entry.state not in (OutboxState.PENDING, OutboxState.NEEDS_REVIEW)
+    ):
         # A row a person set back to 'pending' is their decision: create it.
         return plan("needs_review", candidate.review)
     all_problems = [*candidate.mapping_problems, *problems]
     if all_problems:
         return plan("invalid", reason_text(all_problems))
-    if entry is not None and entry.state == "needs_review":
+    if entry is not None and entry.state == OutboxState.NEEDS_REVIEW:
         return plan("needs_review", entry.reason)  # held until a person resolves it (see docs/push.md)
     if (
         entry is not None
-        and entry.state == "rejected"
+        and entry.state == OutboxState.REJECTED
         and entry.refused_by == "skybiz"
         and entry.payload_hash == candidate.payload_hash
     ):
@@ -445,8 +447,66 @@ def _decide(
 # -- the run ------------------------------------------------------------------------------------------
 
 
+@dataclass(slots=True)
+class RunCounts:
+    """What one run has done so far; its result and its progress reports are read from here.
+
+    Attributes:
+        total: documents the run set out to send (queued plus those to verify first).
+        settled: of those, documents whose outcome is now known (created, rejected, needs review).
+        requests: create requests sent.
+        saved_batches: create requests SkyBiz saved.
+        reads: read requests made to settle unknown outcomes.
+        waits: 429s and refused connections waited out (at most ``max_waits``).
+        confirmed: documents found created after their answer was lost.
+    """
+
+    total: int = 0
+    settled: int = 0
+    requests: int = 0
+    saved_batches: int = 0
+    reads: int = 0
+    waits: int = 0
+    confirmed: int = 0
+
+
+@dataclass(slots=True)
+class _SendLine:
+    """What is still to be sent, in the order it goes.
+
+    Attributes:
+        queue: documents waiting for a batch, first in line first.
+        halves: halves of a batch refused without naming anyone; sent before the queue, last added first.
+        tried: requests each document (by customer key) has ridden in this run, against ``max_attempts``.
+    """
+
+    queue: deque[OutboxEntry] = field(default_factory=deque)
+    halves: list[list[OutboxEntry]] = field(default_factory=list)
+    tried: dict[str, int] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.halves or self.queue)
+
+    def next_batch(self, size: int) -> list[OutboxEntry]:
+        """The next batch: a pending half first, else up to ``size`` from the queue."""
+        if self.halves:
+            return self.halves.pop()
+        return [self.queue.popleft() for _ in range(min(size, len(self.queue)))]
+
+    def put_first(self, entries: Sequence[OutboxEntry]) -> None:
+        """Back at the head of the queue, in their order (they go again next)."""
+        self.queue.extendleft(reversed(entries))
+
+
 class _Run:
-    """One push run: the outbox entries it changes, the requests it sends, and what it learned."""
+    """One push run: the outbox entries it changes, the requests it sends, and what it learned.
+
+    Set once: ``outbox``, ``entries`` (every outbox row by customer key, changed in place through
+    :meth:`OutboxEntry.apply`), ``client``, ``settings``, ``rules``, ``run_id``, ``progress``, ``sleep``.
+    Changing as it runs: ``counts`` (:class:`RunCounts`), ``line`` (what is still to send), and what SkyBiz
+    taught it — ``halted`` (SkyBiz could not be read back: stop sending, the next run settles) and
+    ``refused_currencies`` (SkyBiz currency code → the request id that said it does not exist).
+    """
 
     def __init__(
         self,
@@ -467,18 +527,10 @@ class _Run:
         self.run_id = run_id
         self.progress = progress
         self.sleep = sleep
-        self.queue: deque[OutboxEntry] = deque()
-        self.forced: list[list[OutboxEntry]] = []  # halves of a batch refused without naming anyone
-        self.requests = 0
-        self.saved_batches = 0
-        self.reads = 0
-        self.waits = 0
-        self.confirmed = 0
-        self.tried: dict[str, int] = {}
-        self.total = 0
-        self.settled = 0
-        self.halted = False  # SkyBiz could not be read back: stop sending, the next run settles
-        self.refused_currencies: dict[str, str] = {}  # SkyBiz code → request id that said it does not exist
+        self.counts = RunCounts()
+        self.line = _SendLine()
+        self.halted = False
+        self.refused_currencies: dict[str, str] = {}
 
     # -- recording the plan -------------------------------------------------------------------------------
 
@@ -489,26 +541,27 @@ class _Run:
         for item in plan.items:
             known = self.entries.get(item.customer_key)
             if item.action in ("rejected", "verify") or (
-                item.action == "needs_review" and known is not None and known.state == "needs_review"
+                item.action == "needs_review"
+                and known is not None
+                and known.state == OutboxState.NEEDS_REVIEW
             ):
                 continue  # held, or settled first by reading SkyBiz
             if (
                 item.action == "invalid"
                 and known is not None
-                and (known.state, known.refused_by, known.reason) == ("rejected", "skysmart", item.reason)
+                and (known.state, known.refused_by, known.reason)
+                == (OutboxState.REJECTED, "skysmart", item.reason)
                 and known.payload_hash == item.payload_hash
             ):
                 continue  # refused for the same reason last time: nothing to write
             entry = self._entry(item, now)
-            entry.refused_by = None
             if item.action == "create":
-                entry.state, entry.reason = "pending", None
-                self.queue.append(entry)
+                entry.apply(OutboxEvent.PLAN, reason=None, run_id=self.run_id)
+                self.line.queue.append(entry)
             elif item.action == "invalid":
-                entry.state, entry.reason, entry.refused_by = "rejected", item.reason, "skysmart"
+                entry.apply(OutboxEvent.REFUSE, reason=item.reason, run_id=self.run_id)
             else:
-                entry.state, entry.reason = "needs_review", item.reason
-            entry.run_id = self.run_id
+                entry.apply(OutboxEvent.HOLD, reason=item.reason, run_id=self.run_id)
             changed.append(entry)
         # A customer SkyBiz now shows under our code, after a request of ours lost its answer: it is ours.
         for part in plan.counterparts:
@@ -516,13 +569,16 @@ class _Run:
             if (
                 ours is not None
                 and part.matched_by == "cus_code"
-                and (ours.state == "sent" or (ours.state == "pending" and ours.unanswered_attempts))
+                and (
+                    ours.state == OutboxState.SENT
+                    or (ours.state == OutboxState.PENDING and ours.unanswered_attempts)
+                )
             ):
-                ours.state, ours.reason = "created", "found in SkyBiz (warehouse) after a lost answer"
-                ours.run_id = self.run_id
+                reason = "found in SkyBiz (warehouse) after a lost answer"
+                ours.apply(OutboxEvent.CONFIRM, reason=reason, run_id=self.run_id)
                 changed.append(ours)
         self.outbox.save(changed, now=now)
-        self.total = len(self.queue) + len(plan.of("verify"))
+        self.counts.total = len(self.line.queue) + len(plan.of("verify"))
 
     def _entry(self, item: PlannedCustomer, now: datetime) -> OutboxEntry:
         entry = self.entries.get(item.customer_key)
@@ -533,7 +589,7 @@ class _Run:
                 cus_code=item.cus_code,
                 payload_hash=item.payload_hash,
                 payload=payload,
-                state="pending",
+                state=OutboxState.PENDING,
                 run_id=self.run_id,
                 first_seen_at=now,
                 updated_at=now,
@@ -553,7 +609,7 @@ class _Run:
         """
         items = plan.of("verify")
         planned = {i.customer_key for i in plan.items}
-        others = [e for k, e in self.entries.items() if e.state == "sent" and k not in planned]
+        others = [e for k, e in self.entries.items() if e.state == OutboxState.SENT and k not in planned]
         entries = [self.entries[i.customer_key] for i in items] + others
         if not entries:
             return
@@ -564,28 +620,26 @@ class _Run:
         resend: list[OutboxEntry] = []
         for entry in others:  # outside this run's selection: settle the state, count nothing
             if entry.cus_code.upper() in found:
-                entry.state, entry.reason = "created", READ_BACK
+                entry.apply(OutboxEvent.CONFIRM, reason=READ_BACK, run_id=self.run_id)
             else:
-                entry.state = "pending"
-            entry.run_id = self.run_id
+                entry.apply(OutboxEvent.NOT_SAVED, run_id=self.run_id)
         for item, entry in zip(items, entries[: len(items)], strict=True):
             if entry.cus_code.upper() in found:
                 self._created(entry, READ_BACK)
-                self.confirmed += 1
+                self.counts.confirmed += 1
                 continue
             # Not created: the current document goes through the same checks as any other.
             problems = validate_documents([(item.customer_key, item.document)], self.rules)[item.customer_key]
             entry.cus_code, entry.payload_hash = item.cus_code, item.payload_hash
             entry.payload = canonical_json(item.document)
             if problems:
-                entry.state, entry.reason, entry.refused_by = "rejected", reason_text(problems), "skysmart"
-                self.settled += 1
+                entry.apply(OutboxEvent.REFUSE, reason=reason_text(problems), run_id=self.run_id)
+                self.counts.settled += 1
             else:
-                entry.state, entry.reason = "pending", None
+                entry.apply(OutboxEvent.NOT_SAVED, reason=None, run_id=self.run_id)
                 resend.append(entry)
-            entry.run_id = self.run_id
         self.outbox.save(entries)
-        self.queue.extendleft(reversed(resend))
+        self.line.put_first(resend)
 
     def _look_up(self, entries: Sequence[OutboxEntry]) -> set[str] | None:
         """The CusCodes among ``entries`` that SkyBiz has, read from the days since their last attempt.
@@ -603,14 +657,14 @@ class _Run:
             if len(codes) <= self.settings.verify_filtered_max:
                 for code in sorted(codes):
                     for window in windows:
-                        self.reads += 1
+                        self.counts.reads += 1
                         page = self.client.read_window(window, fields=["CusCode"], filters={"CusCode": code})
                         if any(str(row.get("CusCode") or "").strip().upper() == code for row in page.rows):
                             found.add(code)
                             break
             else:
                 for window in windows:
-                    self.reads += 1
+                    self.counts.reads += 1
                     page = self.client.read_window(window, fields=["CusCode"])
                     found |= codes & {str(row.get("CusCode") or "").strip().upper() for row in page.rows}
         except TransientApiError:
@@ -621,13 +675,8 @@ class _Run:
 
     def send(self) -> None:
         """Send the queue in batches until every document is settled or the run has to stop."""
-        while (self.forced or self.queue) and not self.halted:
-            if self.forced:
-                batch = self.forced.pop()
-            else:
-                take = min(self.settings.batch_size, len(self.queue))
-                batch = [self.queue.popleft() for _ in range(take)]
-            batch = self._drop_known_refusals(batch)
+        while self.line and not self.halted:
+            batch = self._drop_known_refusals(self.line.next_batch(self.settings.batch_size))
             if batch:
                 self._deliver(batch)
             self._report()
@@ -639,31 +688,31 @@ class _Run:
         for entry in batch:
             currency = str(entry.document.get("CurCode", ""))
             if currency in self.refused_currencies:
-                entry.state, entry.refused_by = "rejected", "skybiz"
-                entry.reason = (
+                reason = (
                     f"CurCode: Currency code '{currency}' does not exist (SkyBiz said so in request "
                     f"{self.refused_currencies[currency]}; not sent again)"
                 )
-                entry.run_id = self.run_id
+                entry.apply(OutboxEvent.SKYBIZ_REJECT, reason=reason, run_id=self.run_id)
                 refused.append(entry)
             else:
                 keep.append(entry)
         if refused:
             self.outbox.save(refused)
-            self.settled += len(refused)
+            self.counts.settled += len(refused)
         return keep
 
     def _deliver(self, batch: list[OutboxEntry]) -> None:
         """One request for ``batch``, and whatever its answer makes necessary."""
+        tried = self.line.tried
         for entry in batch:
-            self.tried[entry.customer_key] = self.tried.get(entry.customer_key, 0) + 1
+            tried[entry.customer_key] = tried.get(entry.customer_key, 0) + 1
         result = self._request(batch)
         if result is None:  # the answer was lost: look before sending anything again
             self._after_lost_answer(batch)
         elif isinstance(result, RequestRejectedError):
             self._split_or_reject(batch, f"document: SkyBiz refused the request: {result.message}")
         elif result.ok:
-            self.saved_batches += 1
+            self.counts.saved_batches += 1
             for entry in batch:
                 self._answered(entry, result.request_id)
                 self._created(entry, None)
@@ -682,10 +731,11 @@ class _Run:
         """
         while True:
             now = datetime.now(UTC)
-            self.requests += 1
+            self.counts.requests += 1
             for entry in batch:
-                entry.state, entry.attempts, entry.last_attempt_at = "sent", entry.attempts + 1, now
-                entry.batch_no, entry.run_id = self.requests, self.run_id
+                entry.apply(OutboxEvent.SEND, run_id=self.run_id)
+                entry.attempts, entry.last_attempt_at = entry.attempts + 1, now
+                entry.batch_no = self.counts.requests
             self.outbox.save(batch, now=now)  # committed before the request leaves
             try:
                 return self.client.create([entry.document for entry in batch])
@@ -724,16 +774,14 @@ class _Run:
 
     def _not_saved(self, batch: list[OutboxEntry], exc: SkysmartError, *, reason: str | None = None) -> None:
         for entry in batch:
-            entry.state = "pending"
+            entry.apply(OutboxEvent.NOT_SAVED, reason=reason or KEEP)
             if exc.request_id:
                 entry.request_ids.append(exc.request_id)
-            if reason:
-                entry.reason = reason
         self.outbox.save(batch)
 
     def _wait(self, exc: SkysmartError, retry_after: float | None) -> None:
-        self.waits += 1
-        if self.waits > self.settings.max_waits:
+        self.counts.waits += 1
+        if self.counts.waits > self.settings.max_waits:
             raise exc
         self.sleep(retry_after if retry_after is not None else self.settings.wait_seconds)
 
@@ -746,13 +794,13 @@ class _Run:
         for entry in batch:
             if entry.cus_code.upper() in found:
                 self._created(entry, "created; the answer was lost, confirmed by a read")
-                self.confirmed += 1
+                self.counts.confirmed += 1
             else:
-                entry.state = "pending"
+                entry.apply(OutboxEvent.NOT_SAVED)
                 if not self._worn_out(entry):
                     resend.append(entry)
         self.outbox.save(batch)
-        self.queue.extendleft(reversed(resend))
+        self.line.put_first(resend)
 
     def _after_refusal(self, batch: list[OutboxEntry], result: CreateResult) -> None:
         """Take out exactly the documents SkyBiz named, record why, and put the others back in line."""
@@ -767,14 +815,14 @@ class _Run:
             self._answered(entry, result.request_id)
             texts = by_code.get(entry.cus_code.upper())
             if texts is None:
-                entry.state = "pending"
+                entry.apply(OutboxEvent.NOT_SAVED)
                 rest.append(entry)
                 continue
             named.append(entry)
             if texts and all(SAME_BATCH in t for t in texts) and not self._worn_out(entry):
                 # Our batches never hold a code twice (validated), so this is about the batch, not the
                 # document: it goes again, in a later request.
-                entry.state = "pending"
+                entry.apply(OutboxEvent.NOT_SAVED)
                 later.append(entry)
                 continue
             self._judge(entry, texts, result.request_id)
@@ -784,12 +832,11 @@ class _Run:
             self._split_or_reject(batch, why)
             return
         self.outbox.save(batch)
-        self.queue.extendleft(reversed(rest))
-        self.queue.extend(later)
+        self.line.put_first(rest)
+        self.line.queue.extend(later)
 
     def _judge(self, entry: OutboxEntry, texts: Sequence[str], request_id: str) -> None:
         """The outcome of one document SkyBiz named in a refused batch."""
-        entry.run_id = self.run_id
         if any(ALREADY_EXISTS in t for t in texts):
             if entry.unanswered_attempts > 0:
                 # An earlier request of ours, whose answer was lost, created it.
@@ -798,7 +845,7 @@ class _Run:
                     f"created by an earlier request whose answer was lost; SkyBiz says "
                     f"'{ALREADY_EXISTS}' (request {request_id})",
                 )
-                self.confirmed += 1
+                self.counts.confirmed += 1
                 return
             conflict = PushConflictError(
                 f"needs review — CusCode: SkyBiz already has {entry.cus_code} but skysmart never sent it "
@@ -807,42 +854,41 @@ class _Run:
                 record_key=entry.customer_key,
                 field="CusCode",
             )
-            entry.state, entry.reason = "needs_review", conflict.message
-            self.settled += 1
+            entry.apply(OutboxEvent.HOLD, reason=conflict.message, run_id=self.run_id)
+            self.counts.settled += 1
             return
-        entry.state, entry.refused_by = "rejected", "skybiz"
-        entry.reason = "; ".join(_server_reason(t, request_id) for t in texts) or (
+        reason = "; ".join(_server_reason(t, request_id) for t in texts) or (
             f"document: SkyBiz listed it as failed without a reason (request {request_id})"
         )
+        entry.apply(OutboxEvent.SKYBIZ_REJECT, reason=reason, run_id=self.run_id)
         for text in texts:
             if match := _CURRENCY.search(text):
                 self.refused_currencies.setdefault(match["code"], request_id)
-        self.settled += 1
+        self.counts.settled += 1
 
     def _split_or_reject(self, batch: list[OutboxEntry], reason: str) -> None:
-        """Bisect a batch refused without naming anyone; a lone document is the culprit."""
+        """Bisect a batch refused without naming anyone; a lone document is the culprit.
+
+        The batch is ``pending`` already: SkyBiz saved nothing of it.
+        """
         if len(batch) == 1:
-            entry = batch[0]
-            entry.state, entry.reason, entry.run_id = "rejected", reason, self.run_id
-            entry.refused_by = "skybiz"
-            self.settled += 1
+            batch[0].apply(OutboxEvent.SKYBIZ_REJECT, reason=reason, run_id=self.run_id)
+            self.counts.settled += 1
             self.outbox.save(batch)
             return
-        for entry in batch:
-            entry.state = "pending"
         self.outbox.save(batch)
         middle = len(batch) // 2
-        self.forced += [batch[middle:], batch[:middle]]
+        self.line.halves += [batch[middle:], batch[:middle]]
 
     def _worn_out(self, entry: OutboxEntry) -> bool:
-        return self.tried.get(entry.customer_key, 0) >= self.settings.max_attempts
+        return self.line.tried.get(entry.customer_key, 0) >= self.settings.max_attempts
 
     def _answered(self, entry: OutboxEntry, request_id: str) -> None:
         entry.request_ids.append(request_id)
 
     def _created(self, entry: OutboxEntry, reason: str | None) -> None:
-        entry.state, entry.reason, entry.run_id, entry.refused_by = "created", reason, self.run_id, None
-        self.settled += 1
+        entry.apply(OutboxEvent.CONFIRM, reason=reason, run_id=self.run_id)
+        self.counts.settled += 1
 
     def _report(self) -> None:
         if self.progress is None:
@@ -850,11 +896,11 @@ class _Run:
         states = [e.state for e in self.entries.values() if e.run_id == self.run_id]
         self.progress(
             PushProgress(
-                settled=self.settled,
-                total=self.total,
-                requests=self.requests,
-                created=states.count("created"),
-                rejected=states.count("rejected"),
+                settled=self.counts.settled,
+                total=self.counts.total,
+                requests=self.counts.requests,
+                created=states.count(OutboxState.CREATED),
+                rejected=states.count(OutboxState.REJECTED),
             )
         )
 
@@ -865,13 +911,13 @@ class _Run:
         tally = {"invalid": 0, "created": 0, "rejected": 0, "needs_review": 0, "unresolved": 0}
         for item in plan.items:
             entry = self.entries.get(item.customer_key)
-            state = entry.state if entry is not None else "pending"
+            state = entry.state if entry is not None else OutboxState.PENDING
             if item.action == "invalid":
                 tally["invalid"] += 1
-            elif state == "created":
+            elif state == OutboxState.CREATED:
                 tally["created"] += 1
-            elif state in ("rejected", "needs_review"):
-                tally[state] += 1
+            elif state in (OutboxState.REJECTED, OutboxState.NEEDS_REVIEW):
+                tally[state.value] += 1
             else:
                 tally["unresolved"] += 1
         return PushResult(
@@ -882,12 +928,12 @@ class _Run:
             created=tally["created"],
             rejected=tally["rejected"],
             needs_review=tally["needs_review"],
-            requests=self.requests,
-            batches=self.saved_batches,
+            requests=self.counts.requests,
+            batches=self.counts.saved_batches,
             unresolved=tally["unresolved"],
-            confirmed=self.confirmed,
-            to_create=self.total,
-            reads=self.reads,
+            confirmed=self.counts.confirmed,
+            to_create=self.counts.total,
+            reads=self.counts.reads,
             run_id=self.run_id,
             coverage_problem=plan.coverage_problem,
         )

@@ -19,7 +19,7 @@ from pipelines.contracts import quote_ident
 from pipelines.errors import PushValidationError
 from pipelines.identity import POSSIBLE, SAME, links
 from pipelines.push.mapping import PushMapping, Value, build_document, payload_hash
-from pipelines.push.outbox import OutboxEntry
+from pipelines.push.outbox import OutboxEntry, OutboxState
 from pipelines.push.ports import WarehouseLike
 
 CUSTOMERS_TABLE = "customers"
@@ -135,7 +135,7 @@ def select_customers(
         candidate = Candidate(
             key, code, mapped.document, payload_hash(mapped.document), mapped.problems, review=found
         )
-        rank = {"sent": 0, "pending": 1}.get(entry.state, 2) if entry else 2
+        rank = {OutboxState.SENT: 0, OutboxState.PENDING: 1}.get(entry.state, 2) if entry else 2
         candidates.append((rank, key, candidate))
     candidates.sort(key=lambda item: (item[0], item[1]))
     chosen = [c for _, _, c in candidates]
@@ -150,9 +150,9 @@ def _counterpart(
     """The SkyBiz counterpart; or why a person should look first (a ``possible`` match); or ``None``."""
     if code and code.upper() in codes:
         return Counterpart(key, code, code, "cus_code")
-    if entry is not None and entry.state == "created":
+    if entry is not None and entry.state == OutboxState.CREATED:
         return Counterpart(key, code, entry.cus_code, "outbox")
-    if entry is not None and entry.state == "sent":
+    if entry is not None and entry.state == OutboxState.SENT:
         return None  # a request may have created it: the push must look before anything else
     if link is None:
         return None
@@ -165,7 +165,7 @@ def _counterpart(
 def _rows(warehouse: WarehouseLike, columns: Sequence[str], source_system: str) -> list[dict[str, Any]]:
     cols = ", ".join(quote_ident(c) for c in columns)
     result = warehouse.query(
-        f"SELECT {cols} FROM {quote_ident(CUSTOMERS_TABLE)} WHERE source_system = ? ORDER BY customer_key",
+        f"SELECT {cols} FROM {quote_ident(CUSTOMERS_TABLE)} WHERE source_system = $1 ORDER BY customer_key",
         (source_system,),
     )
     return [dict(zip(columns, row, strict=True)) for row in result]

@@ -14,6 +14,7 @@ import sys
 import textwrap
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -339,3 +340,33 @@ def test_a_limited_rerun_still_settles_every_unknown_outcome(duck_rig: PushRig) 
     assert sorted(r.body["filters"]["CusCode"] for r in reads(duck_rig)) == [
         f"SA-300-T{i:05d}" for i in range(10)
     ]
+
+
+def test_the_push_step_raises_its_own_retryable_error_while_outcomes_are_unknown(
+    make_rig: Any, duckdb_url: str
+) -> None:
+    from pipelines.errors import PushUnfinishedError, TransientApiError
+    from pipelines.steps import push_step
+    from tests.push.helpers import today_myt
+
+    rig = make_rig(duckdb_url)
+    insert_customers(rig.warehouse, [smartacc_row(i) for i in range(30)])
+    rig.warehouse.close()  # the step opens the DuckDB file itself
+    env = {
+        **rig.sandbox.endpoints.as_env(),
+        "SKYSMART_WAREHOUSE": duckdb_url,
+        "SKYSMART_HTTP_MAX_RETRIES": "1",
+    }
+    declared = (today_myt() - timedelta(days=30)).isoformat()
+    rig.sandbox.skybiz.switches.inject("drop_after_commit", "500", "500")
+
+    with pytest.raises(PushUnfinishedError, match="30 customer") as info:
+        push_step(Settings.from_env(env), dry_run=False, skybiz_covered_from=declared)
+
+    assert info.value.retryable and info.value.exit_code == 4
+    assert not isinstance(
+        info.value, TransientApiError
+    )  # SkyBiz did not fail this step; the push is unfinished
+    again = push_step(Settings.from_env(env), dry_run=False, skybiz_covered_from=declared)  # the task's retry
+    assert (again["created"], again["unresolved"]) == (30, 0)
+    rig.assert_each_created_once(CODES_30)
