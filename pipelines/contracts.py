@@ -18,6 +18,7 @@ import pyarrow as pa
 import yaml
 
 from pipelines.errors import ContractError
+from pipelines.sources import registry
 
 CONTRACTS_DIR: Final = Path(__file__).resolve().parent.parent / "data_contracts"
 SEVERITIES: Final = ("error", "warning")
@@ -25,6 +26,7 @@ RULES: Final = ("unique", "validValues", "pattern", "range", "length", "notNull"
 _DECIMAL = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
 _SIMPLE_TYPES: Final = ("string", "int32", "int64", "float64", "bool", "date", "timestamp", "json")
 DIALECTS: Final = ("duckdb", "postgres")
+SOURCES_PLACEHOLDER: Final = "{sources}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +98,18 @@ class Contract:
         return [check for col in self.columns for check in col.checks]
 
 
-@cache
 def load_contract(name: str, directory: Path = CONTRACTS_DIR) -> Contract:
-    """Load ``data_contracts/<name>.yaml``."""
+    """Load ``<directory>/<name>.yaml`` (default ``data_contracts/``), with ``{sources}`` resolved.
+
+    ``{sources}`` in a ``validValues`` list or a ``pattern`` stands for the registered sources
+    (:mod:`pipelines.sources.registry`), so a new source is allowed everywhere without editing the
+    contracts; a source registered later gets a fresh parse (the cache is keyed by the registry).
+    """
+    return _load_contract(name, Path(directory), registry.names())
+
+
+@cache
+def _load_contract(name: str, directory: Path, sources: tuple[str, ...]) -> Contract:
     path = directory / f"{name}.yaml"
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -106,11 +117,50 @@ def load_contract(name: str, directory: Path = CONTRACTS_DIR) -> Contract:
         raise ContractError(f"no contract {name!r} in {directory}") from None
     except yaml.YAMLError as exc:
         raise ContractError(f"contract {name!r} is not valid YAML: {exc}") from exc
-    return parse_contract(doc, origin=str(path))
+    return parse_contract(doc, origin=str(path), sources=sources)
 
 
-def parse_contract(doc: dict[str, Any], origin: str = "<contract>") -> Contract:
-    """Validate and parse a contract document (the YAML already loaded)."""
+def contracts_dir(source: str) -> Path:
+    """Where a source's own contracts (raw, lookups) live: its ``SourceSpec.contracts_dir``, else ours."""
+    spec = registry.find(source)
+    return spec.contracts_dir if spec is not None and spec.contracts_dir is not None else CONTRACTS_DIR
+
+
+def check_param(contract: str, column: str, rule: str, param: str) -> Any:
+    """One parameter of one check, e.g. ``customer``/``name``/``length``/``max`` → ``200``.
+
+    How code that must agree with a contract (the normalizer's limits and patterns) reads the rule
+    instead of repeating it.
+
+    Raises:
+        ContractError: no such column, check or parameter.
+    """
+    for check in load_contract(contract).column(column).checks:
+        if check.rule == rule and param in check.params:
+            return check.params[param]
+    raise ContractError(f"contract {contract} has no {rule} check with {param!r} on {column}", field=column)
+
+
+def _with_sources(value: Any, sources: tuple[str, ...]) -> Any:
+    """``{sources}`` resolved: a list item becomes every source, a pattern the alternation of them."""
+    if isinstance(value, list):
+        out: list[Any] = []
+        for item in value:
+            out.extend(sources if item == SOURCES_PLACEHOLDER else [item])
+        return out
+    if isinstance(value, str) and SOURCES_PLACEHOLDER in value:
+        return value.replace(SOURCES_PLACEHOLDER, "|".join(re.escape(s) for s in sources))
+    return value
+
+
+def parse_contract(
+    doc: dict[str, Any], origin: str = "<contract>", *, sources: tuple[str, ...] | None = None
+) -> Contract:
+    """Validate and parse a contract document (the YAML already loaded).
+
+    ``sources`` (default: the registry's) replaces ``{sources}`` in ``validValues`` and ``pattern``.
+    """
+    known = registry.names() if sources is None else sources
     if doc.get("kind") != "DataContract" or not str(doc.get("apiVersion", "")).startswith("v3"):
         raise ContractError(f"{origin}: not an ODCS v3 DataContract")
     schemas = doc.get("schema") or []
@@ -147,7 +197,11 @@ def parse_contract(doc: dict[str, Any], origin: str = "<contract>") -> Contract:
                 raise ContractError(f"{origin}: unknown quality rule {rule!r}", field=name)
             if severity not in SEVERITIES:
                 raise ContractError(f"{origin}: unknown severity {severity!r}", field=name)
-            params = {k: v for k, v in raw.items() if k not in ("rule", "severity", "description", "type")}
+            params = {
+                k: _with_sources(v, known) if k in ("validValues", "pattern") else v
+                for k, v in raw.items()
+                if k not in ("rule", "severity", "description", "type")
+            }
             checks.append(Check(rule, severity, name, params, raw.get("description")))
         columns.append(
             Column(

@@ -15,25 +15,19 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any, Final, Protocol, runtime_checkable
-from urllib.parse import urlsplit
+from typing import Any, Final
 
 import pyarrow as pa
 
-from pipelines.contracts import arrow_schema, load_contract
+from pipelines.contracts import arrow_schema, contracts_dir, load_contract
 from pipelines.errors import ContractError
 from pipelines.lake import CUSTOMERS, RAW, Lake, WindowWriter
-from pipelines.sources import Page
-from pipelines.sources.skybiz.client import SkyBizClient
-from pipelines.sources.smartacc.client import SmartAccClient
+from pipelines.sources import Lookup, Page, WindowSource, client_facts, registry
 from pipelines.windows import Window, plan_windows
 
-TERMS: Final = "terms"
-RAW_CONTRACTS: Final = {"skybiz": "skybiz_customer_raw", "smartacc": "smartacc_customer_raw"}
-TERMS_CONTRACT: Final = "smartacc_terms_raw"
 LINEAGE: Final = ("_extracted_at", "_request_id", "_page", "_window", "_unknown_fields")
 # Rows buffered before a Parquet row group is written: big enough for efficient row groups and zstd, small
 # enough (tens of MB at most) that a million-row window does not grow memory.
@@ -48,7 +42,7 @@ class ExtractResult:
     """What one extracted window produced; small and secret-free, so it can travel through XCom.
 
     Attributes:
-        source: ``skybiz`` or ``smartacc``.
+        source: the source's registered name.
         window: the window key, ``YYYY-MM-DD_YYYY-MM-DD``.
         rows: customer rows committed.
         pages: pages read from the vendor.
@@ -90,108 +84,20 @@ class ExtractProgress:
 ProgressCallback = Callable[[ExtractProgress], None]
 
 
-@dataclass(frozen=True, slots=True)
-class Lookup:
-    """A small lookup table snapshotted beside a customers window (SmartAcc Terms).
-
-    Attributes:
-        entity: the lake entity it is written to (``terms``).
-        contract: the raw contract of its rows.
-        page: the rows as received, with the request id that fetched them.
-    """
-
-    entity: str
-    contract: str
-    page: Page
-
-
-@runtime_checkable
-class WindowSource(Protocol):
-    """What extraction needs from a vendor, whatever its paging: the pages of one window, in order.
-
-    The two vendor clients are adapted by :class:`SkyBizWindows` and :class:`SmartAccWindows`; anything else
-    with this shape (a test double, a future source) can be extracted as it is.
-    """
-
-    @property
-    def source(self) -> str:
-        """``skybiz`` or ``smartacc``."""
-        ...
-
-    def iter_pages(self, window: Window) -> Iterator[Page]:
-        """Every page of ``window``; rows hold the vendor's exact text."""
-        ...
-
-    def lookups(self, window: Window) -> Sequence[Lookup]:
-        """Lookup tables to snapshot with the window (read before its customers)."""
-        ...
-
-    def manifest_extra(self) -> dict[str, Any]:
-        """Secret-free facts for the manifest, asked for after :meth:`iter_pages` is exhausted."""
-        ...
-
-
-class SkyBizWindows:
-    """SkyBiz answers a whole window in one response (shared/api/SKYBIZ.md §4): one page, no lookups."""
-
-    source = "skybiz"
-
-    def __init__(self, client: SkyBizClient) -> None:
-        self.client = client
-
-    def iter_pages(self, window: Window) -> Iterator[Page]:
-        """The window's single page."""
-        yield self.client.read_window(window)
-
-    def lookups(self, window: Window) -> Sequence[Lookup]:
-        """None: SkyBiz rows carry their term in days already."""
-        return ()
-
-    def manifest_extra(self) -> dict[str, Any]:
-        """Client and host."""
-        return client_facts(self.client, self.client.settings.url)
-
-
-class SmartAccWindows:
-    """SmartAcc pages of 20, read concurrently and de-duplicated inside the client; plus the Terms lookup."""
-
-    source = "smartacc"
-
-    def __init__(self, client: SmartAccClient) -> None:
-        self.client = client
-
-    def iter_pages(self, window: Window) -> Iterator[Page]:
-        """The client's pages: every customer of the window once, newest version, stable order."""
-        yield from self.client.iter_window(window)
-
-    def lookups(self, window: Window) -> Sequence[Lookup]:
-        """The Terms lookup, which normalization needs to turn ``AcTermID`` into days (SMARTACC.md §5)."""
-        return (Lookup(TERMS, TERMS_CONTRACT, self.client.terms()),)
-
-    def manifest_extra(self) -> dict[str, Any]:
-        """Client and host, and how the window was read: passes, fallback, requests, duplicates dropped."""
-        facts = client_facts(self.client, self.client.settings.url)
-        stats = self.client.last_window_stats
-        if stats is not None:
-            facts.update(
-                passes=stats.passes,
-                keyset_fallback=stats.fallback,
-                requests=stats.requests,
-                rows_received=stats.rows_received,
-                duplicates_dropped=stats.duplicates_dropped,
-            )
-        return facts
-
-
 def as_window_source(client: object) -> WindowSource:
-    """Adapt a vendor client to :class:`WindowSource` (dispatch on its type; conforming objects pass)."""
-    if isinstance(client, SkyBizClient):
-        return SkyBizWindows(client)
-    if isinstance(client, SmartAccClient):
-        return SmartAccWindows(client)
+    """Adapt a vendor client to :class:`WindowSource` through its source's ``SourceSpec.window_adapter``.
+
+    The client's source is found in the registry by its class (``SourceSpec.client``); an object that is
+    already a :class:`WindowSource` (a test double, an adapted client) passes as it is.
+    """
+    for spec in registry.specs():
+        if type(client) is spec.load("client"):
+            adapted: WindowSource = spec.load("window_adapter")(client)
+            return adapted
     if isinstance(client, WindowSource):
         return client
-    raise TypeError(f"cannot extract from {type(client).__name__}: not a SkyBiz or SmartAcc client")
+    known = ", ".join(registry.names())
+    raise TypeError(f"cannot extract from {type(client).__name__}: not the client of a source ({known})")
 
 
 def extract_window(
@@ -205,7 +111,7 @@ def extract_window(
     """Replace ``raw/source=<s>/entity=customers/window=<key>/`` with what the vendor holds now.
 
     Args:
-        client: a ``SkyBizClient``, a ``SmartAccClient`` or any :class:`WindowSource`.
+        client: a registered source's client or any :class:`WindowSource`.
         window: the window to read; its source must match the client's.
         lake: where to write.
         progress: called after every page and once when the window is committed.
@@ -229,7 +135,7 @@ def extract_window(
     for lookup in src.lookups(window):
         # Lookups first: if customers then fail, a fresh Terms snapshot alone is harmless; the reverse would
         # leave a customers window the normalizer cannot map.
-        schema = arrow_schema(load_contract(lookup.contract))
+        schema = arrow_schema(load_contract(lookup.contract, contracts_dir(src.source)))
         with lake.writer(RAW, src.source, lookup.entity, window, schema) as writer:
             writer.write(page_to_batch(lookup.page, window, schema, _now()))
             who = {k: v for k, v in src.manifest_extra().items() if k in _WHO}
@@ -284,11 +190,11 @@ def extract_range(
 
 
 def raw_schema(source: str) -> pa.Schema:
-    """The Arrow schema of a source's raw customers, generated from its contract."""
-    try:
-        return arrow_schema(load_contract(RAW_CONTRACTS[source]))
-    except KeyError:
-        raise ContractError(f"no raw contract for source {source!r}", source=source) from None
+    """The Arrow schema of a source's raw customers, generated from its ``SourceSpec.raw_contract``."""
+    spec = registry.find(source)
+    if spec is None:
+        raise ContractError(f"no raw contract for source {source!r}", source=source)
+    return arrow_schema(load_contract(spec.raw_contract, contracts_dir(source)))
 
 
 def page_to_batch(page: Page, window: Window, schema: pa.Schema, extracted_at: datetime) -> pa.RecordBatch:
@@ -417,19 +323,22 @@ def _slice(page: Page, start: int) -> Page:
     return Page(rows=page.rows[start : start + CONVERT_ROWS], request_id=page.request_id, page=page.page)
 
 
-def client_facts(client: object, url: str) -> dict[str, Any]:
-    """Who read a window and from where, with nothing secret: the client class and the URL's host only.
-
-    The manifest records the skysmart version itself (``client_version``).
-    """
-    parts = urlsplit(url)
-    # hostname/port never include userinfo, so credentials embedded in a URL cannot reach the manifest.
-    host = f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname
-    return {
-        "client": f"{type(client).__module__}.{type(client).__qualname__}",
-        "source_host": host,
-    }
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+__all__ = [
+    "DEFAULT_BATCH_ROWS",
+    "LINEAGE",
+    "ExtractProgress",
+    "ExtractResult",
+    "Lookup",
+    "ProgressCallback",
+    "WindowSource",
+    "as_window_source",
+    "client_facts",
+    "extract_range",
+    "extract_window",
+    "page_to_batch",
+    "raw_schema",
+]

@@ -55,6 +55,7 @@ from pipelines.errors import (
     TransientApiError,
     redact,
 )
+from pipelines.sources import JsonNumber
 
 T = TypeVar("T")
 E = TypeVar("E", bound=BaseException)
@@ -109,16 +110,6 @@ class JsonResponse:
     body: Any
     request_id: str | None
     seconds: float
-
-
-class JsonNumber(str):
-    """A JSON number (or NaN/Infinity) as the exact text sent; a ``str`` everywhere it is used.
-
-    Being its own type lets a nested value be written back as the JSON the vendor sent: ``[0]`` stays
-    ``[0]``, not ``["0"]`` (see :func:`pipelines.sources.text_row`).
-    """
-
-    __slots__ = ()
 
 
 def loads_exact(raw: bytes | str) -> Any:

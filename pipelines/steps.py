@@ -16,13 +16,12 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from pipelines.config import Settings
-from pipelines.errors import ConfigError, TransientApiError
+from pipelines.errors import ConfigError, PushUnfinishedError
+from pipelines.sources import registry
 from pipelines.windows import SOURCES, Window, plan_windows, windows_for_interval
 
 if TYPE_CHECKING:
     from pipelines.http import HttpClient
-    from pipelines.sources.skybiz.client import SkyBizClient
-    from pipelines.sources.smartacc.client import SmartAccClient
 
 # One HTTP client per vendor inside a :func:`sharing_http` block: the vendor's whole budget (concurrency
 # bound and request-rate limit) shared by every window extracted at once. A context variable, so that runs
@@ -54,18 +53,15 @@ def plan_interval(
     ]
 
 
-def make_client(settings: Settings, source: str) -> SkyBizClient | SmartAccClient:
-    """The API client of a source, built from settings (on the vendor's shared HTTP client, if any)."""
-    http = _SHARED_HTTP.get().get(source)
-    if source == "skybiz":
-        from pipelines.sources.skybiz.client import SkyBizClient
+def make_client(settings: Settings, source: str) -> Any:
+    """The API client of a source (its ``SourceSpec.client``), on the vendor's shared HTTP client if any.
 
-        return SkyBizClient(settings.require_skybiz(), http=http)
-    if source == "smartacc":
-        from pipelines.sources.smartacc.client import SmartAccClient
-
-        return SmartAccClient(settings.require_smartacc(), http=http)
-    raise ConfigError(f"unknown source {source!r}")
+    Raises:
+        ConfigError: the source is unknown or not configured.
+    """
+    spec = registry.get(source)
+    vendor = settings.require(source)
+    return spec.load("client")(vendor, http=_SHARED_HTTP.get().get(source))
 
 
 @contextmanager
@@ -79,8 +75,7 @@ def sharing_http(settings: Settings, sources: Sequence[str]) -> Iterator[None]:
 
     shared = {}
     for source in sources:
-        vendor = settings.require_skybiz() if source == "skybiz" else settings.require_smartacc()
-        shared[source] = HttpClient(source, vendor.http)
+        shared[source] = HttpClient(source, settings.require(source).http)
     token = _SHARED_HTTP.set(shared)
     try:
         yield
@@ -259,7 +254,7 @@ def push_step(
             allow_partial_coverage=allow_partial_coverage,
         )
     if result.unresolved:
-        raise TransientApiError(
+        raise PushUnfinishedError(
             f"{result.unresolved} customer(s) still have an unknown outcome in SkyBiz; "
             "the outbox settles them on the next run",
             source="skybiz",
@@ -290,6 +285,7 @@ def _json_safe(value: Any) -> Any:
 
 
 def _check_sources(sources: tuple[str, ...] | list[str]) -> None:
-    unknown = [s for s in sources if s not in SOURCES]
+    known = registry.names()
+    unknown = [s for s in sources if s not in known]
     if unknown or not sources:
-        raise ConfigError(f"sources must be among {', '.join(SOURCES)}; got {list(sources)}", field="sources")
+        raise ConfigError(f"sources must be among {', '.join(known)}; got {list(sources)}", field="sources")

@@ -14,12 +14,26 @@ from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Final
 
 from pipelines.errors import WindowError
+from pipelines.sources import registry
+from pipelines.sources.spec import SourceSpec
 
 MYT: Final = timezone(timedelta(hours=8), "MYT")
-SOURCES: Final = ("skybiz", "smartacc")
-# SkyBiz refuses more than 31 days inclusive. SmartAcc has no limit, but the same month-sized windows keep
-# a backfill's units comparable, restartable and small enough to fit in memory-light tasks.
-MAX_WINDOW_DAYS: Final = {"skybiz": 31, "smartacc": 31}
+SOURCES: Final = registry.default_names()
+"""The sources run by default (``--source all``, the DAGs), as the registry found them at import."""
+MAX_WINDOW_DAYS: Final = {spec.name: spec.max_window_days for spec in registry.specs()}
+"""Each source's widest window at import; :func:`max_window_days` also knows sources registered later."""
+
+
+def max_window_days(source: str) -> int:
+    """The widest window (inclusive days) ``source`` accepts, from its ``SourceSpec``."""
+    return _spec(source).max_window_days
+
+
+def _spec(source: str) -> SourceSpec:
+    spec = registry.find(source)
+    if spec is None:
+        raise WindowError(f"unknown source {source!r}; expected one of {', '.join(registry.names())}")
+    return spec
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -31,13 +45,12 @@ class Window:
     end: date
 
     def __post_init__(self) -> None:
-        if self.source not in SOURCES:
-            raise WindowError(f"unknown source {self.source!r}; expected one of {', '.join(SOURCES)}")
+        limit = max_window_days(self.source)
         if self.start > self.end:
             raise WindowError(
                 f"window starts {self.start} after it ends {self.end}", source=self.source, window=self.key
             )
-        if self.days > (limit := MAX_WINDOW_DAYS[self.source]):
+        if self.days > limit:
             raise WindowError(
                 f"window spans {self.days} days; {self.source} accepts at most {limit}",
                 source=self.source,
@@ -100,11 +113,10 @@ def plan_windows(source: str, start: date, end: date, *, max_days: int | None = 
     Windows are aligned to calendar months, so a backfill of five years is 60 windows and the same month
     always gets the same lake partition however the range was cut. ``max_days`` narrows them further.
     """
-    if source not in SOURCES:
-        raise WindowError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
+    widest = max_window_days(source)
     if start > end:
         raise WindowError(f"range starts {start} after it ends {end}", source=source)
-    limit = min(max_days or MAX_WINDOW_DAYS[source], MAX_WINDOW_DAYS[source])
+    limit = min(max_days or widest, widest)
     if limit < 1:
         raise WindowError(f"max_days must be at least 1, got {max_days}", source=source)
     windows: list[Window] = []

@@ -1,149 +1,126 @@
 """Hooks: turn an Airflow Connection into ``pipelines`` settings and clients. They hold no state.
 
+One hook class per source, each made from its ``SourceSpec`` (:class:`SourceHook`): the connection type,
+form and how a connection becomes settings all come from the source's package, so a new source needs no
+edit here — a source without its own ``hook_class`` gets ``<Title>Hook`` from this module on first use.
 Extras are read one by one by name, never splatted into a client. Credentials become
-:class:`pipelines.config.Secret` at once, so they print as ``***`` wherever they travel.
+:class:`pipelines.config.Secret` at once (so they print as ``***``) and are registered with Airflow's
+secrets masker, so task logs redact them too.
 """
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import quote
+from typing import Any, ClassVar
+from urllib.parse import unquote, urlsplit
 
 from airflow.sdk import BaseHook
 
-from pipelines.config import HttpSettings, Secret, Settings, SkyBizSettings, SmartAccSettings
+from pipelines.config import ConnectionParts, Settings
 from pipelines.errors import ConfigError, SkysmartError
+from pipelines.sources import registry
+from pipelines.sources.spec import SourceSpec
+from skysmart_airflow.provider import WAREHOUSE_CONN_TYPE, hook_class_name
 
 
-def _base_url(conn: Any, *, default_scheme: str = "https") -> str:
-    """A URL from a Connection: the ``url`` extra, a full URL in ``host``, or host/port/schema parts."""
-    extra = conn.extra_dejson or {}
-    if extra.get("url"):
-        return str(extra["url"]).rstrip("/")
-    host = (conn.host or "").strip()
-    if not host:
-        raise ConfigError(f"connection {conn.conn_id!r} has no host or url extra", field="host")
-    if "://" in host:
-        return host.rstrip("/")
-    scheme = conn.schema if conn.schema in ("http", "https") else default_scheme
-    port = f":{conn.port}" if conn.port else ""
-    return f"{scheme}://{host}{port}".rstrip("/")
+def _mask(value: object) -> None:
+    """Register a credential with Airflow's secrets masker (task logs print ``***`` instead)."""
+    from airflow.sdk.log import mask_secret
+
+    if isinstance(value, str) and value:
+        mask_secret(value)
 
 
-def _http_settings(extra: dict[str, Any]) -> HttpSettings:
-    """HTTP knobs from the extras; empty form fields arrive as ``None`` or ``""`` and mean the default."""
-    defaults = HttpSettings()
-
-    def number(name: str, kind: type[int] | type[float]) -> Any:
-        value = extra.get(name)
-        if value is None or value == "":
-            return getattr(defaults, name)
-        try:
-            return kind(value)
-        except (TypeError, ValueError):
-            raise ConfigError(
-                f"connection extra {name!r} must be a number, got {value!r}", field=name
-            ) from None
-
-    return HttpSettings(
-        connect_timeout=number("connect_timeout", float),
-        read_timeout=number("read_timeout", float),
-        max_retries=number("max_retries", int),
-        max_concurrency=number("max_concurrency", int),
-        requests_per_second=number("requests_per_second", float),
+def connection_parts(conn: Any) -> ConnectionParts:
+    """An Airflow Connection as the plain values the library reads (secret fields masked in logs)."""
+    extra = dict(conn.extra_dejson or {})
+    _mask(conn.password)
+    return ConnectionParts(
+        conn_id=str(conn.conn_id),
+        host=conn.host or None,
+        port=conn.port or None,
+        schema=conn.schema or None,
+        login=conn.login or None,
+        password=conn.password or None,
+        extra=extra,
     )
 
 
-class SkyBizHook(BaseHook):
-    """SkyBiz Cloud ERP: host = modules URL, login = API key, password (or ``api_secret`` extra) = secret."""
+class SourceHook(BaseHook):
+    """A source's connection: settings (``get_settings``), a client (``get_conn``), the UI's "Test".
 
-    conn_name_attr = "skybiz_conn_id"
-    default_conn_name = "skybiz_default"
-    conn_type = "skybiz"
-    hook_name = "SkyBiz Cloud ERP"
+    Subclasses set ``source``; the Airflow attributes (``conn_type``, ``hook_name``, ``conn_name_attr``,
+    ``default_conn_name``) are filled from its ``SourceSpec`` when the class is made.
+    """
 
-    def __init__(self, skybiz_conn_id: str = default_conn_name) -> None:
-        super().__init__()
-        self.skybiz_conn_id = skybiz_conn_id
+    source: ClassVar[str] = ""
+    conn_type: ClassVar[str] = ""
+    hook_name: ClassVar[str] = ""
+    conn_name_attr: ClassVar[str] = "conn_id"
+    default_conn_name: ClassVar[str] = ""
 
-    def get_settings(self) -> SkyBizSettings:
-        """Settings for :class:`pipelines.sources.skybiz.client.SkyBizClient`."""
-        conn = self.get_connection(self.skybiz_conn_id)
-        extra = conn.extra_dejson or {}
-        secret = conn.password or extra.get("api_secret")
-        if not conn.login or not secret:
-            raise ConfigError(
-                f"connection {self.skybiz_conn_id!r} needs the API key (login) and secret (password)",
-                field="login/password",
-            )
-        return SkyBizSettings(
-            url=_base_url(conn),
-            api_key=Secret(conn.login),
-            api_secret=Secret(str(secret)),
-            http=_http_settings(extra),
-        )
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.source:
+            spec = registry.get(cls.source)
+            cls.conn_type = spec.connection.conn_type
+            cls.hook_name = spec.connection.hook_name
+            cls.conn_name_attr = f"{spec.name}_conn_id"
+            cls.default_conn_name = f"{spec.name}_default"
+
+    def __init__(self, conn_id: str | None = None, **kwargs: Any) -> None:
+        named = kwargs.pop(self.conn_name_attr, None)
+        super().__init__(**kwargs)
+        self.conn_id: str = conn_id or named or self.default_conn_name
+        setattr(self, self.conn_name_attr, self.conn_id)
+
+    @property
+    def spec(self) -> SourceSpec:
+        """The source's spec."""
+        return registry.get(self.source)
+
+    def get_settings(self) -> Any:
+        """The source's settings (what its client takes), from the connection."""
+        parts = connection_parts(self.get_connection(self.conn_id))
+        for name in self.spec.connection.secret_fields:
+            _mask(parts.extra.get(name))
+        return self.spec.settings_from_connection(parts)
 
     def get_conn(self) -> Any:
-        """A ready :class:`SkyBizClient`."""
-        from pipelines.sources.skybiz.client import SkyBizClient
-
-        return SkyBizClient(self.get_settings())
+        """A ready client of the source (close it, or use it as a context manager)."""
+        return self.spec.load("client")(self.get_settings())
 
     def test_connection(self) -> tuple[bool, str]:
-        """Read one day of customers; the UI's "Test" button calls this."""
+        """What the UI's "Test" button shows: the spec's connection test, else the client's own."""
         try:
-            result: tuple[bool, str] = self.get_conn().test_connection()
+            with self.get_conn() as client:
+                result = self.spec.test_connection(client)
         except SkysmartError as error:
             return False, f"{type(error).__name__}: {error}"
         return result
 
 
-class SmartAccHook(BaseHook):
+class SkyBizHook(SourceHook):
+    """SkyBiz Cloud ERP: host = modules URL, login = API key, password (or ``api_secret`` extra) = secret."""
+
+    source = "skybiz"
+
+
+class SmartAccHook(SourceHook):
     """SmartAcc: host = base URL; ``api_key`` extra (Bearer), or login/password for a credentials session."""
 
-    conn_name_attr = "smartacc_conn_id"
-    default_conn_name = "smartacc_default"
-    conn_type = "smartacc"
-    hook_name = "SmartAcc DynaMod Web API"
-
-    def __init__(self, smartacc_conn_id: str = default_conn_name) -> None:
-        super().__init__()
-        self.smartacc_conn_id = smartacc_conn_id
-
-    def get_settings(self) -> SmartAccSettings:
-        """Settings for :class:`pipelines.sources.smartacc.client.SmartAccClient`."""
-        conn = self.get_connection(self.smartacc_conn_id)
-        extra = conn.extra_dejson or {}
-        api_key = extra.get("api_key")
-        return SmartAccSettings(
-            url=_base_url(conn, default_scheme="https"),
-            api_key=Secret(str(api_key)) if api_key else None,
-            username=conn.login or None,
-            password=Secret(conn.password) if conn.password else None,
-            http=_http_settings(extra),
-        )
-
-    def get_conn(self) -> Any:
-        """A ready :class:`SmartAccClient`."""
-        from pipelines.sources.smartacc.client import SmartAccClient
-
-        return SmartAccClient(self.get_settings())
-
-    def test_connection(self) -> tuple[bool, str]:
-        """Fetch the Terms lookup, which needs authentication and a permission."""
-        try:
-            terms = self.get_conn().terms()
-        except SkysmartError as error:
-            return False, f"{type(error).__name__}: {error}"
-        return True, f"SmartAcc authenticated; {len(terms.rows)} payment terms visible"
+    source = "smartacc"
 
 
 class WarehouseHook(BaseHook):
-    """The warehouse: ``url`` extra (DuckDB path or postgresql:// URL), or a Postgres Connection's parts."""
+    """The warehouse: ``url`` extra (DuckDB path or postgresql:// URL), or a Postgres Connection's parts.
+
+    The URL carries the Postgres password, so the form masks the field and :meth:`get_url` registers the
+    URL and its password with Airflow's secrets masker (the ``url`` key is not one Airflow hides itself).
+    """
 
     conn_name_attr = "warehouse_conn_id"
     default_conn_name = "skysmart_warehouse_default"
-    conn_type = "skysmart_warehouse"
+    conn_type = WAREHOUSE_CONN_TYPE
     hook_name = "skysmart warehouse (DuckDB or Postgres)"
 
     def __init__(self, warehouse_conn_id: str = default_conn_name) -> None:
@@ -151,18 +128,20 @@ class WarehouseHook(BaseHook):
         self.warehouse_conn_id = warehouse_conn_id
 
     def get_url(self) -> str:
-        """The warehouse URL ``pipelines.warehouse.open_warehouse`` takes."""
+        """The warehouse URL ``pipelines.warehouse.open_warehouse`` takes (masked in task logs)."""
         conn = self.get_connection(self.warehouse_conn_id)
-        extra = conn.extra_dejson or {}
-        if extra.get("url"):
-            return str(extra["url"])
-        if conn.conn_type in ("postgres", "postgresql") or conn.host:
-            auth = quote(conn.login or "postgres", safe="")
-            if conn.password:
-                auth += ":" + quote(conn.password, safe="")
-            host, port, database = conn.host or "127.0.0.1", conn.port or 5432, conn.schema or "postgres"
-            return f"postgresql://{auth}@{host}:{port}/{database}"
-        raise ConfigError(f"connection {self.warehouse_conn_id!r} has no url extra or host", field="url")
+        parts = connection_parts(conn)
+        if parts.extra.get("url"):
+            url = str(parts.extra["url"])
+        elif conn.conn_type in ("postgres", "postgresql") or parts.host:
+            url = parts.postgres_url()
+        else:
+            raise ConfigError(f"connection {self.warehouse_conn_id!r} has no url extra or host", field="url")
+        password = urlsplit(url).password if "://" in url else None
+        if password:
+            for secret in (url, password, unquote(password)):
+                _mask(secret)
+        return url
 
     def get_conn(self) -> Any:
         """An open warehouse (a context manager; close it)."""
@@ -180,19 +159,46 @@ class WarehouseHook(BaseHook):
         return True, "warehouse reachable"
 
 
+def hook_for(source: str) -> type[SourceHook]:
+    """The hook class of a source: its ``hook_class`` if it names one here, else one made from its spec."""
+    name = hook_class_name(registry.get(source)).rpartition(".")[2]
+    hook: type[SourceHook] = __getattr__(name)
+    return hook
+
+
+def __getattr__(name: str) -> Any:
+    """``<Title>Hook`` for a registered source without a hook of its own (what ProvidersManager imports)."""
+    for spec in registry.specs():
+        if hook_class_name(spec) == f"{__name__}.{name}":
+            known = globals().get(name)
+            if known is None:
+                known = type(name, (SourceHook,), {"source": spec.name, "__module__": __name__})
+                globals()[name] = known
+            return known
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def build_settings(
     *,
     lake_url: str,
     warehouse_conn_id: str | None = None,
-    skybiz_conn_id: str | None = None,
-    smartacc_conn_id: str | None = None,
     lookback_days: int = 1,
+    **source_conn_ids: str | None,
 ) -> Settings:
-    """Everything a step needs, from connection ids (only the ones a task uses are read)."""
+    """Everything a step needs, from connection ids (only the ones a task uses are read).
+
+    ``source_conn_ids`` are ``<source>_conn_id=...`` for each source the task reads (``skybiz_conn_id``).
+    """
+    sources: dict[str, Any] = {}
+    for key, conn_id in source_conn_ids.items():
+        source = key.removesuffix("_conn_id")
+        if not key.endswith("_conn_id") or registry.find(source) is None:
+            raise ConfigError(f"build_settings: {key!r} is not <source>_conn_id of a known source", field=key)
+        if conn_id:
+            sources[source] = hook_for(source)(conn_id).get_settings()
     return Settings(
         lake_url=lake_url,
         warehouse_url=WarehouseHook(warehouse_conn_id).get_url() if warehouse_conn_id else "warehouse.duckdb",
         lookback_days=lookback_days,
-        skybiz=SkyBizHook(skybiz_conn_id).get_settings() if skybiz_conn_id else None,
-        smartacc=SmartAccHook(smartacc_conn_id).get_settings() if smartacc_conn_id else None,
+        sources=sources,
     )

@@ -1,44 +1,74 @@
-"""Provider metadata: how Airflow discovers skysmart's connection types (entry point in pyproject.toml).
+"""Provider metadata: what Airflow's ProvidersManager reads (entry point ``apache_airflow_provider``).
 
-The connection forms are declarative (``conn-fields`` and ``ui-field-behaviour``), so they render in the
-Airflow 3 UI without wtforms; ``"format": "password"`` marks the fields the UI must mask.
+Laid out the way official providers' ``get_provider_info`` is: the integration, the modules holding hooks
+and operators, and one ``connection-types`` entry per connection type. The sources' connection types come
+from the source registry (each ``SourceSpec.connection``), so a new source shows up here without an edit.
+The forms are declarative (``conn-fields`` and ``ui-field-behaviour``), so they render in the Airflow 3 UI
+without wtforms; ``"format": "password"`` marks the fields the UI must mask. Importing this module imports
+no hook (it stays light).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from pipelines import __version__
+from pipelines.sources import registry
+from pipelines.sources.spec import HTTP_FIELDS, ConnectionField, SourceSpec
 
-# The HTTP knobs every vendor connection takes (read one by one in ``hooks._http_settings``). The raw
-# "Extra" box is hidden in the form, so each is a typed field of its own; empty means the library default.
-_HTTP_FIELDS: dict[str, dict[str, Any]] = {
-    "connect_timeout": {
-        "label": "Connect timeout (s)",
-        "description": "Seconds to wait for a TCP connection; empty: the library default.",
-        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
-    },
-    "read_timeout": {
-        "label": "Read timeout (s)",
-        "description": "Seconds to wait for an answer; empty: the library default.",
-        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
-    },
-    "max_retries": {
-        "label": "Retries per request",
-        "description": "Retries of transient failures (timeouts, 5xx, 429) inside one task try.",
-        "schema": {"type": ["integer", "null"], "minimum": 0},
-    },
-    "requests_per_second": {
-        "label": "Requests per second",
-        "description": "Client-side rate limit, kept under the vendor's.",
-        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
-    },
-    "max_concurrency": {
-        "label": "Concurrent requests",
-        "description": "Requests in flight at once from one task.",
-        "schema": {"type": ["integer", "null"], "minimum": 1},
-    },
-}
+INTEGRATION: Final = "skysmart"
+WAREHOUSE_CONN_TYPE: Final = "skysmart_warehouse"
+HOOK_MODULES: Final = ("skysmart_airflow.hooks", "skysmart_airflow.lake_hook")
+OPERATOR_MODULES: Final = ("skysmart_airflow.operators",)
+WAREHOUSE_URL_FIELD: Final = ConnectionField(
+    "url",
+    "Warehouse URL",
+    "A DuckDB file path or a postgresql:// URL (masked: it carries the Postgres password).",
+    secret=True,
+)
+
+
+def hook_class_name(spec: SourceSpec) -> str:
+    """A source's hook: its ``ConnectionForm.hook_class``, else ``skysmart_airflow.hooks.<Title>Hook``."""
+    if spec.connection.hook_class:
+        return spec.connection.hook_class
+    title = "".join(part for part in spec.title.title() if part.isalnum())
+    return f"skysmart_airflow.hooks.{title}Hook"
+
+
+def _fields(fields: tuple[ConnectionField, ...]) -> dict[str, Any]:
+    return {f.name: {"label": f.label, "description": f.description, "schema": f.schema()} for f in fields}
+
+
+def source_connection_type(spec: SourceSpec) -> dict[str, Any]:
+    """A source's ``connection-types`` entry, from its spec (its fields, then the HTTP knobs)."""
+    form = spec.connection
+    return {
+        "connection-type": form.conn_type,
+        "hook-class-name": hook_class_name(spec),
+        "hook-name": form.hook_name,
+        "conn-fields": _fields((*form.fields, *HTTP_FIELDS)),
+        "ui-field-behaviour": {
+            "hidden-fields": list(form.hidden_fields),
+            "relabeling": dict(form.relabeling),
+            "placeholders": dict(form.placeholders),
+        },
+    }
+
+
+def warehouse_connection_type() -> dict[str, Any]:
+    """The warehouse's ``connection-types`` entry: one masked URL field."""
+    return {
+        "connection-type": WAREHOUSE_CONN_TYPE,
+        "hook-class-name": "skysmart_airflow.hooks.WarehouseHook",
+        "hook-name": "skysmart warehouse (DuckDB or Postgres)",
+        "conn-fields": _fields((WAREHOUSE_URL_FIELD,)),
+        "ui-field-behaviour": {
+            "hidden-fields": ["host", "port", "schema", "login", "password", "extra"],
+            "relabeling": {},
+            "placeholders": {},
+        },
+    }
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -48,62 +78,17 @@ def get_provider_info() -> dict[str, Any]:
         "name": "skysmart",
         "description": "SmartAcc and SkyBiz customers: extract, normalize, validate, warehouse, push.",
         "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": INTEGRATION,
+                "external-doc-url": "https://github.com/skysmart/skysmart",
+                "tags": ["software"],
+            }
+        ],
+        "hooks": [{"integration-name": INTEGRATION, "python-modules": list(HOOK_MODULES)}],
+        "operators": [{"integration-name": INTEGRATION, "python-modules": list(OPERATOR_MODULES)}],
         "connection-types": [
-            {
-                "connection-type": "skybiz",
-                "hook-class-name": "skysmart_airflow.hooks.SkyBizHook",
-                "hook-name": "SkyBiz Cloud ERP",
-                "conn-fields": {
-                    "api_secret": {
-                        "label": "API secret",
-                        "description": "Delivered once by SkyBiz's registration callback.",
-                        "schema": {"type": ["string", "null"], "format": "password"},
-                    },
-                    **_HTTP_FIELDS,
-                },
-                "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port", "extra"],
-                    "relabeling": {"host": "Modules URL", "login": "API key", "password": "API secret"},
-                    "placeholders": {
-                        "host": "https://your-domain/01/clientportal/apiv2/modules",
-                        "login": "your-api-key",
-                    },
-                },
-            },
-            {
-                "connection-type": "smartacc",
-                "hook-class-name": "skysmart_airflow.hooks.SmartAccHook",
-                "hook-name": "SmartAcc DynaMod Web API",
-                "conn-fields": {
-                    "api_key": {
-                        "label": "API key",
-                        "description": "Sent as a Bearer token; empty: log in with user name and password.",
-                        "schema": {"type": ["string", "null"], "format": "password"},
-                    },
-                    **_HTTP_FIELDS,
-                },
-                "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "extra"],
-                    "relabeling": {"host": "Base URL", "login": "User name", "password": "Password"},
-                    "placeholders": {"host": "https://smartacc.example.com:8443"},
-                },
-            },
-            {
-                "connection-type": "skysmart_warehouse",
-                "hook-class-name": "skysmart_airflow.hooks.WarehouseHook",
-                "hook-name": "skysmart warehouse (DuckDB or Postgres)",
-                "conn-fields": {
-                    "url": {
-                        "label": "Warehouse URL",
-                        "description": "A DuckDB file path or a postgresql:// URL (its password is masked).",
-                        "schema": {"type": ["string", "null"], "format": "password"},
-                    },
-                },
-                "ui-field-behaviour": {
-                    "hidden-fields": ["host", "port", "schema", "login", "password", "extra"],
-                    "relabeling": {},
-                    "placeholders": {},
-                },
-            },
+            *(source_connection_type(spec) for spec in registry.specs()),
+            warehouse_connection_type(),
         ],
     }

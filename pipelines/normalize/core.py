@@ -9,6 +9,7 @@ one of them.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -28,11 +29,10 @@ from pipelines.normalize.model import (
     assemble,
     decide,
 )
-from pipelines.sources.skybiz import normalize as skybiz
-from pipelines.sources.smartacc import normalize as smartacc
-from pipelines.windows import SOURCES, Window
+from pipelines.sources import registry
+from pipelines.sources.spec import SourceSpec
+from pipelines.windows import Window
 
-TERMS: Final = smartacc.TERMS_ENTITY
 BATCH_ROWS: Final = 50_000
 """Rows normalized at a time: memory stays flat however big a window is. Measured peak of Arrow memory
 for SmartAcc (the wider source): ~6.5 KB per batch row (~370 MB at 50,000), the same CPU time as 100,000."""
@@ -43,7 +43,7 @@ class NormalizeResult:
     """What one normalized window produced; small and secret-free, so it can travel through XCom.
 
     Attributes:
-        source: ``skybiz`` or ``smartacc``.
+        source: the source's registered name.
         window: the window key, ``YYYY-MM-DD_YYYY-MM-DD``.
         rows_in: raw rows read.
         normalized: rows committed to ``normalized/``.
@@ -66,32 +66,60 @@ class NormalizeResult:
 
 
 def normalize_table(
-    source: str, raw: pa.Table, terms: pa.Table | None = None, *, now: datetime | None = None
+    source: str,
+    raw: pa.Table,
+    lookups: pa.Table | Mapping[str, pa.Table] | None = None,
+    *,
+    now: datetime | None = None,
 ) -> Assembled:
-    """Normalize one raw Arrow table (the pure core; ``terms`` is SmartAcc's Terms snapshot).
+    """Normalize one raw Arrow table (the pure core).
 
     Args:
-        source: ``skybiz`` or ``smartacc``.
+        source: a registered source.
         raw: the raw window as the lake holds it (vendor text plus lineage).
-        terms: SmartAcc's Terms lookup (``AcTermID``, ``TermDays``); ignored for SkyBiz.
+        lookups: the window's lookup snapshots by entity (SmartAcc: ``{"terms": ...}``); a bare table is
+            the source's only lookup (SmartAcc's Terms: ``AcTermID``, ``TermDays``).
         now: the ``quarantined_at`` to stamp (default: the current time).
 
     Raises:
-        NormalizeError: unknown source, missing lineage or Terms snapshot.
+        NormalizeError: unknown source or one without a normalizer, missing lineage or lookup snapshot.
     """
-    return assemble(_draft(source, raw, terms), now=now)
+    spec = _spec(source)
+    return assemble(_draft(spec, raw, _lookups(spec, lookups)), now=now)
 
 
-def _draft(source: str, raw: pa.Table, terms: pa.Table | None, *, rules_only: bool = False) -> Draft:
-    if source == "skybiz":
-        return skybiz.draft(raw, rules_only=rules_only)
-    if source == "smartacc":
-        return smartacc.draft(raw, terms, rules_only=rules_only)
-    raise NormalizeError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
+def _spec(source: str) -> SourceSpec:
+    """The source's spec; a source that is unknown, or has no normalizer, is an error (never a default)."""
+    spec = registry.find(source)
+    if spec is None:
+        raise NormalizeError(f"unknown source {source!r}; expected one of {', '.join(registry.names())}")
+    if not spec.normalizer:
+        raise NormalizeError(f"source {source!r} has no normalizer", source=source)
+    return spec
 
 
-def _rule_fields(source: str) -> tuple[str, ...]:
-    return skybiz.RULE_FIELDS if source == "skybiz" else smartacc.RULE_FIELDS
+def _lookups(spec: SourceSpec, given: pa.Table | Mapping[str, pa.Table] | None) -> Mapping[str, pa.Table]:
+    if given is None:
+        return {}
+    if isinstance(given, pa.Table):
+        if not spec.lookups:
+            return {}  # a source without lookups ignores one, as SkyBiz always has
+        if len(spec.lookups) > 1:
+            raise NormalizeError(
+                f"{spec.name} has {len(spec.lookups)} lookups: pass them by entity", source=spec.name
+            )
+        return {spec.lookups[0].entity: given}
+    return given
+
+
+def _draft(
+    spec: SourceSpec, raw: pa.Table, lookups: Mapping[str, pa.Table], *, rules_only: bool = False
+) -> Draft:
+    """The source's normalizer (``SourceSpec.normalizer``) applied to one raw table."""
+    draft: Draft = spec.load("normalizer")(raw, lookups, rules_only=rules_only)
+    if draft.source != spec.name:
+        raise NormalizeError(f"the {spec.name} normalizer drafted {draft.source!r} rows", source=spec.name)
+    return draft
 
 
 def normalize_frame(
@@ -99,7 +127,7 @@ def normalize_frame(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Normalize a raw pandas frame: ``(normalized, quarantine)`` frames with the contracts' dtypes.
 
-    The input frames are not modified.
+    ``terms_df`` is the source's lookup snapshot (SmartAcc's Terms). The input frames are not modified.
     """
     raw = pa.Table.from_pandas(raw_df, preserve_index=False)
     terms = pa.Table.from_pandas(terms_df, preserve_index=False) if terms_df is not None else None
@@ -126,17 +154,20 @@ def to_frame(table: pa.Table, contract_name: str) -> pd.DataFrame:
     return typed
 
 
-def read_terms(lake: Lake, window: Window) -> pa.Table:
-    """SmartAcc's Terms snapshot for a window, or a NormalizeError that names the missing partition."""
-    if lake.manifest(RAW, "smartacc", TERMS, window) is None:
-        raise NormalizeError(
-            "the Terms lookup snapshot raw/source=smartacc/entity=terms for this window is missing; "
-            "re-run the extract step, which writes it beside the customers",
-            source="smartacc",
-            window=window.key,
-            entity=TERMS,
-        )
-    return lake.read(RAW, "smartacc", TERMS, window)
+def read_lookups(lake: Lake, spec: SourceSpec, window: Window) -> dict[str, pa.Table]:
+    """A window's lookup snapshots by entity, or a NormalizeError that names the missing partition."""
+    out: dict[str, pa.Table] = {}
+    for lookup in spec.lookups:
+        if lake.manifest(RAW, spec.name, lookup.entity, window) is None:
+            raise NormalizeError(
+                f"the {lookup.entity.title()} lookup snapshot raw/source={spec.name}/entity={lookup.entity} "
+                "for this window is missing; re-run the extract step, which writes it beside the customers",
+                source=spec.name,
+                window=window.key,
+                entity=lookup.entity,
+            )
+        out[lookup.entity] = lake.read(RAW, spec.name, lookup.entity, window)
+    return out
 
 
 def normalize_window(
@@ -158,19 +189,19 @@ def normalize_window(
 
     Raises:
         LakeError: the raw window was never committed.
-        NormalizeError: the Terms snapshot is missing (SmartAcc), or raw rows != normalized + quarantined.
+        NormalizeError: a lookup snapshot (SmartAcc's Terms) is missing, or raw rows != normalized +
+            quarantined.
     """
     started = time.perf_counter()
     if isinstance(window, str):
         window = Window.parse(source, window)
     if window.source != source:
         raise NormalizeError(f"window {window} is not a {source} window", source=source, window=window.key)
-    if source not in SOURCES:
-        raise NormalizeError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
+    spec = _spec(source)
     raw_manifest = lake.require_manifest(RAW, source, CUSTOMERS, window)
-    terms = read_terms(lake, window) if source == "smartacc" else None
-    narrow = lake.read(RAW, source, CUSTOMERS, window, columns=list(_rule_fields(source)))
-    decisions = decide(_draft(source, narrow, terms, rules_only=True))
+    lookups = read_lookups(lake, spec, window)
+    narrow = lake.read(RAW, source, CUSTOMERS, window, columns=list(spec.rule_fields))
+    decisions = decide(_draft(spec, narrow, lookups, rules_only=True))
     del narrow
     if len(decisions) != raw_manifest.rows:
         raise NormalizeError(
@@ -186,7 +217,7 @@ def normalize_window(
         for batch in lake.iter_batches(RAW, source, CUSTOMERS, window, batch_size=max(1, batch_rows)):
             rows = batch.num_rows
             out = assemble(
-                _draft(source, pa.Table.from_batches([batch]), terms),
+                _draft(spec, pa.Table.from_batches([batch]), lookups),
                 now=stamp,
                 decisions=decisions.slice(offset, rows),
                 row_offset=offset,

@@ -1,4 +1,9 @@
-"""Vendor API clients (one module per source) and the page shape they share.
+"""Sources: one package per vendor (``pipelines/sources/<vendor>/``) and what they all share.
+
+A source is described by one :class:`pipelines.sources.spec.SourceSpec` (its package's ``SPEC``) and found
+through :mod:`pipelines.sources.registry`; docs/ADDING_A_SOURCE.md says how to write one. This module holds
+the shapes every source speaks — :class:`Page`, :class:`Lookup`, :class:`WindowSource` — and stays light: no
+HTTP, no Arrow, so the registry (imported by DAG files) is cheap.
 
 A client hands out :class:`Page` objects whose rows hold the vendor's *text*: every JSON number arrives
 as the exact characters sent (parsed with ``parse_float=str, parse_int=str``), so the raw lake stores
@@ -8,13 +13,25 @@ what the vendor said and normalization decides what it means.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
-from pipelines.http import JsonNumber
+if TYPE_CHECKING:
+    from pipelines.windows import Window
 
 Row = dict[str, str | None]
+
+
+class JsonNumber(str):
+    """A JSON number (or NaN/Infinity) as the exact text sent; a ``str`` everywhere it is used.
+
+    Being its own type lets a nested value be written back as the JSON the vendor sent: ``[0]`` stays
+    ``[0]``, not ``["0"]`` (see :func:`text_row`).
+    """
+
+    __slots__ = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +47,69 @@ class Page:
     rows: list[Row]
     request_id: str
     page: int
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """A small lookup table snapshotted beside a customers window (SmartAcc Terms).
+
+    Attributes:
+        entity: the lake entity it is written to (``terms``).
+        contract: the raw contract of its rows.
+        page: the rows as received, with the request id that fetched them.
+    """
+
+    entity: str
+    contract: str
+    page: Page
+
+
+@runtime_checkable
+class WindowSource(Protocol):
+    """What extraction needs from a vendor, whatever its paging: the pages of one window, in order.
+
+    Each source's ``SourceSpec.window_adapter`` wraps its client into one; anything else with this shape
+    (a test double) can be extracted as it is.
+    """
+
+    @property
+    def source(self) -> str:
+        """The source's registered name."""
+        ...
+
+    def iter_pages(self, window: Window) -> Iterator[Page]:
+        """Every page of ``window``; rows hold the vendor's exact text."""
+        ...
+
+    def lookups(self, window: Window) -> Sequence[Lookup]:
+        """Lookup tables to snapshot with the window (read before its customers)."""
+        ...
+
+    def manifest_extra(self) -> dict[str, Any]:
+        """Secret-free facts for the manifest, asked for after :meth:`iter_pages` is exhausted."""
+        ...
+
+
+def client_facts(client: object, url: str) -> dict[str, Any]:
+    """Who read a window and from where, with nothing secret: the client class and the URL's host only.
+
+    The manifest records the skysmart version itself (``client_version``).
+    """
+    parts = urlsplit(url)
+    # hostname/port never include userinfo, so credentials embedded in a URL cannot reach the manifest.
+    host = f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname
+    return {
+        "client": f"{type(client).__module__}.{type(client).__qualname__}",
+        "source_host": host,
+    }
+
+
+def int_or_none(value: Any) -> int | None:
+    """A vendor's integer text (or number) as an int; ``None`` when absent or not an integer."""
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 NOT_A_RECORD = "_record"

@@ -15,10 +15,8 @@ from pipelines.config import HttpSettings
 from pipelines.contracts import arrow_schema, load_contract
 from pipelines.errors import ContractError, RetriesExhaustedError
 from pipelines.extract import (
-    TERMS,
     ExtractProgress,
     ExtractResult,
-    SmartAccWindows,
     extract_range,
     extract_window,
     page_to_batch,
@@ -27,6 +25,7 @@ from pipelines.extract import (
 from pipelines.lake import CUSTOMERS, RAW, Lake
 from pipelines.sources import Page
 from pipelines.sources.skybiz.client import SkyBizClient
+from pipelines.sources.smartacc.adapter import SmartAccWindows
 from pipelines.sources.smartacc.client import SmartAccClient
 from pipelines.windows import Window, plan_windows
 from skysmart_sandbox.server import SandboxServer
@@ -110,7 +109,7 @@ def test_smartacc_window_holds_every_customer_of_the_window_as_sent(
     assert [e.pages for e in events] == [*range(1, result.pages + 1), result.pages]
     assert events[-1].done and events[-1].rows == result.rows
 
-    terms = lake.read(RAW, "smartacc", TERMS, SMA_WINDOW)
+    terms = lake.read(RAW, "smartacc", "terms", SMA_WINDOW)
     assert vendor_rows(terms) == [present(r) for r in wire_smartacc_terms(sandbox)]
     assert all(t.isdigit() for t in terms.column("TermDays").to_pylist())
     _same_schema(terms, "smartacc_terms_raw")

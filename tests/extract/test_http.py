@@ -14,7 +14,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from pipelines.config import HttpSettings, Secret, SkyBizSettings, SmartAccSettings
+from pipelines.config import HttpSettings, Secret
 from pipelines.errors import (
     AuthenticationError,
     PermissionDeniedError,
@@ -25,7 +25,9 @@ from pipelines.errors import (
 )
 from pipelines.http import CallContext, HttpClient, _rate, loads_exact, retry_after_seconds, status_error
 from pipelines.sources.skybiz.client import SkyBizClient
+from pipelines.sources.skybiz.settings import SkyBizSettings
 from pipelines.sources.smartacc.client import SmartAccClient
+from pipelines.sources.smartacc.settings import SmartAccSettings
 from pipelines.windows import Window
 
 WINDOW = Window("skybiz", date(2024, 5, 1), date(2024, 5, 31))

@@ -14,10 +14,12 @@ from datetime import date
 
 import pytest
 
-from pipelines.config import HttpSettings, Secret, SkyBizSettings, SmartAccSettings
+from pipelines.config import HttpSettings, Secret
 from pipelines.errors import AuthenticationError, SkysmartError
 from pipelines.sources.skybiz.client import SkyBizClient
+from pipelines.sources.skybiz.settings import SkyBizSettings
 from pipelines.sources.smartacc.client import SmartAccClient
+from pipelines.sources.smartacc.settings import SmartAccSettings
 from pipelines.windows import Window
 
 CANARY_KEY = "canary-key-4c1d9e7a"

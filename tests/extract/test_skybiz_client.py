@@ -9,7 +9,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from pipelines.config import HttpSettings, Secret, SkyBizSettings
+from pipelines.config import HttpSettings, Secret
 from pipelines.errors import (
     ApiError,
     AuthenticationError,
@@ -22,6 +22,7 @@ from pipelines.errors import (
     WindowError,
 )
 from pipelines.sources.skybiz.client import CreateResult, SkyBizClient
+from pipelines.sources.skybiz.settings import SkyBizSettings
 from pipelines.windows import Window
 from tests.fixtures.sandbox import sandbox_data
 

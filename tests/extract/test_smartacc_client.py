@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 import requests
 
-from pipelines.config import HttpSettings, Secret, SmartAccSettings
+from pipelines.config import HttpSettings, Secret
 from pipelines.errors import (
     ApiError,
     AuthenticationError,
@@ -29,6 +29,7 @@ from pipelines.sources.smartacc.client import (
     raise_for_response_status,
 )
 from pipelines.sources.smartacc.dates import parse_servicestack_date
+from pipelines.sources.smartacc.settings import SmartAccSettings
 from pipelines.windows import MYT, Window, plan_windows
 from tests.fixtures.sandbox import sandbox_data
 

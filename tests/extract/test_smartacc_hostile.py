@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipelines.config import HttpSettings, Secret, SmartAccSettings
+from pipelines.config import HttpSettings, Secret
 from pipelines.http import loads_exact
 from pipelines.sources import Page, text_row
 from pipelines.sources.smartacc.client import (
@@ -27,6 +27,7 @@ from pipelines.sources.smartacc.client import (
     _Fetched,
     _Rec,
 )
+from pipelines.sources.smartacc.settings import SmartAccSettings
 from pipelines.windows import MYT, Window, plan_windows
 from skysmart_sandbox.switches import Switches
 from tests.fixtures.sandbox import sandbox_data
@@ -285,9 +286,9 @@ def test_a_row_nothing_can_place_fails_its_window_naming_the_row() -> None:
 @given(st.lists(json_values, max_size=30))
 def test_a_skybiz_answer_keeps_every_item_whatever_it_holds(items: list[Any]) -> None:
     """SkyBiz's page parser: any list of items (records or not) is one page of as many rows, as sent."""
-    from pipelines.config import SkyBizSettings
     from pipelines.http import CallContext, JsonResponse
     from pipelines.sources.skybiz.client import SkyBizClient
+    from pipelines.sources.skybiz.settings import SkyBizSettings
 
     window = Window("skybiz", date(2024, 1, 1), date(2024, 1, 31))
     wire = json.dumps(

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from pipelines.config import SkyBizSettings
 from pipelines.errors import (
     ApiError,
     AuthenticationError,
@@ -37,10 +36,12 @@ from pipelines.errors import (
     redact,
 )
 from pipelines.http import CallContext, HttpClient, JsonResponse, retry_after_seconds, status_error
-from pipelines.sources import Page, record_row, text_row
-from pipelines.windows import MAX_WINDOW_DAYS, MYT, Window
+from pipelines.sources import Page, int_or_none, record_row, text_row
+from pipelines.sources.skybiz import SPEC
+from pipelines.sources.skybiz.settings import SkyBizSettings
+from pipelines.windows import MYT, Window
 
-SOURCE: Final = "skybiz"
+SOURCE: Final = SPEC.name
 ENDPOINT: Final = "customer.php"
 MAX_DOCUMENTS: Final = 500  # SKYBIZ.md §5.1
 # The vendor's sample client waits 30 s for a read and 120 s for a create (SKYBIZ.md §2).
@@ -292,7 +293,7 @@ class SkyBizClient:
             raise WindowError(
                 f"a {window.source} window cannot be read from SkyBiz", source=SOURCE, window=window.key
             )
-        limit = MAX_WINDOW_DAYS[SOURCE]
+        limit = SPEC.max_window_days
         if window.start > window.end or (window.end - window.start) > timedelta(days=limit - 1):
             raise WindowError(
                 f"window spans {window.days} days; SkyBiz accepts 1 to {limit}",
@@ -411,9 +412,9 @@ class SkyBizClient:
             request_id=request_id,
             status=str(body["status"]),
             sent=sent,
-            total=_int_or_none(summary.get("total_documents")),
-            inserted=_int_or_none(summary.get("inserted")),
-            failed=_int_or_none(summary.get("failed")),
+            total=int_or_none(summary.get("total_documents")),
+            inserted=int_or_none(summary.get("inserted")),
+            failed=int_or_none(summary.get("failed")),
             successful_codes=_texts(data.get("successful_documents")),
             failed_codes=_texts(data.get("failed_documents")),
             fail_details=CreateFailDetails(
@@ -436,10 +437,3 @@ def _list(value: Any) -> list[Any]:
 
 def _texts(value: Any) -> tuple[str, ...]:
     return tuple(item if isinstance(item, str) else str(text_row({"v": item})["v"]) for item in _list(value))
-
-
-def _int_or_none(value: Any) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None

@@ -9,6 +9,7 @@ returns no active flag, category, record stamp or creation time, so those column
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
 import pyarrow as pa
@@ -29,15 +30,18 @@ from pipelines.normalize.common import (
     map_text,
 )
 from pipelines.normalize.model import Draft
+from pipelines.sources.skybiz import SPEC
 
-SOURCE: Final = "skybiz"
-ID_FIELD: Final = "CusCode"
+SOURCE: Final = SPEC.name
+ID_FIELD: Final = SPEC.id_field
 # The raw fields the quarantine rules and the duplicate order read (see ``rules_only``).
-RULE_FIELDS: Final = ("CusCode", "CusName", "CurCode", "DateTimeModified")
+RULE_FIELDS: Final = SPEC.rule_fields
 
 
-def draft(raw: pa.Table, *, rules_only: bool = False) -> Draft:
+def draft(raw: pa.Table, lookups: Mapping[str, pa.Table] | None = None, *, rules_only: bool = False) -> Draft:
     """Map a raw SkyBiz window onto the model; fields without a column (``Fax2``) go to extras.
+
+    SkyBiz has no lookups (``lookups`` is ignored): its rows carry their term in days.
 
     ``rules_only`` maps just :data:`RULE_FIELDS`: enough to decide quarantine and duplicates for a whole
     window from a narrow read.

@@ -31,7 +31,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import quote
 
-from pipelines.config import SmartAccSettings
 from pipelines.errors import (
     ApiError,
     AuthenticationError,
@@ -42,11 +41,13 @@ from pipelines.errors import (
     register_secret,
 )
 from pipelines.http import CallContext, HttpClient, JsonResponse, retry_after_seconds, status_error
-from pipelines.sources import Page, Row, record_row, text_row
+from pipelines.sources import Page, Row, int_or_none, record_row, text_row
+from pipelines.sources.smartacc import SPEC
 from pipelines.sources.smartacc.dates import parse_servicestack_date, parse_servicestack_dates
+from pipelines.sources.smartacc.settings import SmartAccSettings
 from pipelines.windows import MYT, Window
 
-SOURCE: Final = "smartacc"
+SOURCE: Final = SPEC.name
 PAGE_SIZE: Final = 20  # "Each page consists of 20 records" (SMARTACC.md §3)
 GROUPS_PER_PAGE: Final = 100
 _SESSION_COOKIES: Final = frozenset({"ss-id", "ss-pid"})
@@ -297,7 +298,7 @@ class SmartAccClient:
             )
             batch = body["CustomerGroups"]
             rows.extend(text_row(item) for item in batch)
-            total = _int_or_none(body.get("TotalRecords"))
+            total = int_or_none(body.get("TotalRecords"))
             if not batch or len(rows) >= (total if total is not None else len(rows) + 1):
                 break
             if total is None and len(batch) < GROUPS_PER_PAGE:
@@ -796,7 +797,7 @@ def _rec(row: Row, request_id: str, page: int, after: datetime, seq: int) -> _Re
         edited = parse_servicestack_date(row.get("EditDate"))
     except ValueError:
         edited = None
-    stamp = _int_or_none(row.get("Stamp"))
+    stamp = int_or_none(row.get("Stamp"))
     return _Rec(
         row=row,
         key=key,
@@ -857,13 +858,6 @@ def _pages(recs: Sequence[_Rec]) -> Iterator[Page]:
         rows.append(rec.row)
     if rows and source is not None:
         yield Page(rows=rows, request_id=source[0], page=source[1])
-
-
-def _int_or_none(value: Any) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
 
 
 __all__ = [

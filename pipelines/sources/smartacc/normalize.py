@@ -22,11 +22,14 @@ SmartAcc's quirks, all handled here:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipelines.einvoice.rules import EinvoiceFields, assess
+from pipelines.einvoice.spec import load_spec
 from pipelines.errors import NormalizeError
 from pipelines.normalize.clean import (
     TEXT,
@@ -59,13 +62,14 @@ from pipelines.normalize.common import (
     map_text,
 )
 from pipelines.normalize.model import Draft
+from pipelines.sources.smartacc import SPEC
 from pipelines.sources.smartacc.dates import MIN_VALUE_MS, parse_servicestack_dates
 
-SOURCE: Final = "smartacc"
-ID_FIELD: Final = "AcCustomerID"
+SOURCE: Final = SPEC.name
+ID_FIELD: Final = SPEC.id_field
 # The raw fields the quarantine rules and the duplicate order read (see ``rules_only``).
-RULE_FIELDS: Final = ("AcCustomerID", "AcCustomerName", "AcCurrencyID", "EditDate", "Stamp")
-TERMS_ENTITY: Final = "terms"
+RULE_FIELDS: Final = SPEC.rule_fields
+TERMS_ENTITY: Final = SPEC.lookup("terms").entity
 # Dates with no model column: kept in extras as sent, unless "not set".
 _EXTRA_DATES: Final = (
     "MemberJoinDate",
@@ -98,11 +102,12 @@ def malaysia_dates(instants: pa.Array) -> pa.Array:
     return pc.cast(shifted, pa.date32(), safe=False)
 
 
-def draft(raw: pa.Table, terms: pa.Table | None, *, rules_only: bool = False) -> Draft:
-    """Map a raw SmartAcc window onto the model, resolving term days through the ``terms`` snapshot.
+def draft(raw: pa.Table, lookups: Mapping[str, pa.Table], *, rules_only: bool = False) -> Draft:
+    """Map a raw SmartAcc window onto the model, resolving term days through the Terms snapshot.
 
-    ``rules_only`` maps just :data:`RULE_FIELDS` (no Terms needed): enough to decide quarantine and
-    duplicates for a whole window from a narrow read.
+    ``lookups`` holds the window's lookup snapshots by entity (:data:`TERMS_ENTITY`). ``rules_only`` maps
+    just :data:`RULE_FIELDS` (no Terms needed): enough to decide quarantine and duplicates for a whole
+    window from a narrow read.
 
     Raises:
         NormalizeError: no Terms snapshot was given, or it lacks ``AcTermID``/``TermDays``.
@@ -114,6 +119,7 @@ def draft(raw: pa.Table, terms: pa.Table | None, *, rules_only: bool = False) ->
     map_integer(d, "source_version", "Stamp", pa.int64())
     if rules_only:
         return d
+    terms = lookups.get(TERMS_ENTITY)
     if terms is None:
         raise NormalizeError(
             "SmartAcc needs the Terms lookup snapshot (raw/source=smartacc/entity=terms) to turn AcTermID "
@@ -143,6 +149,7 @@ def draft(raw: pa.Table, terms: pa.Table | None, *, rules_only: bool = False) ->
     map_gender(d, "Gender")
     _map_dates(d)
     _map_registrations(d)
+    _map_einvoice(d)
     return d
 
 
@@ -212,7 +219,6 @@ def _map_registrations(d: Draft) -> None:
 
     d.set("registration_no", pc.coalesce(present("BusinessRegisterNumber"), present("EInvoiceRegNumber_BRN")))
     d.used.add("BusinessRegisterNumber")
-    d.set("tax_id", present("EInvoiceRegTIN"), "EInvoiceRegTIN")
     d.set(
         "sst_no",
         pc.coalesce(
@@ -220,3 +226,33 @@ def _map_registrations(d: Draft) -> None:
         ),
         "TaxSLTRegistrationNo",
     )
+
+
+def _map_einvoice(d: Draft) -> None:
+    """``tax_id`` and the e-invoice columns (:mod:`pipelines.einvoice`, rules from the contract).
+
+    The e-invoice fields stay in ``source_extras`` as sent (``EInvoiceRegTIN`` too, when malformed); a
+    present but malformed value is flagged in ``data_issues`` and its column left null, never repaired.
+    """
+    tin = d.text("EInvoiceRegTIN")
+    blank = flag(pc.is_in(pc.utf8_upper(clean_text(tin)), value_set=pa.array(_NOT_APPLICABLE, TEXT)))
+    fields = EinvoiceFields(
+        tin=where(pc.invert(blank), tin),
+        id_type=d.text("EInvoiceRegType"),
+        id_numbers={t: d.text(f"EInvoiceRegNumber_{t}") for t in ("BRN", "NRIC", "PASSPORT", "ARMY")},
+        id_number=d.text("EInvoiceRegNumber"),
+        sst=d.text("EInvoiceRegSSTNumber"),
+        address_line=d.text("EInvoiceAddressLine0"),
+        city=d.text("EInvoiceAddressCityName"),
+        state_code=d.text("AcEInvoiceAddressStateID"),
+        country_code=d.text("AcEInvoiceAddressCountryID"),
+        validated=d.text("EInvoiceIsTINValidateSuccess"),
+        state=d.columns["state"],
+        country=d.columns["country"],
+    )
+    found = assess(fields, load_spec())
+    for column, values in found.columns.items():
+        d.set(column, values)
+    d.used.add("EInvoiceRegTIN")
+    for code, mask in found.issues:
+        d.issue(code, mask, ("EInvoiceRegTIN", tin) if code == "tax_id_invalid" else None)
