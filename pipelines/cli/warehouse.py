@@ -165,6 +165,7 @@ FROM (SELECT DISTINCT source FROM load_audit) s ORDER BY s.source"""
             ],
         )
         _push_readiness(wh, args)
+        _einvoice_readiness(wh)
         runs = wh.query(
             "SELECT started_at, source, source_window, status, rows_in, inserted, updated, unchanged, "
             "quarantined, seconds, error FROM load_audit ORDER BY started_at DESC, load_id DESC LIMIT $1",
@@ -218,6 +219,21 @@ def _push_readiness(wh: Any, args: argparse.Namespace) -> None:
             ["class", "SkyBiz record from", "pairs"],
             [[_fmt(c), _fmt(r), n] for c, r, n in classes],
         )
+
+
+def _einvoice_readiness(wh: Any) -> None:
+    """Businesses ready for an e-invoice, and how many each reason holds back (v_einvoice_readiness)."""
+    from pipelines.einvoice.readiness import readiness_counts
+
+    counts = readiness_counts(wh)
+    if counts is None or not counts.businesses:
+        return
+    print_table(
+        f"E-invoice readiness: {counts.ready} of {counts.businesses} businesses ready "
+        f"({counts.share_ready:.1%}); why the others are not (v_einvoice_readiness)",
+        ["reason", "businesses", "field to fix"],
+        [[r.reason, r.businesses, _fmt(r.field)] for r in counts.reasons],
+    )
 
 
 def _style(state: str) -> str:

@@ -4,19 +4,18 @@
 source's e-invoice fields. Normalization fills the model's e-invoice columns with them, the quality suite
 turns each readiness rule into a warning expectation, and the warehouse view ``v_einvoice_readiness``
 shows one row per business. See docs/einvoice.md.
+
+Importing the package imports only ``spec`` (YAML and the contracts): the warehouse and the quality
+suite read the rules without loading the normalization code.
 """
 
-from pipelines.einvoice.rules import Assessment, EinvoiceFields, assess, normalize_tin, split_reasons
-from pipelines.einvoice.spec import COLUMNS, EinvoiceSpec, ReadinessRule, load_spec
+from pipelines.einvoice.spec import (
+    COLUMNS,
+    NO_SMARTACC_RECORD,
+    NOT_ASSESSED,
+    EinvoiceSpec,
+    ReadinessRule,
+    load_spec,
+)
 
-__all__ = [
-    "COLUMNS",
-    "Assessment",
-    "EinvoiceFields",
-    "EinvoiceSpec",
-    "ReadinessRule",
-    "assess",
-    "load_spec",
-    "normalize_tin",
-    "split_reasons",
-]
+__all__ = ["COLUMNS", "NOT_ASSESSED", "NO_SMARTACC_RECORD", "EinvoiceSpec", "ReadinessRule", "load_spec"]

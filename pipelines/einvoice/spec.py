@@ -35,6 +35,10 @@ COLUMNS: Final = (
 )
 #: Kind code of a general TIN (``EI00000000010`` …).
 GENERAL_KIND: Final = "EI"
+#: Reasons ``v_einvoice_readiness`` adds to the contract's: the business is in SkyBiz only (no e-invoice
+#: fields anywhere), or its SmartAcc row was loaded before the e-invoice columns existed.
+NO_SMARTACC_RECORD: Final = "no_smartacc_record"
+NOT_ASSESSED: Final = "not_assessed"
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import quote
 
+from pipelines.einvoice.readiness import ReadinessCounts, readiness_counts
 from pipelines.lake import CUSTOMERS, QUALITY, Lake
 from pipelines.quality.report import REPORT_HTML, REPORT_JSON
 from pipelines.warehouse.base import Warehouse
@@ -130,6 +131,7 @@ class ReportData:
     quality: Quality
     push_states: tuple[tuple[str, int], ...] | None
     identity: tuple[tuple[str, int], ...] | None
+    einvoice: ReadinessCounts | None = None
 
 
 def gather(warehouse: Warehouse, lake: Lake | None, *, links_from: Path | None = None) -> ReportData:
@@ -153,6 +155,7 @@ def gather(warehouse: Warehouse, lake: Lake | None, *, links_from: Path | None =
         quality=quality(lake, links_from),
         push_states=push_states(warehouse),
         identity=identity_classes(warehouse),
+        einvoice=readiness_counts(warehouse),
     )
 
 

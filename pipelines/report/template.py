@@ -150,5 +150,21 @@ more</span>{% endif %}</td></tr>
 <td class="num" data-class="{{ cls }}">{{ num(count) }}</td></tr>
 {% endfor %}</tbody></table>
 {% endif %}</section>
+
+<section id="einvoice"><h2>E-invoice readiness</h2>
+{% if data.einvoice is none or not data.einvoice.businesses %}<p class="note">No businesses to assess yet
+(v_einvoice_readiness is missing or empty).</p>
+{% else %}
+<p><span data-ready="{{ data.einvoice.ready }}">{{ num(data.einvoice.ready) }}</span> of
+{{ num(data.einvoice.businesses) }} businesses
+({{ "%.1f"|format(100 * data.einvoice.share_ready) }} %) can receive an e-invoice today. Query
+<code>v_einvoice_readiness</code> for who; the rest are held back by:</p>
+<table><thead><tr><th>reason</th><th class="num">businesses</th><th>field to fix</th><th>rule</th></tr>
+</thead><tbody>
+{% for r in data.einvoice.reasons %}<tr><td>{{ r.reason }}</td>
+<td class="num" data-reason="{{ r.reason }}">{{ num(r.businesses) }}</td><td>{{ r.field }}</td>
+<td>{{ r.rule }}</td></tr>
+{% endfor %}</tbody></table>
+{% endif %}</section>
 </body></html>
 """

@@ -19,6 +19,7 @@ Views:
     ``v_window_coverage``    loaded windows per source, and the gaps between them (the one place coverage
                              is computed: the push reads its rows).
     ``v_businesses``         one row per business across both systems: its code in each, fields that disagree.
+    ``v_einvoice_readiness`` one row per business: can it receive an e-invoice today, and if not, why.
 """
 
 from __future__ import annotations
@@ -29,7 +30,15 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Final
 
-from pipelines.contracts import Column, Contract, comment_sql, create_table_sql, load_contract, quote_ident
+from pipelines.contracts import (
+    Column,
+    Contract,
+    comment_sql,
+    create_table_sql,
+    load_contract,
+    quote_ident,
+    sql_type,
+)
 from pipelines.errors import ContractError
 
 CUSTOMERS: Final = "customers"
@@ -41,6 +50,7 @@ V_CUSTOMERS: Final = "v_customers"
 V_COVERAGE: Final = "v_window_coverage"
 MATCHES: Final = "customer_matches"
 V_BUSINESSES: Final = "v_businesses"
+V_EINVOICE: Final = "v_einvoice_readiness"
 # Malaysia's zone: a load that started on a Malaysia date says nothing of customers modified after it.
 LOCAL_ZONE: Final = "Asia/Kuala_Lumpur"
 
@@ -178,10 +188,26 @@ def content_columns() -> list[str]:
 
 
 def table_statements(spec: TableSpec, dialect: str) -> list[str]:
-    """``CREATE TABLE IF NOT EXISTS`` and its comments for one table."""
+    """``CREATE TABLE IF NOT EXISTS``, the columns later contract versions added, and the comments."""
     return [
         create_table_sql(spec.contract, dialect, primary_key=list(spec.primary_key)),
+        *added_column_statements(spec, dialect),
         *comment_sql(spec.contract),
+    ]
+
+
+def added_column_statements(spec: TableSpec, dialect: str) -> list[str]:
+    """``ADD COLUMN IF NOT EXISTS`` for the e-invoice columns (customer contract 1.1.0), nullable.
+
+    A warehouse created by 1.0.0 gains them empty; re-normalizing and loading its windows fills them.
+    """
+    from pipelines.einvoice.spec import COLUMNS as EINVOICE_COLUMNS
+
+    table = quote_ident(spec.name)
+    return [
+        f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {quote_ident(c.name)} {sql_type(c, dialect)}"
+        for c in spec.contract.columns
+        if c.name in EINVOICE_COLUMNS
     ]
 
 
@@ -392,6 +418,7 @@ def schema_statements(dialect: str) -> list[str]:
     out += v_customers_statements()
     out += v_coverage_statements(dialect)
     out += v_businesses_statements()
+    out += v_einvoice_statements()
     return out
 
 
@@ -450,6 +477,60 @@ WHERE b.source_system = 'smartacc'
         + _literal(
             "One row per business across SkyBiz and SmartAcc: its code in each system and the fields that "
             "disagree. Built from customer_matches (class same); rebuilt identity shows here at once."
+        ),
+        *(f"COMMENT ON COLUMN {view}.{quote_ident(n)} IS {_literal(t)}" for n, t in comments.items()),
+    ]
+
+
+# The e-invoice columns v_einvoice_readiness shows, from the SmartAcc record of the business.
+V_EINVOICE_COLUMNS: Final = (
+    "tax_id", "tin_kind", "id_type", "id_number", "einvoice_sst_no", "lhdn_state_code", "country_alpha3",
+    "tin_validated",
+)  # fmt: skip
+
+
+def v_einvoice_statements() -> list[str]:
+    """The ``v_einvoice_readiness`` view: one row per business of ``v_businesses``, ready or not and why.
+
+    A business's e-invoice identity is its SmartAcc record's (a SkyBiz customer inherits the identity its
+    SmartAcc twin holds): ``ready`` and ``reasons`` are that record's ``einvoice_ready`` and
+    ``einvoice_reasons``, computed at normalization from the contract's rules. A business SkyBiz alone holds
+    has no e-invoice fields (``no_smartacc_record``); a SmartAcc row loaded before the e-invoice columns
+    existed is ``not_assessed`` until its window is normalized and loaded again.
+    """
+    from pipelines.einvoice.spec import NO_SMARTACC_RECORD, NOT_ASSESSED
+
+    view = quote_ident(V_EINVOICE)
+    shown = ", ".join(f"c.{quote_ident(c)}" for c in V_EINVOICE_COLUMNS)
+    sql = f"""CREATE OR REPLACE VIEW {view} AS
+SELECT b.systems, b.skybiz_code, b.smartacc_id, b.name, {shown},
+       COALESCE(c.einvoice_ready, FALSE) AS ready,
+       CASE WHEN c.customer_key IS NULL THEN '{NO_SMARTACC_RECORD}'
+            WHEN c.einvoice_ready IS NULL THEN '{NOT_ASSESSED}'
+            ELSE c.einvoice_reasons END AS reasons
+FROM {quote_ident(V_BUSINESSES)} b
+LEFT JOIN {quote_ident(CUSTOMERS)} c
+  ON c.source_system = 'smartacc' AND c.source_customer_id = b.smartacc_id"""
+    customer = load_contract("customer")
+    comments = {
+        "systems": "both (the business is in SkyBiz and SmartAcc), skybiz or smartacc.",
+        "skybiz_code": "The SkyBiz CusCode.",
+        "smartacc_id": "The SmartAcc AcCustomerID whose e-invoice fields the business uses.",
+        "name": "The business's name (SmartAcc's where it has one).",
+        **{c: customer.column(c).description for c in V_EINVOICE_COLUMNS},
+        "ready": "Whether an e-invoice can be issued to the business today (no reasons).",
+        "reasons": (
+            "Semicolon-separated codes of what is missing or wrong (docs/einvoice.md); "
+            f"{NO_SMARTACC_RECORD}: only SkyBiz holds the business; {NOT_ASSESSED}: loaded before "
+            "e-invoice checks, reload its window."
+        ),
+    }
+    return [
+        sql,
+        f"COMMENT ON VIEW {view} IS "
+        + _literal(
+            "E-invoice readiness (LHDN MyInvois) of every business across SkyBiz and SmartAcc, one row per "
+            "v_businesses row: the identity its SmartAcc record holds, ready or not, and the reasons."
         ),
         *(f"COMMENT ON COLUMN {view}.{quote_ident(n)} IS {_literal(t)}" for n, t in comments.items()),
     ]
