@@ -57,7 +57,7 @@ def personal_values(warehouse: Warehouse, limit: int = 8) -> list[str]:
     for column in ("name", "email", "phone"):
         rows = warehouse.query(
             f"SELECT {column} FROM customers WHERE {column} IS NOT NULL AND length({column}) >= 8 "
-            f"ORDER BY customer_key LIMIT ?",
+            f"ORDER BY customer_key LIMIT $1",
             (limit,),
         )
         values += [str(r[0]) for r in rows]
