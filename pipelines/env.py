@@ -139,3 +139,8 @@ class SourceEnv(EnvModel):
 
 def _or(value: Any, default: Any) -> Any:
     return default if value is None else value
+
+
+def core_env(env: Mapping[str, str] | None = None) -> CoreEnv:
+    """The ``SKYSMART_*`` core variables alone (no source settings): for code that needs one of them."""
+    return read_env(CoreEnv, env)

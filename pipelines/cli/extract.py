@@ -1,4 +1,4 @@
-"""``skysmart extract skybiz|smartacc``: read a date range from a vendor into the raw lake, window by window.
+"""``skysmart extract --source <source>``: read a date range from a vendor into the raw lake, by window.
 
 Configuration comes from ``SKYSMART_*`` variables (:meth:`pipelines.config.Settings.from_env`); ``--lake``
 overrides ``SKYSMART_LAKE``. Progress goes to stderr (when it is a terminal), the summary table to stdout.
@@ -16,7 +16,8 @@ from typing import Any
 from pipelines.cli import options
 from pipelines.config import Settings
 from pipelines.errors import WindowError
-from pipelines.windows import SOURCES, Window, plan_windows
+from pipelines.sources import registry
+from pipelines.windows import Window, plan_windows
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -31,7 +32,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     options.add_source(parser)
     # The positional form (`extract skybiz …`) of earlier releases still works, unlisted.
-    parser.add_argument("positional_source", nargs="?", choices=SOURCES, help=argparse.SUPPRESS)
+    parser.add_argument("positional_source", nargs="?", choices=registry.names(), help=argparse.SUPPRESS)
     parser.add_argument("--from", dest="date_from", metavar="YYYY-MM-DD", help="first date (inclusive)")
     parser.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD", help="last date (inclusive)")
     parser.add_argument(
@@ -60,7 +61,9 @@ def chosen_sources(args: argparse.Namespace) -> tuple[str, ...]:
         raise WindowError(f"source given twice: {args.positional_source} and --source {args.source}")
     chosen = (args.positional_source,) if args.positional_source else options.sources(args)
     if args.window and len(chosen) > 1:
-        raise WindowError("--window is one source's window: add --source skybiz or --source smartacc")
+        raise WindowError(
+            "--window is one source's window: add --source " + " or --source ".join(registry.default_names())
+        )
     return chosen
 
 

@@ -7,13 +7,16 @@ every command answers the same mistake with the same one-line reason and exit co
 from __future__ import annotations
 
 import argparse
-import os
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipelines.config import Settings
 from pipelines.errors import ConfigError, WindowError
-from pipelines.windows import SOURCES
+from pipelines.sources import registry
+
+if TYPE_CHECKING:
+    from pipelines.env import CoreEnv
 
 
 def add_range(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
@@ -27,9 +30,12 @@ def add_range(parser: argparse.ArgumentParser, *, required: bool = True) -> None
 
 
 def add_source(parser: argparse.ArgumentParser) -> None:
-    """``--source skybiz|smartacc|all``."""
+    """``--source <name>|all``: the registered sources (``all``: the default ones)."""
     parser.add_argument(
-        "--source", choices=(*SOURCES, "all"), default="all", help="which source's windows (default: all)"
+        "--source",
+        choices=(*registry.names(), "all"),
+        default="all",
+        help="which source's windows (default: all)",
     )
 
 
@@ -67,7 +73,7 @@ def date_range(args: argparse.Namespace) -> tuple[date, date]:
 
 def sources(args: argparse.Namespace) -> tuple[str, ...]:
     """The sources ``--source`` selects."""
-    return SOURCES if args.source == "all" else (args.source,)
+    return registry.default_names() if args.source == "all" else (args.source,)
 
 
 def add_create(parser: argparse.ArgumentParser) -> None:
@@ -83,7 +89,7 @@ def lake_url(args: argparse.Namespace, *, writes: bool = False) -> str:
     A command that ``writes`` refuses a local lake whose parent folder does not exist (a typo would
     otherwise start a new, empty lake), unless ``--create`` was given.
     """
-    url = str(args.lake or os.environ.get("SKYSMART_LAKE", "").strip() or Settings().lake_url)
+    url = str(args.lake or _env().lake or Settings().lake_url)
     return _checked(url, "lake", "--lake", create=getattr(args, "create", False)) if writes else url
 
 
@@ -93,13 +99,20 @@ def warehouse_url(args: argparse.Namespace, *, writes: bool = False, must_exist:
     A command that ``writes`` refuses a DuckDB file whose folder does not exist unless ``--create`` was
     given; one that needs what is already there (``must_exist``) refuses a DuckDB file that does not exist.
     """
-    url = str(args.warehouse or os.environ.get("SKYSMART_WAREHOUSE", "").strip() or Settings().warehouse_url)
+    url = str(args.warehouse or _env().warehouse or Settings().warehouse_url)
     path = _local_path(url, "duckdb://")
     if must_exist and path is not None and str(path) != ":memory:" and not path.exists():
         raise ConfigError(f"no warehouse at {path}; check --warehouse, or load one first with `skysmart run`")
     if writes:
         return _checked(url, "warehouse", "--warehouse", create=getattr(args, "create", False))
     return url
+
+
+def _env() -> CoreEnv:
+    """``SKYSMART_*`` through the settings layer (imported here: ``--help`` stays quick)."""
+    from pipelines.env import core_env
+
+    return core_env()
 
 
 def _local_path(url: str, scheme: str) -> Path | None:

@@ -26,6 +26,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipelines.contracts import check_param
+
 TEXT: Final = pa.large_string()
 """Working text type: large offsets, so one column of a million long values never overflows 2 GiB."""
 
@@ -345,7 +347,7 @@ def _implausible_abroad(number: Any, region: str, text: str) -> bool:
     return not digits.startswith(("+", "00"))
 
 
-_E164: Final = r"^\+[1-9][0-9]{6,14}$"
+_E164: Final = str(check_param("customer", "phone", "pattern", "pattern"))  # the contract's E.164 rule
 # A trailing extension the way people type it: "03-2142 1234 ext. 12", "... x 12", "... Ext 12".
 _PHONE_EXTENSION: Final = r"(?i)^(?P<number>.*[0-9])\s*(?:ext\.?|extn\.?|x)\s*(?P<ext>[0-9]{1,7})$"
 
@@ -421,7 +423,7 @@ _EMAIL_FAST: Final = (
     r"^[a-z0-9_+\-]+(?:\.[a-z0-9_+\-]+)*"
     r"@(?:[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
 )
-_EMAIL_CONTRACT: Final = r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$"
+_EMAIL_CONTRACT: Final = str(check_param("customer", "email", "pattern", "pattern"))
 
 
 @dataclass(frozen=True, slots=True)

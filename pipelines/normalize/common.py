@@ -13,6 +13,7 @@ from typing import Final
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipelines.contracts import check_param
 from pipelines.normalize.clean import (
     TEXT,
     ValueResult,
@@ -35,9 +36,10 @@ from pipelines.normalize.clean import (
     title_case,
     where,
 )
-from pipelines.normalize.model import Draft
+from pipelines.normalize.model import CUSTOMER_CONTRACT, Draft
 
-NAME_MAX: Final = 200  # the contract's length check on ``name``; longer names are quarantined, not cut
+NAME_MAX: Final = int(check_param(CUSTOMER_CONTRACT, "name", "length", "max"))
+"""The contract's length check on ``name``; longer names are quarantined, not cut."""
 MALAYSIA_OFFSET: Final = timedelta(hours=8)
 
 

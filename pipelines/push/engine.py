@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import re
 import time
 import uuid
@@ -141,11 +140,13 @@ class PushSettings:
         ``INCLUDE_INACTIVE=1``, ``SKYBIZ_COVERED_FROM=2021-01-01``, ``MAX_STALENESS_DAYS=2``. Unset (or
         empty) variables keep the defaults.
         """
-        env = os.environ if env is None else env
+        from pipelines.env import PushEnv, read_env
+
+        values = read_env(PushEnv, env).model_dump()
 
         def get(name: str) -> str | None:
-            value = env.get(f"SKYSMART_PUSH_{name}")
-            return None if value is None else value.strip()
+            value: str | None = values[name.lower()]
+            return value
 
         def listed(raw: str) -> tuple[str, ...]:
             return tuple(part.strip() for part in raw.split(",") if part.strip())

@@ -6,8 +6,6 @@ the CLI) talks to the :class:`Warehouse` interface and never to an engine direct
 
 from __future__ import annotations
 
-import os
-
 from pipelines.config import Settings
 from pipelines.warehouse.base import Warehouse, mask_url
 from pipelines.warehouse.load import LoadResult, committed_windows, load_range, load_window, load_windows
@@ -30,7 +28,9 @@ _DUCKDB_SCHEME = "duckdb://"
 
 def default_url() -> str:
     """``SKYSMART_WAREHOUSE``, or ``warehouse.duckdb`` in the working directory."""
-    return os.environ.get("SKYSMART_WAREHOUSE", "").strip() or Settings().warehouse_url
+    from pipelines.env import core_env
+
+    return core_env().warehouse or Settings().warehouse_url
 
 
 def open_warehouse(url: str | None = None, *, read_only: bool = False) -> Warehouse:

@@ -13,7 +13,6 @@ in the load's one transaction.
 from __future__ import annotations
 
 import itertools
-import os
 import re
 import uuid
 from collections.abc import Iterable, Iterator
@@ -25,6 +24,7 @@ import duckdb
 import pyarrow as pa
 
 from pipelines.contracts import arrow_schema, quote_ident, sql_type
+from pipelines.env import core_env
 from pipelines.errors import ConfigError, TransientWarehouseError, WarehouseError
 from pipelines.warehouse import schema
 from pipelines.warehouse.base import Params, Warehouse
@@ -90,7 +90,7 @@ class DuckDBWarehouse(Warehouse):
             self.execute("SET checkpoint_threshold = '1GB'")
             # DuckDB's buffer pool may otherwise take 80 % of the machine; the loads' working sets are far
             # smaller, and bigger operations spill to disk. SKYSMART_DUCKDB_MEMORY_LIMIT overrides it.
-            limit = os.environ.get("SKYSMART_DUCKDB_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)
+            limit = core_env().duckdb_memory_limit or DEFAULT_MEMORY_LIMIT
             self.execute(f"SET memory_limit = '{_memory_limit(limit)}'")
 
     # -- the public interface ----------------------------------------------------------------------------
