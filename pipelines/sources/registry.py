@@ -5,7 +5,7 @@ Three ways in, in this order:
 1. **Built in**: every subpackage of :mod:`pipelines.sources` that exports ``SPEC`` (``skybiz``,
    ``smartacc``).
 2. **Installed**: an entry point in the group ``skysmart.sources`` naming a :class:`SourceSpec`
-   (``acme = "skysmart_acme:SPEC"`` under ``[project.entry-points."skysmart.sources"]``).
+   (``crm = "skysmart_crm:SPEC"`` under ``[project.entry-points."skysmart.sources"]``).
 3. **At run time**: :func:`register_source` (tests, notebooks, a plugin that builds its spec).
 
 Only the specs are imported here — they are plain data — so importing the registry stays cheap (the DAG
