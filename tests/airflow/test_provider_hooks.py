@@ -212,3 +212,47 @@ def test_test_connection_fails_cleanly_without_the_secret(
     assert not ok
     assert expected in message
     assert secret not in message
+
+
+def test_provider_info_lists_hooks_operators_and_the_registry_sources() -> None:
+    from pipelines.sources import registry
+    from skysmart_airflow.provider import get_provider_info
+
+    info = get_provider_info()
+    (hooks,) = info["hooks"]
+    (operators,) = info["operators"]
+    assert "skysmart_airflow.hooks" in hooks["python-modules"]
+    assert operators["python-modules"] == ["skysmart_airflow.operators"]
+    assert {hooks["integration-name"], operators["integration-name"]} == {
+        i["integration-name"] for i in info["integrations"]
+    }
+    types = [c["connection-type"] for c in info["connection-types"]]
+    assert types[: len(registry.names())] == [s.connection.conn_type for s in registry.specs()]
+    assert "skysmart_warehouse" in types
+    for module in (*hooks["python-modules"], *operators["python-modules"]):
+        __import__(module)
+
+
+def test_warehouse_url_is_masked_in_task_logs(airflow_env: Any) -> None:
+    """Airflow masks extras by key name and ``url`` is not one; the hook registers the URL's password."""
+    from airflow.sdk import Connection
+    from airflow.sdk.log import redact  # what task-log processors apply
+
+    from skysmart_airflow.hooks import WarehouseHook
+
+    password = "pg-log-secret-5b81d2"
+    url = f"postgresql://etl:{password}@db.internal:5432/dwh"
+    airflow_env(
+        {
+            "AIRFLOW_CONN_MASKED_WAREHOUSE": json.dumps(
+                {"conn_type": "skysmart_warehouse", "extra": {"url": url}}
+            )
+        }
+    )
+    line = f"opening warehouse {url} for the load"
+    assert Connection.get("masked_warehouse").extra_dejson["url"] == url
+    assert password in str(redact(line))  # what Airflow alone does with a `url` extra
+
+    assert WarehouseHook("masked_warehouse").get_url() == url
+    shown = str(redact(line))
+    assert password not in shown and "***" in shown
