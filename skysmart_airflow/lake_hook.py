@@ -17,7 +17,9 @@ from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
 from pipelines.errors import ConfigError, SkysmartError, register_secret
-from pipelines.lake import Lake, configure_object_store, is_object_store
+
+# pipelines.lake (pyarrow, fsspec) is imported where it is used: provider discovery imports this module
+# for connection_type_info() and must stay light.
 
 
 class LakeHook(BaseHook):
@@ -64,6 +66,8 @@ class LakeHook(BaseHook):
 
     def configure(self, lake_url: str) -> None:
         """Point this task process's object-store access at the connection; nothing for a local lake."""
+        from pipelines.lake import configure_object_store, is_object_store
+
         if not is_object_store(lake_url):
             return
         try:
@@ -78,6 +82,7 @@ class LakeHook(BaseHook):
 
     def get_conn(self) -> Any:
         """The lake of the ``url`` extra (else the ``skysmart_lake`` Variable), opened with these options."""
+        from pipelines.lake import Lake
         from skysmart_airflow.operators import lake_url_from_environment
 
         conn = self.get_connection(str(self.lake_conn_id))

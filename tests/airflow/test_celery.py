@@ -1,0 +1,168 @@
+"""Scale-out, for real: two Celery workers that share no disk run skysmart's DAGs into Postgres from S3.
+
+The deployment is :mod:`tests.airflow.scaleout`: the lake on moto's S3 server (127.0.0.1), Airflow's metadata
+and Celery's results in a Postgres database made for the test, Redis on 127.0.0.1:6379 as the broker (a
+missing Redis or Postgres fails the test), the warehouse in another Postgres database, the sandbox as the
+vendors; api-server, dag-processor and scheduler, and two workers each in its own empty directory.
+
+1. ``airflow backfill create`` over six months of ``skysmart_customers``: every run succeeds, both workers ran
+   task instances (``task_instance.hostname`` is the worker's name), the warehouse holds exactly the
+   sandbox's customers of those months (each as a customer or a quarantined row, none twice), the lake is in
+   the bucket, and the workers' directories hold logs only.
+2. One ``skysmart_backfill`` run over the same six months, during which a worker is SIGKILLed while it runs a
+   task: the scheduler notices the missing heartbeats, Airflow retries the task, the other worker runs it,
+   the run succeeds and the warehouse is still exact.
+
+Cost control (two shared cores): monthly schedule and ``lookback_days=0`` (one window per source and run),
+a small sandbox, one migration copied per case with ``CREATE DATABASE ... TEMPLATE``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import date
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from skysmart_sandbox.data import SandboxData, generate
+from skysmart_sandbox.server import SandboxServer
+from tests.airflow.scaleout import (
+    CUSTOMERS_DAG,
+    WORKERS,
+    Deployment,
+    Shared,
+    database_url,
+    migrated_metadata_template,
+    postgres_database,
+    redis_broker,
+)
+from tests.airflow.truth import sandbox_ids, warehouse_ids
+from tests.fixtures.s3 import S3Store
+
+pytestmark = [pytest.mark.xdist_group("airflow"), pytest.mark.slow]
+
+FIRST, LAST = date(2025, 1, 1), date(2025, 6, 30)
+LAST_RUN = date(2025, 6, 1)  # the logical date of the sixth monthly run
+SOURCES = ("skybiz", "smartacc")
+MONTHS = 6
+
+
+@cache
+def history() -> SandboxData:
+    """Customers modified from December 2024 to June 2025 in both systems (deterministic)."""
+    return generate(600, 41, history_start=date(2024, 12, 1), history_end=LAST)
+
+
+@pytest.fixture(scope="module")
+def metadata_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One migrated Airflow schema in Postgres for the module; each case copies it."""
+    with migrated_metadata_template(tmp_path_factory.mktemp("migrate")) as name:
+        yield name
+
+
+@pytest.fixture
+def shared(metadata_template: str, s3_store: S3Store, postgres_url: str) -> Iterator[Shared]:
+    """Fresh metadata database and broker, the sandbox, a bucket and a Postgres warehouse for one case."""
+    with (
+        SandboxServer(data=history(), seed=41) as sandbox,
+        postgres_database("skysmart_airflow", template=metadata_template) as metadata,
+        redis_broker() as broker,
+    ):
+        yield Shared(
+            endpoints=sandbox.endpoints,
+            store=s3_store,
+            warehouse_url=postgres_url,
+            metadata_url=database_url(metadata, "+psycopg"),
+            broker_url=broker,
+        )
+
+
+def assert_warehouse_exact(shared: Shared) -> None:
+    for source in SOURCES:
+        expected = sandbox_ids(history(), source, FIRST, LAST)
+        assert expected and warehouse_ids(shared.warehouse_url, source) == expected, source
+
+
+def test_a_backfill_spread_over_two_celery_workers_fills_the_warehouse_exactly(
+    shared: Shared, tmp_path: Path
+) -> None:
+    with Deployment(tmp_path, shared) as deployment:
+        began = time.perf_counter()
+        deployment.backfill_customers(FIRST, LAST_RUN)
+        runs = deployment.wait_for_runs(MONTHS, timeout=540)
+        seconds = time.perf_counter() - began
+        spread = deployment.spread()
+        tasks = deployment.services.query(
+            "SELECT dag_id, task_id, state, count(*) FROM task_instance GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+        )
+        files = {name: deployment.local_files(name) for name in WORKERS}
+
+    assert len(runs) == MONTHS and set(runs.values()) == {"success"}, (runs, tasks)
+    assert sorted((r[0], r[1], r[2], r[3]) for r in tasks) == [
+        (CUSTOMERS_DAG, "plan", "success", MONTHS),
+        *[(CUSTOMERS_DAG, f"window.{step}", "success", MONTHS * 2) for step in sorted(STEPS)],
+    ]
+    # Both machines worked, and only they: every task instance names the worker that ran it.
+    assert set(spread) == set(WORKERS) and all(spread[name] > 0 for name in WORKERS), spread
+    assert sum(spread.values()) == MONTHS * 9
+    assert_warehouse_exact(shared)
+    # The lake is in the bucket: every month of both sources normalized and quarantined there.
+    manifests = [key for key in shared.store.object_keys("lake/") if key.endswith("/_manifest.json")]
+    layers = Counter(key.split("/")[1] for key in manifests)
+    assert layers["normalized"] == layers["quarantine"] == MONTHS * 2 <= layers["raw"], layers
+    # Nothing but logs on the workers' own disks (their home, working directory and TMPDIR are there).
+    for name, paths in files.items():
+        assert paths and all(path.startswith("logs/") for path in paths), (name, paths[:20])
+    print(
+        f"\nscale-out: 2 Celery workers, {MONTHS}-month backfill ({sum(spread.values())} task instances) "
+        f"in {seconds:.0f} s; spread {dict(sorted(spread.items()))}"
+    )
+
+
+STEPS = ("extract", "normalize", "validate", "load")
+
+KILL_KNOBS = {
+    # Notice a dead worker in seconds rather than Airflow's five-minute default.
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_SEC": "2",
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
+    "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "90",
+    "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "5",
+}
+
+
+def test_a_worker_killed_mid_task_loses_nothing_and_doubles_nothing(shared: Shared, tmp_path: Path) -> None:
+    victim_worker, survivor = WORKERS
+    with Deployment(tmp_path, shared, env=KILL_KNOBS) as deployment:
+        deployment.trigger_backfill_dag(FIRST, LAST)
+        victim = deployment.services.wait_for(
+            f"{victim_worker} to run a task",
+            lambda: deployment.services.query(
+                "SELECT task_id, map_index, try_number FROM task_instance "
+                "WHERE state = 'running' AND hostname = ? ORDER BY start_date LIMIT 1",
+                (victim_worker,),
+            ),
+            timeout=240,
+            interval=0.5,
+        )[0]
+        deployment.kill_worker(victim_worker)
+        runs = deployment.wait_for_runs(1, timeout=420)
+        tries = deployment.tries()
+        spread = deployment.spread()
+
+    assert list(runs.values()) == ["success"], (runs, tries)
+    finished = Counter(t[0] for t in tries if t[4] == "success")
+    assert finished == {"plan": 1, "batches": 1, "extract": MONTHS * 2, "process": 2}, tries
+    task_id, map_index, killed_try = victim
+    victim_tries = [t for t in tries if (t[0], t[1]) == (task_id, map_index)]
+    # The try on the dead worker failed (its heartbeats stopped); a later try succeeded on the survivor.
+    assert (task_id, map_index, killed_try, victim_worker) in [t[:4] for t in victim_tries], victim_tries
+    final = max(victim_tries, key=lambda t: t[2])
+    assert final[2] > killed_try and final[3:] == (survivor, "success"), victim_tries
+    assert spread.get(survivor, 0) > 0, spread
+    assert_warehouse_exact(shared)
+    print(f"\nkilled {victim_worker} during {task_id}[{map_index}] try {killed_try}; spread after: {spread}")
