@@ -5,7 +5,10 @@ from __future__ import annotations
 import importlib
 import sys
 
-AREAS = ("sandbox", "extract", "normalize", "quality", "warehouse", "push", "e2e", "faults", "identity")
+AREAS = (
+    "sandbox", "extract", "normalize", "quality", "warehouse", "push", "e2e", "faults", "identity",
+    "einvoice",
+)  # fmt: skip
 
 
 def main(argv: list[str]) -> None:
