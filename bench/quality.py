@@ -36,6 +36,7 @@ import pandas as pd
 import pyarrow as pa
 
 from pipelines.contracts import arrow_schema, load_contract, pandas_dtypes
+from pipelines.einvoice import COLUMNS as EINVOICE_COLUMNS
 from pipelines.errors import DataQualityError
 from pipelines.lake import CUSTOMERS, NORMALIZED, Lake
 from pipelines.windows import Window
@@ -125,6 +126,7 @@ def synthetic_customers(size: int, seed: int = 7) -> pd.DataFrame:
             "registration_no": _text(np.char.add("2020010", ids), nulls(0.6)),
             "tax_id": _text(np.char.add("C2", np.char.zfill(idx.astype(str), 9)), nulls(0.6)),
             "sst_no": _text(np.full(size, "W10-1808-31000000"), nulls(0.9)),
+            **{c: pd.Series([None] * size, dtype="object") for c in EINVOICE_COLUMNS},  # SkyBiz: none
             "created_at": pd.Series(modified - pd.Timedelta(days=400)),
             "modified_at": pd.Series(modified),
             "source_version": pd.Series(idx + 1),
