@@ -31,7 +31,9 @@ from pipelines.contracts import (
     pandas_dtypes,
     quote_ident,
 )
+from pipelines.einvoice.spec import load_spec
 from pipelines.quality import build_suite, frame_from_table
+from pipelines.quality.suite import READINESS_RULE
 
 DECIMAL = re.compile(r"^decimal\((\d+),(\d+)\)$")
 ARROW = {
@@ -210,7 +212,12 @@ def test_gx_suite_has_one_expectation_per_check_on_the_right_columns(contract: C
     assert columns.column_list == contract.column_names
     dtypes = {e.column: e.dtype for e in suite.expectations if e.meta["rule"] == "dtype"}
     assert dtypes == {c.name: _pandas(c) for c in contract.columns}
-    assert len(suite.expectations) == 1 + len(contract.columns) + len(contract.checks)
+    # Plus one warning per e-invoice readiness rule on contracts that carry einvoice_reasons (tests/einvoice).
+    readiness = [e for e in suite.expectations if e.meta["rule"] == READINESS_RULE]
+    assert {e.column for e in readiness} <= {"einvoice_reasons"}
+    expected = len(load_spec().rules) if "einvoice_reasons" in contract.column_names else 0
+    assert len(readiness) == expected
+    assert len(suite.expectations) == 1 + len(contract.columns) + len(contract.checks) + len(readiness)
 
 
 # -- DDL ------------------------------------------------------------------------------------------------
