@@ -87,11 +87,11 @@ ProgressCallback = Callable[[ExtractProgress], None]
 def as_window_source(client: object) -> WindowSource:
     """Adapt a vendor client to :class:`WindowSource` through its source's ``SourceSpec.window_adapter``.
 
-    The client's source is found in the registry by its class (``SourceSpec.client``); an object that is
-    already a :class:`WindowSource` (a test double, an adapted client) passes as it is.
+    The client's source is found in the registry by its class (``SourceSpec.client``, subclasses too); an
+    object that is already a :class:`WindowSource` (a test double, an adapted client) passes as it is.
     """
     for spec in registry.specs():
-        if type(client) is spec.load("client"):
+        if isinstance(client, spec.load("client")):
             adapted: WindowSource = spec.load("window_adapter")(client)
             return adapted
     if isinstance(client, WindowSource):
