@@ -279,37 +279,40 @@ class Deployment:
             ["dags", "unpause", BACKFILL_DAG], ["dags", "trigger", BACKFILL_DAG, "--conf", json.dumps(conf)]
         )
 
-    def wait_for_runs(self, count: int, *, timeout: float) -> dict[str, str]:
-        """Wait until ``count`` runs are finished; returns ``run_id -> state`` of every run."""
+    def wait_for_runs(self, dag_id: str, count: int, *, timeout: float) -> dict[str, str]:
+        """Wait until ``count`` runs of ``dag_id`` are finished; returns ``run_id -> state`` of its runs."""
         self.services.wait_for(
-            f"{count} DAG runs to finish",
+            f"{count} runs of {dag_id} to finish",
             lambda: self.services.query(
-                "SELECT count(*) FROM dag_run WHERE state IN ('success', 'failed') HAVING count(*) >= ?",
-                (count,),
+                "SELECT count(*) FROM dag_run WHERE dag_id = ? AND state IN ('success', 'failed') "
+                "HAVING count(*) >= ?",
+                (dag_id, count),
             ),
             timeout=timeout,
             interval=2,
         )
-        return {
-            str(r[0]): str(r[1])
-            for r in self.services.query("SELECT dag_id || '/' || run_id, state FROM dag_run")
-        }
+        rows = self.services.query("SELECT run_id, state FROM dag_run WHERE dag_id = ?", (dag_id,))
+        return {str(r[0]): str(r[1]) for r in rows}
 
-    def spread(self) -> dict[str, int]:
-        """Successful task instances per recorded hostname (worker name)."""
+    def spread(self, dag_id: str | None = None) -> dict[str, int]:
+        """Successful task instances (of ``dag_id``, else of all DAGs) per recorded hostname."""
         rows = self.services.query(
-            "SELECT hostname, count(*) FROM task_instance WHERE state = 'success' GROUP BY hostname"
+            "SELECT hostname, count(*) FROM task_instance WHERE state = 'success' AND dag_id LIKE ? "
+            "GROUP BY hostname",
+            (dag_id or "%",),
         )
         return {str(r[0]): int(r[1]) for r in rows}
 
-    def tries(self) -> list[tuple[str, int, int, str, str]]:
-        """Every try of every task instance: ``(task_id, map_index, try_number, hostname, state)``."""
+    def tries(self, dag_id: str) -> list[tuple[str, int, int, str, str]]:
+        """Every try of a DAG's task instances: ``(task_id, map_index, try_number, hostname, state)``."""
         query = (
-            "SELECT task_id, map_index, try_number, coalesce(hostname, ''), coalesce(state, '') FROM {table}"
+            "SELECT task_id, map_index, try_number, coalesce(hostname, ''), coalesce(state, '') FROM {table} "
+            "WHERE dag_id = ?"
         )
-        rows = self.services.query(query.format(table="task_instance_history")) + self.services.query(
-            query.format(table="task_instance")
-        )
+        rows = [
+            *self.services.query(query.format(table="task_instance_history"), (dag_id,)),
+            *self.services.query(query.format(table="task_instance"), (dag_id,)),
+        ]
         return sorted((str(r[0]), int(r[1]), int(r[2]), str(r[3]), str(r[4])) for r in rows)
 
     def local_files(self, name: str) -> list[str]:

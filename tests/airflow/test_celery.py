@@ -9,28 +9,30 @@ vendors; api-server, dag-processor and scheduler, and two workers each in its ow
    task instances (``task_instance.hostname`` is the worker's name), the warehouse holds exactly the
    sandbox's customers of those months (each as a customer or a quarantined row, none twice), the lake is in
    the bucket, and the workers' directories hold logs only.
-2. One ``skysmart_backfill`` run over the same six months, during which a worker is SIGKILLed while it runs a
-   task: the scheduler notices the missing heartbeats, Airflow retries the task, the other worker runs it,
-   the run succeeds and the warehouse is still exact.
+2. Then one ``skysmart_backfill`` run over three of those months, during which a worker is SIGKILLed while it
+   runs a task: the scheduler notices the missing heartbeats, Airflow retries the task, the other worker
+   runs it, the run succeeds and the warehouse is still exact (the months it reloaded changed nothing).
 
-Cost control (two shared cores): monthly schedule and ``lookback_days=0`` (one window per source and run),
-a small sandbox, one migration copied per case with ``CREATE DATABASE ... TEMPLATE``.
+Cost control (two shared cores): one deployment for both cases (the kill comes last), monthly schedule and
+``lookback_days=0`` (one window per source and run), a small sandbox, heartbeat timeouts of seconds.
 """
 
 from __future__ import annotations
 
+import secrets
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import date
 from functools import cache
-from pathlib import Path
 
 import pytest
 
 from skysmart_sandbox.data import SandboxData, generate
 from skysmart_sandbox.server import SandboxServer
 from tests.airflow.scaleout import (
+    BACKFILL_DAG,
     CUSTOMERS_DAG,
     WORKERS,
     Deployment,
@@ -57,49 +59,64 @@ def history() -> SandboxData:
     return generate(600, 41, history_start=date(2024, 12, 1), history_end=LAST)
 
 
+KILL_KNOBS = {
+    # Notice a dead worker in seconds rather than Airflow's five-minute default.
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_SEC": "2",
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
+    "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "90",
+    "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "5",
+}
+
+
 @pytest.fixture(scope="module")
-def metadata_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One migrated Airflow schema in Postgres for the module; each case copies it."""
-    with migrated_metadata_template(tmp_path_factory.mktemp("migrate")) as name:
-        yield name
-
-
-@pytest.fixture
-def shared(metadata_template: str, s3_store: S3Store, postgres_url: str) -> Iterator[Shared]:
-    """Fresh metadata database and broker, the sandbox, a bucket and a Postgres warehouse for one case."""
+def deployment(s3_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """The running deployment both cases share, with its own databases, bucket and broker (all removed)."""
+    root = tmp_path_factory.mktemp("scaleout")
+    store = S3Store(
+        endpoint_url=s3_server,
+        bucket=f"skysmart-{uuid.uuid4().hex[:12]}",
+        key=f"AKIA{secrets.token_hex(8).upper()}",
+        secret=secrets.token_urlsafe(30),
+    )
+    store.client().create_bucket(Bucket=store.bucket)
     with (
         SandboxServer(data=history(), seed=41) as sandbox,
-        postgres_database("skysmart_airflow", template=metadata_template) as metadata,
+        migrated_metadata_template(root / "migrate") as metadata,
+        postgres_database("skysmart_warehouse") as warehouse,
         redis_broker() as broker,
     ):
-        yield Shared(
+        shared = Shared(
             endpoints=sandbox.endpoints,
-            store=s3_store,
-            warehouse_url=postgres_url,
+            store=store,
+            warehouse_url=database_url(warehouse),
             metadata_url=database_url(metadata, "+psycopg"),
             broker_url=broker,
         )
+        with Deployment(root, shared, env=KILL_KNOBS) as running:
+            yield running
 
 
-def assert_warehouse_exact(shared: Shared) -> None:
+def assert_warehouse_exact(shared: Shared, last: date = LAST) -> None:
     for source in SOURCES:
-        expected = sandbox_ids(history(), source, FIRST, LAST)
+        expected = sandbox_ids(history(), source, FIRST, last)
         assert expected and warehouse_ids(shared.warehouse_url, source) == expected, source
 
 
 def test_a_backfill_spread_over_two_celery_workers_fills_the_warehouse_exactly(
-    shared: Shared, tmp_path: Path
+    deployment: Deployment,
 ) -> None:
-    with Deployment(tmp_path, shared) as deployment:
-        began = time.perf_counter()
-        deployment.backfill_customers(FIRST, LAST_RUN)
-        runs = deployment.wait_for_runs(MONTHS, timeout=540)
-        seconds = time.perf_counter() - began
-        spread = deployment.spread()
-        tasks = deployment.services.query(
-            "SELECT dag_id, task_id, state, count(*) FROM task_instance GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
-        )
-        files = {name: deployment.local_files(name) for name in WORKERS}
+    shared = deployment.shared
+    began = time.perf_counter()
+    deployment.backfill_customers(FIRST, LAST_RUN)
+    runs = deployment.wait_for_runs(CUSTOMERS_DAG, MONTHS, timeout=540)
+    seconds = time.perf_counter() - began
+    spread = deployment.spread(CUSTOMERS_DAG)
+    tasks = deployment.services.query(
+        "SELECT dag_id, task_id, state, count(*) FROM task_instance WHERE dag_id = ? GROUP BY 1, 2, 3",
+        (CUSTOMERS_DAG,),
+    )
+    files = {name: deployment.local_files(name) for name in WORKERS}
 
     assert len(runs) == MONTHS and set(runs.values()) == {"success"}, (runs, tasks)
     assert sorted((r[0], r[1], r[2], r[3]) for r in tasks) == [
@@ -124,39 +141,32 @@ def test_a_backfill_spread_over_two_celery_workers_fills_the_warehouse_exactly(
 
 
 STEPS = ("extract", "normalize", "validate", "load")
-
-KILL_KNOBS = {
-    # Notice a dead worker in seconds rather than Airflow's five-minute default.
-    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_SEC": "2",
-    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
-    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
-    "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "90",
-    "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "5",
-}
+KILL_MONTHS = 3
 
 
-def test_a_worker_killed_mid_task_loses_nothing_and_doubles_nothing(shared: Shared, tmp_path: Path) -> None:
+def test_a_worker_killed_mid_task_loses_nothing_and_doubles_nothing(deployment: Deployment) -> None:
+    """Runs after the backfill (or alone, on an empty warehouse); the kill ends the deployment's worker-a."""
+    shared = deployment.shared
     victim_worker, survivor = WORKERS
-    with Deployment(tmp_path, shared, env=KILL_KNOBS) as deployment:
-        deployment.trigger_backfill_dag(FIRST, LAST)
-        victim = deployment.services.wait_for(
-            f"{victim_worker} to run a task",
-            lambda: deployment.services.query(
-                "SELECT task_id, map_index, try_number FROM task_instance "
-                "WHERE state = 'running' AND hostname = ? ORDER BY start_date LIMIT 1",
-                (victim_worker,),
-            ),
-            timeout=240,
-            interval=0.5,
-        )[0]
-        deployment.kill_worker(victim_worker)
-        runs = deployment.wait_for_runs(1, timeout=420)
-        tries = deployment.tries()
-        spread = deployment.spread()
+    deployment.trigger_backfill_dag(FIRST, date(2025, KILL_MONTHS, 31))
+    victim = deployment.services.wait_for(
+        f"{victim_worker} to run a task",
+        lambda: deployment.services.query(
+            "SELECT task_id, map_index, try_number FROM task_instance "
+            "WHERE dag_id = ? AND state = 'running' AND hostname = ? ORDER BY start_date LIMIT 1",
+            (BACKFILL_DAG, victim_worker),
+        ),
+        timeout=240,
+        interval=0.5,
+    )[0]
+    deployment.kill_worker(victim_worker)
+    runs = deployment.wait_for_runs(BACKFILL_DAG, 1, timeout=420)
+    tries = deployment.tries(BACKFILL_DAG)
+    spread = deployment.spread(BACKFILL_DAG)
 
     assert list(runs.values()) == ["success"], (runs, tries)
     finished = Counter(t[0] for t in tries if t[4] == "success")
-    assert finished == {"plan": 1, "batches": 1, "extract": MONTHS * 2, "process": 2}, tries
+    assert finished == {"plan": 1, "batches": 1, "extract": KILL_MONTHS * 2, "process": 2}, tries
     task_id, map_index, killed_try = victim
     victim_tries = [t for t in tries if (t[0], t[1]) == (task_id, map_index)]
     # The try on the dead worker failed (its heartbeats stopped); a later try succeeded on the survivor.
@@ -164,5 +174,7 @@ def test_a_worker_killed_mid_task_loses_nothing_and_doubles_nothing(shared: Shar
     final = max(victim_tries, key=lambda t: t[2])
     assert final[2] > killed_try and final[3:] == (survivor, "success"), victim_tries
     assert spread.get(survivor, 0) > 0, spread
-    assert_warehouse_exact(shared)
+    # After the first case the warehouse holds its six months (three of them reloaded now); alone, three.
+    after_the_backfill = deployment.services.query("SELECT 1 FROM dag_run WHERE dag_id = ?", (CUSTOMERS_DAG,))
+    assert_warehouse_exact(shared, LAST if after_the_backfill else date(2025, KILL_MONTHS, 31))
     print(f"\nkilled {victim_worker} during {task_id}[{map_index}] try {killed_try}; spread after: {spread}")
