@@ -22,7 +22,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check pipelines skysmart_airflow skysmart_sandbox dags tests bench scripts
 	$(BIN)/ruff format --check pipelines skysmart_airflow skysmart_sandbox dags tests bench scripts
 	$(BIN)/mypy pipelines skysmart_airflow skysmart_sandbox dags scripts
-	$(BIN)/lint-imports
+	$(BIN)/lint-imports --no-cache
 
 # Airflow's tests get a process of their own: dag.test() runs Airflow's execution API in-process, and a
 # worker that ran hundreds of other tests first has been seen to give the push DAG an empty selection.

@@ -66,7 +66,8 @@ def test_the_quick_start_runs_as_written(tmp_path: Path) -> None:
         f'trap \'printf "%s %s\\\\0" "$?" "$BASH_COMMAND" >> {log}\' DEBUG\n'
         # DEBUG runs before each command: the code logged with a command is its predecessor's.
         + _block("sandbox serve")
-        + "true\n"
+        # After the block: wait for the killed sandbox to exit, and say where it listened.
+        + 'trap - DEBUG; wait; echo "sandbox was at $SKYSMART_SKYBIZ_URL"\n'
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SKYSMART_", "AIRFLOW"))}
     result = subprocess.run(
@@ -93,9 +94,8 @@ def test_the_quick_start_runs_as_written(tmp_path: Path) -> None:
     assert re.search(r"SA-\d{3}-", result.stdout), "the read-back query found no customer created by the push"
     report = tmp_path / "report.html"
     assert report.is_file() and "<svg" in report.read_text(encoding="utf-8")
-    sandbox_env = (tmp_path / ".sandbox.env").read_text()
-    port = re.search(r"SKYSMART_SKYBIZ_URL=\S*:(\d+)/", sandbox_env)
-    assert port, sandbox_env
+    port = re.search(r"sandbox was at \S*:(\d+)/", result.stdout)
+    assert port, result.stdout[-2000:]
     # `kill %1` stopped the sandbox: nothing listens on its port any more.
     probe = subprocess.run(
         [sys.executable, "-c", f"import socket; socket.create_connection(('127.0.0.1', {port.group(1)}), 1)"],
