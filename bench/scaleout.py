@@ -94,8 +94,11 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--sizes", default="600", help="customers per system, comma-separated")
     parser.add_argument("--only", choices=("local", "celery"), help="run one set-up only")
     args = parser.parse_args(argv)
+    import logging
+
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per S3 request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
