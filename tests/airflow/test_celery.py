@@ -117,6 +117,10 @@ def test_a_backfill_spread_over_two_celery_workers_fills_the_warehouse_exactly(
         (CUSTOMERS_DAG,),
     )
     files = {name: deployment.local_files(name) for name in WORKERS}
+    xcoms = [str(row[0]) for row in deployment.services.query("SELECT value::text FROM xcom")]
+    logs = "".join(
+        path.read_text(errors="replace") for path in deployment.root.rglob("*.log") if path.is_file()
+    )
 
     assert len(runs) == MONTHS and set(runs.values()) == {"success"}, (runs, tasks)
     assert sorted((r[0], r[1], r[2], r[3]) for r in tasks) == [
@@ -134,6 +138,11 @@ def test_a_backfill_spread_over_two_celery_workers_fills_the_warehouse_exactly(
     # Nothing but logs on the workers' own disks (their home, working directory and TMPDIR are there).
     for name, paths in files.items():
         assert paths and all(path.startswith("logs/") for path in paths), (name, paths[:20])
+    # The lake's key pair reached the tasks through the connection, and went nowhere else.
+    assert xcoms and any(shared.lake_url in value for value in xcoms)
+    for secret in (shared.store.key, shared.store.secret):
+        assert not any(secret in value for value in xcoms)
+        assert secret not in logs
     print(
         f"\nscale-out: 2 Celery workers, {MONTHS}-month backfill ({sum(spread.values())} task instances) "
         f"in {seconds:.0f} s; spread {dict(sorted(spread.items()))}"
