@@ -7,7 +7,7 @@ import sys
 
 AREAS = (
     "sandbox", "extract", "normalize", "quality", "warehouse", "push", "e2e", "faults", "identity",
-    "einvoice",
+    "einvoice", "scaleout",
 )  # fmt: skip
 
 

@@ -73,6 +73,8 @@ def warehouse_connection_type() -> dict[str, Any]:
 
 def get_provider_info() -> dict[str, Any]:
     """Provider description read by Airflow's ProvidersManager; ``package-name`` is the distribution name."""
+    from skysmart_airflow.lake_hook import connection_type_info as lake_connection_type
+
     return {
         "package-name": "skysmart",
         "name": "skysmart",
@@ -90,5 +92,6 @@ def get_provider_info() -> dict[str, Any]:
         "connection-types": [
             *(source_connection_type(spec) for spec in registry.specs()),
             warehouse_connection_type(),
+            lake_connection_type(),
         ],
     }

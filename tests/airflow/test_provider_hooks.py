@@ -23,6 +23,7 @@ TYPES = {
     "skybiz": "skysmart_airflow.hooks.SkyBizHook",
     "smartacc": "skysmart_airflow.hooks.SmartAccHook",
     "skysmart_warehouse": "skysmart_airflow.hooks.WarehouseHook",
+    "skysmart_lake": "skysmart_airflow.lake_hook.LakeHook",
 }
 HTTP_FIELDS = {"connect_timeout", "read_timeout", "max_retries", "requests_per_second", "max_concurrency"}
 
