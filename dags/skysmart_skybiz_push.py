@@ -15,7 +15,7 @@ import pendulum
 from airflow.sdk import DAG, Param
 
 from skysmart_airflow.assets import CUSTOMERS_WAREHOUSE
-from skysmart_airflow.operators import PushCustomersOperator, RebuildMatchesOperator
+from skysmart_airflow.operators import PublishReportOperator, PushCustomersOperator, RebuildMatchesOperator
 
 with DAG(
     dag_id="skysmart_skybiz_push",
@@ -33,6 +33,10 @@ through the outbox table `skybiz_push_outbox`. A possible match is held for revi
 history, a **Malaysia date**), `allow_partial_coverage`. A real push refuses to run unless SkyBiz is loaded
 without gaps from that date through today (Malaysia time), because customers SkyBiz already has would look
 missing and be created twice.
+
+**Report:** the `report` task then writes one HTML page — coverage per source and month, loads,
+quarantine by rule, quality results, e-invoice readiness, push outcomes — to `report.html` at the lake's
+root; its XCom `report_url` says where. It runs whatever the push did and never changes the run's state.
 """,
     schedule=[CUSTOMERS_WAREHOUSE],
     start_date=pendulum.datetime(2020, 1, 1, tz="Asia/Kuala_Lumpur"),
@@ -64,4 +68,6 @@ missing and be created twice.
         allow_partial_coverage="{{ params.allow_partial_coverage }}",
         skybiz_covered_from="{{ params.skybiz_covered_from }}",
     )
-    identity >> push
+    # A teardown: the report is written whatever the push did, and the run's state stays the push's.
+    report = PublishReportOperator(task_id="report").as_teardown()
+    identity >> push >> report

@@ -196,6 +196,13 @@ class Lake:
             self._put_atomically(final, data)
         return self.full_url(final)
 
+    def write_root_file(self, name: str, data: bytes) -> str:
+        """Write a file at the lake's root (the whole-lake report) atomically; returns its URL."""
+        final = f"{self.root}/{name}"
+        with _guard(self, f"writing {name}"):
+            self._put_atomically(final, data)
+        return self.full_url(final)
+
     def _put_atomically(self, final: str, data: bytes) -> None:
         """Replace one small object whole: a rename on local disks, a single PUT on an object store."""
         if not self.is_local and "memory" not in self.fs.protocol:

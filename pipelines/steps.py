@@ -263,6 +263,13 @@ def push_step(
     return to_small_dict(result)
 
 
+def report_step(settings: Settings) -> dict[str, Any]:
+    """Publish the one-page report of the warehouse to the lake's root; returns ``{"report_url"}``."""
+    from pipelines.report import publish_report
+
+    return {"report_url": publish_report(settings.warehouse_url, settings.lake_url)}
+
+
 def to_small_dict(result: Any) -> dict[str, Any]:
     """A step result as JSON-safe primitives (dataclass fields; dates and windows as text)."""
     is_instance = dataclasses.is_dataclass(result) and not isinstance(result, type)

@@ -230,6 +230,42 @@ class RebuildMatchesOperator(BaseOperator):
         return rebuild_step(settings.warehouse_url)
 
 
+class PublishReportOperator(BaseOperator):
+    """Publish the one-page HTML report of the warehouse to the lake's root (``report.html``).
+
+    Its XCom ``report_url`` is where the page is; a DAG runs it as a teardown after its work, so it is
+    written whatever the work's outcome and never changes the run's state.
+    """
+
+    template_fields: Sequence[str] = ("lake_url",)
+    ui_color = "#fdf6e3"
+
+    def __init__(
+        self,
+        *,
+        lake_url: str | None = None,
+        lake_conn_id: str | None = DEFAULT_LAKE_CONN,
+        warehouse_conn_id: str = DEFAULT_WAREHOUSE_CONN,
+        retry_policy: RetryPolicy | None = SKYSMART_RETRY_POLICY,
+        retry_delay: timedelta | float = RETRY_DELAY,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(retry_policy=retry_policy, retry_delay=retry_delay, **kwargs)
+        self.lake_url = lake_url
+        self.lake_conn_id = lake_conn_id
+        self.warehouse_conn_id = warehouse_conn_id
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        """Run :func:`pipelines.steps.report_step`."""
+        from pipelines.steps import report_step
+        from skysmart_airflow.hooks import build_settings
+
+        settings = build_settings(
+            lake_url=open_lake_url(self.lake_url, self.lake_conn_id), warehouse_conn_id=self.warehouse_conn_id
+        )
+        return report_step(settings)
+
+
 class PushCustomersOperator(BaseOperator):
     """Create the SmartAcc customers SkyBiz lacks (or, with ``report_only``, report what would happen).
 

@@ -7,6 +7,6 @@ Split by job: :mod:`~pipelines.report.gather` reads the warehouse and the lake i
 
 from __future__ import annotations
 
-from pipelines.report.render import DEFAULT_OUT, write_report
+from pipelines.report.render import DEFAULT_OUT, LAKE_REPORT, publish_report, write_report
 
-__all__ = ["DEFAULT_OUT", "write_report"]
+__all__ = ["DEFAULT_OUT", "LAKE_REPORT", "publish_report", "write_report"]

@@ -15,6 +15,8 @@ from pipelines.report.template import TEMPLATE
 from pipelines.warehouse import open_warehouse
 
 DEFAULT_OUT = "report.html"
+LAKE_REPORT = "report.html"
+"""Where :func:`publish_report` leaves the report: at the lake's root, beside the layers it links into."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,3 +71,17 @@ def write_report(warehouse_url: str, lake_url: str | None, out: str | Path = DEF
     tmp.write_text(page, encoding="utf-8")
     tmp.replace(target)
     return target
+
+
+def publish_report(warehouse_url: str, lake_url: str) -> str:
+    """Write the report to the lake's root (:data:`LAKE_REPORT`) and return its URL: what a DAG run leaves.
+
+    Every worker and every reader of the lake can reach it there, wherever the task ran; on a local lake
+    its links to each window's quality page are relative, so the folder can be copied or served as a whole.
+    """
+    lake = Lake(lake_url)
+    with open_warehouse(warehouse_url, read_only=True) as warehouse:
+        data = gather(warehouse, lake, links_from=Path(lake.root) if lake.is_local else None)
+    page = render(data, make_charts(data))
+    url = lake.write_root_file(LAKE_REPORT, page.encode("utf-8"))
+    return Path(url).resolve().as_uri() if lake.is_local else url

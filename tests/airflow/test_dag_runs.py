@@ -411,6 +411,8 @@ def test_push_dag_dry_run_changes_nothing_stale_skybiz_refuses_and_a_real_run_cr
 
     assert refused.state == "failed"
     assert refused.tasks[("push", -1)] == ("failed", 1)  # PushCoverageError: not retried, nothing sent
+    # The report is a teardown: written although the push failed, and the run still reads failed.
+    assert refused.tasks[("report", -1)] == ("success", 1)
     assert not [r for r in server.skybiz.received if r.action == "create"]
     assert _outbox(tmp_path) == []
 
@@ -440,6 +442,11 @@ def test_push_dag_dry_run_changes_nothing_stale_skybiz_refuses_and_a_real_run_cr
     }
     assert {key for key, _, _ in outbox} <= active_smartacc
     assert content(warehouse, "customers", "customer_key") == customers_before
+    report_url = real.results[("report", -1)]["report_url"]
+    page = Path(report_url.removeprefix("file://")).read_text(encoding="utf-8")
+    assert report_url.endswith("/report.html") and "<svg" in page
+    # The page counts the outbox this run wrote.
+    assert f'data-state="created">{len(created):,}<' in page
     # This tenant's SkyBiz history is the backfill's two years, and that is as recent as it gets.
     airflow_env(
         {

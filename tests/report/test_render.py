@@ -191,3 +191,21 @@ def test_every_value_is_escaped_and_only_the_charts_are_trusted(tmp_path: Path) 
     assert "<script" not in page and "<img" not in page
     assert "&lt;script&gt;" in page
     assert svg_count(page) == 1
+
+
+def test_a_published_report_lands_at_the_lake_root_with_links_that_resolve(loaded_duckdb: Loaded) -> None:
+    import re
+
+    from pipelines.report import LAKE_REPORT, publish_report
+
+    url = publish_report(loaded_duckdb.warehouse_url, loaded_duckdb.lake_url)
+
+    lake_root = Path(Lake(loaded_duckdb.lake_url).root).resolve()
+    published = lake_root / LAKE_REPORT
+    assert url == published.as_uri()
+    page = published.read_text(encoding="utf-8")
+    _check_page(loaded_duckdb, page)
+    # Links into the lake are relative to the lake's root, so the lake can be moved or served whole.
+    hrefs = re.findall(r'href="([^"]+/report\.html)"', page)
+    assert hrefs and not any(href.startswith(("/", "file:")) for href in hrefs)
+    assert all((lake_root / unquote(href)).is_file() for href in hrefs)
