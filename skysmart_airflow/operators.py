@@ -17,7 +17,7 @@ Steps that read or write the lake open it by URL (``lake_url``, else the ``skysm
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -98,6 +98,7 @@ class SkysmartStepOperator(BaseOperator):
         skybiz_conn_id: str = DEFAULT_SKYBIZ_CONN,
         smartacc_conn_id: str = DEFAULT_SMARTACC_CONN,
         warehouse_conn_id: str = DEFAULT_WAREHOUSE_CONN,
+        conn_ids: Mapping[str, str] | None = None,
         retry_policy: RetryPolicy | None = SKYSMART_RETRY_POLICY,
         retry_delay: timedelta | float = RETRY_DELAY,
         **kwargs: Any,
@@ -109,17 +110,26 @@ class SkysmartStepOperator(BaseOperator):
         self.skybiz_conn_id = skybiz_conn_id
         self.smartacc_conn_id = smartacc_conn_id
         self.warehouse_conn_id = warehouse_conn_id
+        self.conn_ids = dict(conn_ids or {})
+
+    def vendor_conn_id(self, source: str) -> str:
+        """The connection a source's windows read: ``conn_ids``, the named ones, else ``<source>_default``.
+
+        So a source registered later (docs/ADDING_A_SOURCE.md) runs in the DAGs with no edit here.
+        """
+        named = {"skybiz": self.skybiz_conn_id, "smartacc": self.smartacc_conn_id}
+        return self.conn_ids.get(source) or named.get(source) or f"{source}_default"
 
     def settings(self, *, vendor: bool = False, warehouse: bool = False) -> Settings:
         """Settings reading only the connections this step needs."""
         from skysmart_airflow.hooks import build_settings
 
         source = self.window_ref.partition(":")[0]
+        vendors = {f"{source}_conn_id": self.vendor_conn_id(source)} if vendor else {}
         return build_settings(
             lake_url=open_lake_url(self.lake_url, self.lake_conn_id),
             warehouse_conn_id=self.warehouse_conn_id if warehouse else None,
-            skybiz_conn_id=self.skybiz_conn_id if vendor and source == "skybiz" else None,
-            smartacc_conn_id=self.smartacc_conn_id if vendor and source == "smartacc" else None,
+            **vendors,
         )
 
 

@@ -232,3 +232,22 @@ def test_an_unregistered_source_is_refused_everywhere() -> None:
         steps.make_client(Settings(), "acme")
     with pytest.raises(ConfigError, match="sources must be among"):
         steps.plan_range(date(2026, 3, 1), date(2026, 3, 2), sources=["acme"])
+
+
+def test_a_registered_source_runs_in_the_dags_operators_through_its_default_connection(
+    registered: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from skysmart_airflow.operators import ExtractWindowOperator
+
+    conn = {"conn_type": "acme", "host": "http://127.0.0.1:9", "password": TOKEN, "extra": {"token": TOKEN}}
+    monkeypatch.setenv("AIRFLOW_CONN_ACME_DEFAULT", json.dumps(conn))
+    operator = ExtractWindowOperator(
+        task_id="extract", window_ref="acme:2024-01-01_2024-01-31", lake_url=str(tmp_path), lake_conn_id=None
+    )
+
+    assert operator.vendor_conn_id("acme") == "acme_default"
+    assert operator.settings(vendor=True).require("acme").token.reveal() == TOKEN
+    chosen = ExtractWindowOperator(
+        task_id="x", window_ref="acme:2024-01-01_2024-01-31", conn_ids={"acme": "acme_eu"}
+    )
+    assert chosen.vendor_conn_id("acme") == "acme_eu"
