@@ -125,7 +125,7 @@ class SkysmartStepOperator(BaseOperator):
         from skysmart_airflow.hooks import build_settings
 
         source = self.window_ref.partition(":")[0]
-        vendors = {f"{source}_conn_id": self.vendor_conn_id(source)} if vendor else {}
+        vendors: dict[str, Any] = {f"{source}_conn_id": self.vendor_conn_id(source)} if vendor else {}
         return build_settings(
             lake_url=open_lake_url(self.lake_url, self.lake_conn_id),
             warehouse_conn_id=self.warehouse_conn_id if warehouse else None,
@@ -173,7 +173,36 @@ class LoadWindowOperator(SkysmartStepOperator):
         return load_step(self.settings(warehouse=True), self.window_ref)
 
 
-class ProcessWindowsOperator(BaseOperator):
+class LakeAndWarehouseOperator(BaseOperator):
+    """Shared arguments of the steps that read the lake and write the warehouse as a whole."""
+
+    template_fields: Sequence[str] = ("lake_url",)
+
+    def __init__(
+        self,
+        *,
+        lake_url: str | None = None,
+        lake_conn_id: str | None = DEFAULT_LAKE_CONN,
+        warehouse_conn_id: str = DEFAULT_WAREHOUSE_CONN,
+        retry_policy: RetryPolicy | None = SKYSMART_RETRY_POLICY,
+        retry_delay: timedelta | float = RETRY_DELAY,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(retry_policy=retry_policy, retry_delay=retry_delay, **kwargs)
+        self.lake_url = lake_url
+        self.lake_conn_id = lake_conn_id
+        self.warehouse_conn_id = warehouse_conn_id
+
+    def settings(self) -> Settings:
+        """Settings with this task's lake (and its object-store access) and warehouse."""
+        from skysmart_airflow.hooks import build_settings
+
+        return build_settings(
+            lake_url=open_lake_url(self.lake_url, self.lake_conn_id), warehouse_conn_id=self.warehouse_conn_id
+        )
+
+
+class ProcessWindowsOperator(LakeAndWarehouseOperator):
     """Normalize, validate and load a batch of windows of one source in one task (the backfill's batches).
 
     One task process pays the pandas and great-expectations imports once for the whole batch, instead of
@@ -188,27 +217,19 @@ class ProcessWindowsOperator(BaseOperator):
         *,
         window_refs: list[str],
         lake_url: str | None = None,
-        lake_conn_id: str | None = DEFAULT_LAKE_CONN,
-        warehouse_conn_id: str = DEFAULT_WAREHOUSE_CONN,
         retry_policy: RetryPolicy | None = SKYSMART_RETRY_POLICY,
         retry_delay: timedelta | float = RETRY_DELAY,
         **kwargs: Any,
     ) -> None:
-        super().__init__(retry_policy=retry_policy, retry_delay=retry_delay, **kwargs)
+        # Named here too: Airflow maps, renders and shows template fields by this signature's names.
+        super().__init__(lake_url=lake_url, retry_policy=retry_policy, retry_delay=retry_delay, **kwargs)
         self.window_refs = window_refs
-        self.lake_url = lake_url
-        self.lake_conn_id = lake_conn_id
-        self.warehouse_conn_id = warehouse_conn_id
 
     def execute(self, context: Any) -> dict[str, Any]:
         """Run :func:`pipelines.steps.process_batch_step`."""
         from pipelines.steps import process_batch_step
-        from skysmart_airflow.hooks import build_settings
 
-        settings = build_settings(
-            lake_url=open_lake_url(self.lake_url, self.lake_conn_id), warehouse_conn_id=self.warehouse_conn_id
-        )
-        return process_batch_step(settings, list(self.window_refs))
+        return process_batch_step(self.settings(), list(self.window_refs))
 
 
 class RebuildMatchesOperator(BaseOperator):
@@ -240,40 +261,20 @@ class RebuildMatchesOperator(BaseOperator):
         return rebuild_step(settings.warehouse_url)
 
 
-class PublishReportOperator(BaseOperator):
+class PublishReportOperator(LakeAndWarehouseOperator):
     """Publish the one-page HTML report of the warehouse to the lake's root (``report.html``).
 
     Its XCom ``report_url`` is where the page is; a DAG runs it as a teardown after its work, so it is
     written whatever the work's outcome and never changes the run's state.
     """
 
-    template_fields: Sequence[str] = ("lake_url",)
     ui_color = "#fdf6e3"
-
-    def __init__(
-        self,
-        *,
-        lake_url: str | None = None,
-        lake_conn_id: str | None = DEFAULT_LAKE_CONN,
-        warehouse_conn_id: str = DEFAULT_WAREHOUSE_CONN,
-        retry_policy: RetryPolicy | None = SKYSMART_RETRY_POLICY,
-        retry_delay: timedelta | float = RETRY_DELAY,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(retry_policy=retry_policy, retry_delay=retry_delay, **kwargs)
-        self.lake_url = lake_url
-        self.lake_conn_id = lake_conn_id
-        self.warehouse_conn_id = warehouse_conn_id
 
     def execute(self, context: Any) -> dict[str, Any]:
         """Run :func:`pipelines.steps.report_step`."""
         from pipelines.steps import report_step
-        from skysmart_airflow.hooks import build_settings
 
-        settings = build_settings(
-            lake_url=open_lake_url(self.lake_url, self.lake_conn_id), warehouse_conn_id=self.warehouse_conn_id
-        )
-        return report_step(settings)
+        return report_step(self.settings())
 
 
 class PushCustomersOperator(BaseOperator):

@@ -24,6 +24,7 @@ from skysmart_airflow.operators import (
     LoadWindowOperator,
     NormalizeWindowOperator,
     ProcessWindowsOperator,
+    PublishReportOperator,
     PushCustomersOperator,
     RebuildMatchesOperator,
     ValidateWindowOperator,
@@ -38,6 +39,7 @@ OPERATORS = (
     LoadWindowOperator,
     ProcessWindowsOperator,
     RebuildMatchesOperator,
+    PublishReportOperator,
     PushCustomersOperator,
 )
 REQUIRED = {"window_ref": "skybiz:2025-01-01_2025-01-31", "window_refs": ["skybiz:2025-01-01_2025-01-31"]}
