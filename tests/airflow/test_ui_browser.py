@@ -159,7 +159,9 @@ def test_a_backfill_triggered_with_params_for_one_month_succeeds_in_the_ui(stack
         state = page.get_by_role("row").filter(has_text="manual__").first
         if state.count() and any(s in state.inner_text() for s in ("Success", "Failed")):
             break
-        assert time.monotonic() < deadline, "the triggered run did not finish in 300 s"
+        assert time.monotonic() < deadline, (
+            f"the triggered run did not finish in 300 s: {_task_states(stack)}"
+        )
         time.sleep(2)
     page.screenshot(path=str(stack.screenshots / "run.png"))
     assert "Success" in state.inner_text()
@@ -167,6 +169,17 @@ def test_a_backfill_triggered_with_params_for_one_month_succeeds_in_the_ui(stack
         windows = con.sql("SELECT source, source_window, status FROM load_audit ORDER BY 1").fetchall()
     key = f"{MONTH[0]}_{MONTH[1]}"
     assert windows == [("skybiz", key, "succeeded"), ("smartacc", key, "succeeded")]
+
+
+def _task_states(stack: Stack) -> list[tuple[Any, ...]]:
+    """Where a run stands, from Airflow's metadata: which task is queued, running or retrying, how often."""
+    import sqlite3
+
+    with sqlite3.connect(f"file:{stack.state / 'airflow.db'}?mode=ro", uri=True) as con:
+        return con.execute(
+            "SELECT task_id, map_index, state, try_number, start_date, end_date FROM task_instance "
+            "WHERE dag_id = 'skysmart_backfill' ORDER BY start_date"
+        ).fetchall()
 
 
 def test_ctrl_c_stops_everything_the_launcher_started(stack: Stack) -> None:
