@@ -9,6 +9,7 @@ the warehouse DDL; :mod:`pipelines.quality` generates the great-expectations sui
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -20,7 +21,28 @@ import yaml
 from pipelines.errors import ContractError
 from pipelines.sources import registry
 
-CONTRACTS_DIR: Final = Path(__file__).resolve().parent.parent / "data_contracts"
+INSTALLED_CONTRACTS: Final = Path("share") / "skysmart" / "data_contracts"
+"""Where a wheel installs ``data_contracts/`` (pyproject's ``data-files``), below the environment's prefix."""
+
+
+def _contracts_dir() -> Path:
+    """``data_contracts/`` of the checkout (an editable install), else the copy the wheel installed.
+
+    An installed package has no checkout beside it: ``pip install skysmart`` puts the contracts under the
+    environment's prefix, which is ``sys.prefix`` in a virtual environment and four levels above the package
+    in ``site-packages`` for a ``--prefix`` install.
+    """
+    here = Path(__file__).resolve().parent
+    candidates = [here.parent / "data_contracts", Path(sys.prefix) / INSTALLED_CONTRACTS]
+    candidates += [parent / INSTALLED_CONTRACTS for parent in here.parents[:5]]
+    found = next((c for c in candidates if (c / "customer.yaml").is_file()), None)
+    if found is None:
+        looked = ", ".join(map(str, candidates[:2]))
+        raise ContractError(f"the data contracts are missing; looked in {looked}")
+    return found
+
+
+CONTRACTS_DIR: Final = _contracts_dir()
 SEVERITIES: Final = ("error", "warning")
 RULES: Final = ("unique", "validValues", "pattern", "range", "length", "notNull")
 _DECIMAL = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")

@@ -389,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     # Airflow's in-process execution API and GX warn about their own dependencies; not the reader's concern.
     warnings.simplefilter("ignore")
 
-    workdir: Path = args.workdir
+    workdir: Path = args.workdir.resolve()  # Airflow wants absolute paths (its SQLite URL, its home)
     ours = workdir.resolve() == DEFAULT_WORKDIR.resolve() or (workdir / MARKER).exists()
     if workdir.exists() and any(workdir.iterdir()) and not ours:
         raise SystemExit(f"{workdir} is not empty and not a demo directory; choose another --workdir")

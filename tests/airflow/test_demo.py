@@ -18,13 +18,18 @@ pytestmark = [pytest.mark.xdist_group("airflow"), pytest.mark.slow]
 
 
 def test_demo_runs_the_dags_reports_and_stops_the_sandbox(tmp_path: Path) -> None:
-    workdir = tmp_path / "demo"
+    # Run where `make demo` would leave its default, relative folder, with the DAGs named: as a user of an
+    # installed (non-editable) package would, since no DAG folder ships inside it.
+    workdir = tmp_path / ".demo"
     # The demo makes its own Airflow home; nothing of the test session's may leak into it.
     env = {k: v for k, v in os.environ.items() if k not in AIRFLOW_ENV and not k.startswith("AIRFLOW_CONN_")}
-    command = [sys.executable, "-m", "skysmart_sandbox.demo", "--size", "400", "--workdir", str(workdir)]
+    dags = Path(__file__).resolve().parents[2] / "dags"
+    command = [sys.executable, "-m", "skysmart_sandbox.demo", "--size", "400", "--dags", str(dags)]
     command += ["--start", "2026-10-01", "--end", "2026-10-31"]
 
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
+    result = subprocess.run(
+        command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False
+    )
 
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
