@@ -82,6 +82,9 @@ _STAGE_FUNCTIONS: dict[str, Callable[[Settings, str], dict[str, Any]]] = {
 
 #: Windows extracted at the same time per source; their requests share the vendor's one HTTP budget.
 EXTRACT_WINDOWS: Final = 2
+#: Extracted windows of a source normalized together at most (small ones as one table: the normalizer's cost
+#: is per call and column, not per row; 12 small windows normalize in about the time of 3 one by one).
+NORMALIZE_WINDOWS: Final = 12
 #: Windows loaded in one warehouse transaction (each still gets its own load_audit row and counts). DuckDB
 #: keeps what a transaction's temporary tables used until it commits: 6 windows save most of the commits (a
 #: 96-window load 2.3x faster than one by one) for +20 MB over one by one, where 24 cost +65 MB.
@@ -142,17 +145,21 @@ def run_pipeline(
         }
         for source in sources:
             mine = [ref for ref in refs if Window.from_ref(ref).source == source]
-            normalized = []
-            for ref in mine:
-                for stage, future in (("extract", extracting.pop(ref)), ("normalize", None)):
+            normalized: list[str] = []
+            while mine:
+                # Wait for the next window, then take every later one already extracted along with it.
+                extracted: list[str] = []
+                while mine and (not extracted or extracting[mine[0]].done()):
+                    ref = mine.pop(0)
                     try:
-                        outcome = future.result() if future else _stage(settings, ref, stage, progress)
+                        results[ref]["extract"] = extracting.pop(ref).result()
                     except SkysmartError as error:
-                        outcomes[ref] = _stopped(ref, results[ref], stage, error)
+                        outcomes[ref] = _stopped(ref, results[ref], "extract", error)
+                        continue
+                    extracted.append(ref)
+                    if len(extracted) == NORMALIZE_WINDOWS:
                         break
-                    results[ref][stage] = outcome
-                else:
-                    normalized.append(ref)
+                normalized += _normalize(settings, source, extracted, results, outcomes, progress)
             valid = _validate(settings, normalized, results, outcomes, progress)
             _load(settings, valid, results, outcomes, progress)
     ordered = tuple(outcomes.get(ref) or WindowOutcome(ref, results[ref]) for ref in refs)
@@ -170,6 +177,36 @@ def _stage(settings: Settings, ref: str, stage: str, progress: ProgressCallback 
     if progress:
         progress(ref, stage, result)
     return result
+
+
+def _normalize(
+    settings: Settings,
+    source: str,
+    refs: list[str],
+    results: dict[str, dict[str, dict[str, Any]]],
+    outcomes: dict[str, WindowOutcome],
+    progress: ProgressCallback | None,
+) -> list[str]:
+    """Normalize extracted windows of one source together (the lake ends as one by one); those that passed."""
+    if not refs:
+        return []
+    from pipelines.lake import Lake
+    from pipelines.normalize.core import normalize_windows
+
+    for ref in refs:
+        if progress:
+            progress(ref, "normalize", None)
+    windows = [Window.from_ref(ref) for ref in refs]
+    passed = []
+    for ref, outcome in zip(refs, normalize_windows(Lake(settings.lake_url), source, windows), strict=True):
+        if isinstance(outcome, SkysmartError):
+            outcomes[ref] = _stopped(ref, results[ref], "normalize", outcome)
+            continue
+        results[ref]["normalize"] = steps.to_small_dict(outcome)
+        passed.append(ref)
+        if progress:
+            progress(ref, "normalize", results[ref]["normalize"])
+    return passed
 
 
 def _validate(

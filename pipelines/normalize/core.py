@@ -8,8 +8,9 @@ one of them.
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -19,13 +20,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.contracts import arrow_schema, load_contract, pandas_dtypes
-from pipelines.errors import NormalizeError
-from pipelines.lake import CUSTOMERS, NORMALIZED, QUARANTINE, RAW, Lake
+from pipelines.errors import NormalizeError, SkysmartError
+from pipelines.lake import CUSTOMERS, NORMALIZED, QUARANTINE, RAW, Lake, Manifest
 from pipelines.normalize.model import (
     CUSTOMER_CONTRACT,
+    LINEAGE,
     QUARANTINE_CONTRACT,
     Assembled,
+    Decisions,
     Draft,
+    RowRule,
     assemble,
     decide,
 )
@@ -193,35 +197,246 @@ def normalize_window(
             quarantined.
     """
     started = time.perf_counter()
+    window = _window(source, window)
+    spec = _spec(source)
+    prepared = _prepare(lake, spec, window)
+    stamp = now or datetime.now(UTC)
+
+    def parts() -> Iterator[tuple[int, Assembled]]:
+        offset = 0
+        for batch in lake.iter_batches(RAW, source, CUSTOMERS, window, batch_size=max(1, batch_rows)):
+            rows = batch.num_rows
+            draft = _draft(spec, pa.Table.from_batches([batch]), prepared.lookups)
+            decisions = prepared.decisions.slice(offset, rows)
+            yield rows, assemble(draft, now=stamp, decisions=decisions, row_offset=offset)
+            offset += rows
+
+    return _commit(lake, prepared, parts(), started)
+
+
+def normalize_windows(
+    lake: Lake,
+    source: str,
+    windows: Sequence[Window | str],
+    *,
+    now: datetime | None = None,
+    batch_rows: int = BATCH_ROWS,
+) -> list[NormalizeResult | SkysmartError]:
+    """Normalize many windows of one source; one result (or the typed error) per window, in order.
+
+    Each window's lake output is exactly what :func:`normalize_window` commits (the same files, byte for
+    byte, and manifests; one ``quarantined_at`` for the call). What it saves: the normalizer's cost per
+    call, which is per column, not per row, and so most of a small window's normalization. Small windows
+    that share a raw schema and their lookup snapshots (up to :data:`GROUP_ROWS` rows together) are
+    drafted (the narrow rules pass, then the full pass) and assembled as one table — the normalizer is row
+    by row, which is what lets a window be normalized in batches — then split back per window (duplicates
+    and quarantine decided per window, as alone) and per raw batch. A window that cannot be prepared
+    (missing partition, lookup, ...) is normalized alone, and fails alone with that window's error.
+    """
+    wins = [_window(source, w) for w in windows]
+    spec = _spec(source)
+    stamp = now or datetime.now(UTC)
+    pending: dict[int, _Pending] = {}
+    for i, win in enumerate(wins):
+        try:
+            read = _first_read(lake, spec, win)
+            batch_size = max(1, batch_rows)
+            batches = list(lake.iter_batches(RAW, source, CUSTOMERS, win, batch_size=batch_size))
+        except SkysmartError:
+            continue  # normalized alone below, where the same error is raised for this window only
+        rows = sum(b.num_rows for b in batches)
+        if batches and rows == read.raw_manifest.rows == read.narrow.num_rows and rows <= GROUP_ROWS:
+            pending[i] = dataclasses.replace(read, batches=batches)
+    ready: dict[int, _Prepared] = {}
+    shared: dict[int, list[tuple[int, Assembled]]] = {}
+    for group in _groups(pending):
+        if len(group) > 1:
+            members = _decide_together(spec, {i: pending[i] for i in group})
+            ready.update(members)
+            shared.update(_assemble_together(spec, members, stamp))
+    results: list[NormalizeResult | SkysmartError] = []
+    for i, win in enumerate(wins):
+        try:
+            if i in shared:
+                results.append(_commit(lake, ready[i], iter(shared[i]), time.perf_counter()))
+            else:
+                results.append(normalize_window(lake, source, win, now=stamp, batch_rows=batch_rows))
+        except SkysmartError as error:
+            results.append(error)
+    return results
+
+
+GROUP_ROWS: Final = 5_000
+"""Rows of small windows normalized as one table by :func:`normalize_windows` (about 35 MB of Arrow)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A window's first pass: its raw manifest, lookups and window-wide decisions (and raw batches)."""
+
+    window: Window
+    raw_manifest: Manifest
+    lookups: Mapping[str, pa.Table]
+    decisions: Decisions
+    batches: list[pa.RecordBatch] = field(default_factory=list)
+
+
+def _window(source: str, window: Window | str) -> Window:
     if isinstance(window, str):
         window = Window.parse(source, window)
     if window.source != source:
         raise NormalizeError(f"window {window} is not a {source} window", source=source, window=window.key)
-    spec = _spec(source)
-    raw_manifest = lake.require_manifest(RAW, source, CUSTOMERS, window)
-    lookups = read_lookups(lake, spec, window)
-    narrow = lake.read(RAW, source, CUSTOMERS, window, columns=list(spec.rule_fields))
-    decisions = decide(_draft(spec, narrow, lookups, rules_only=True))
-    del narrow
-    if len(decisions) != raw_manifest.rows:
+    return window
+
+
+def _prepare(lake: Lake, spec: SourceSpec, window: Window) -> _Prepared:
+    """The raw manifest, the lookups and the quarantine decisions of a window (a narrow read)."""
+    read = _first_read(lake, spec, window)
+    decisions = decide(_draft(spec, read.narrow, read.lookups, rules_only=True))
+    if len(decisions) != read.raw_manifest.rows:
         raise NormalizeError(
-            f"raw manifest says {raw_manifest.rows} rows, the file holds {len(decisions)}",
-            source=source,
+            f"raw manifest says {read.raw_manifest.rows} rows, the file holds {len(decisions)}",
+            source=spec.name,
             window=window.key,
         )
-    stamp = now or datetime.now(UTC)
+    return _Prepared(window, read.raw_manifest, read.lookups, decisions)
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A window's reads before its decisions: raw manifest, lookups, the narrow read (and raw batches)."""
+
+    window: Window
+    raw_manifest: Manifest
+    lookups: Mapping[str, pa.Table]
+    narrow: pa.Table
+    batches: list[pa.RecordBatch] = field(default_factory=list)
+
+
+def _first_read(lake: Lake, spec: SourceSpec, window: Window) -> _Pending:
+    raw_manifest = lake.require_manifest(RAW, spec.name, CUSTOMERS, window)
+    lookups = read_lookups(lake, spec, window)
+    narrow = lake.read(RAW, spec.name, CUSTOMERS, window, columns=list(spec.rule_fields))
+    return _Pending(window, raw_manifest, lookups, narrow)
+
+
+def _groups(pending: Mapping[int, _Pending]) -> list[list[int]]:
+    """Consecutive runs of windows with equal raw schemas and lookups, up to the group's row budget."""
+    groups: list[list[int]] = []
+    rows = 0
+    last: _Pending | None = None
+    for i, read in pending.items():
+        n = read.raw_manifest.rows
+        if last is None or rows + n > GROUP_ROWS or not _same_input(last, read):
+            groups.append([])
+            rows = 0
+        groups[-1].append(i)
+        rows += n
+        last = read
+    return groups
+
+
+def _same_input(a: _Pending, b: _Pending) -> bool:
+    if not a.batches[0].schema.equals(b.batches[0].schema, check_metadata=True):
+        return False
+    if not a.narrow.schema.equals(b.narrow.schema, check_metadata=True):
+        return False
+    if a.lookups.keys() != b.lookups.keys():
+        return False
+    return all(_content(a.lookups[k]).equals(_content(b.lookups[k]), check_metadata=True) for k in a.lookups)
+
+
+def _content(table: pa.Table) -> pa.Table:
+    """A lookup snapshot without its lineage (when and how it was fetched), which normalizers never read."""
+    return table.drop_columns([c for c in table.column_names if c in LINEAGE])
+
+
+def _decide_together(spec: SourceSpec, members: Mapping[int, _Pending]) -> dict[int, _Prepared]:
+    """The members' rules drafted as one table, then decided per window (duplicates are window-wide)."""
+    first = next(iter(members.values()))
+    joint = _draft(
+        spec, pa.concat_tables([m.narrow for m in members.values()]), first.lookups, rules_only=True
+    )
+    out: dict[int, _Prepared] = {}
+    start = 0
+    for i, read in members.items():
+        rows = read.narrow.num_rows
+        decisions = decide(_slice(joint, start, rows))
+        start += rows
+        out[i] = _Prepared(read.window, read.raw_manifest, read.lookups, decisions, read.batches)
+    return out
+
+
+def _slice(draft: Draft, offset: int, length: int) -> Draft:
+    """Rows ``offset`` .. ``offset + length - 1`` of a draft (every per-row array sliced alike)."""
+    return Draft(
+        source=draft.source,
+        raw=draft.raw.slice(offset, length),
+        id_field=draft.id_field,
+        columns={k: v.slice(offset, length) for k, v in draft.columns.items()},
+        issues=[(code, mask.slice(offset, length)) for code, mask in draft.issues],
+        extras=[(key, v.slice(offset, length), is_json) for key, v, is_json in draft.extras],
+        rules=[
+            RowRule(r.rule, r.field, r.failed.slice(offset, length), r.offending.slice(offset, length))
+            for r in draft.rules
+        ],
+        used=set(draft.used),
+    )
+
+
+def _assemble_together(
+    spec: SourceSpec, members: Mapping[int, _Prepared], stamp: datetime
+) -> dict[int, list[tuple[int, Assembled]]]:
+    """Draft and assemble the members' raw batches as one table; each window's parts as if alone."""
+    first = next(iter(members.values()))
+    raw = pa.Table.from_batches([b for p in members.values() for b in p.batches])
+    decisions = Decisions(
+        *(
+            pa.concat_arrays([_array(getattr(p.decisions, name)) for p in members.values()])
+            for name in ("rule", "field", "offending")
+        )
+    )
+    out = assemble(_draft(spec, raw, first.lookups), now=stamp, decisions=decisions, row_offset=0)
+    row_number = out.quarantine.schema.get_field_index("row_number")
+    parts: dict[int, list[tuple[int, Assembled]]] = {}
+    start = kept_at = held_at = 0  # the window's first row, and where its rows are in the two outputs
+    for i, prepared in members.items():
+        offset = 0  # the batch's first row in its window
+        parts[i] = []
+        for batch in prepared.batches:
+            rows = batch.num_rows
+            held = rows - decisions.rule.slice(start + offset, rows).null_count
+            quarantine = out.quarantine.slice(held_at, held)
+            # row_number counts from the window's first row, not the joint table's.
+            numbers = quarantine.column(row_number)
+            renumbered = pc.subtract(numbers, pa.scalar(start, numbers.type))
+            quarantine = quarantine.set_column(row_number, quarantine.schema.field(row_number), renumbered)
+            normalized = out.normalized.slice(kept_at, rows - held)
+            parts[i].append((rows, Assembled(normalized, quarantine, rows, {})))
+            kept_at += rows - held
+            held_at += held
+            offset += rows
+        start += offset
+    if kept_at != out.normalized.num_rows or held_at != out.quarantine.num_rows:
+        raise NormalizeError(f"joint normalize lost rows of {len(members)} windows", source=spec.name)
+    return parts
+
+
+def _array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
+def _commit(
+    lake: Lake, prepared: _Prepared, parts: Iterator[tuple[int, Assembled]], started: float
+) -> NormalizeResult:
+    """Stream a window's assembled parts into ``normalized/``, then commit quarantine and normalized."""
+    window, raw_manifest = prepared.window, prepared.raw_manifest
+    source = window.source
     schema = arrow_schema(load_contract(CUSTOMER_CONTRACT))
     quarantine_parts: list[pa.Table] = []
     offset = normalized = 0
     with lake.writer(NORMALIZED, source, CUSTOMERS, window, schema) as writer:
-        for batch in lake.iter_batches(RAW, source, CUSTOMERS, window, batch_size=max(1, batch_rows)):
-            rows = batch.num_rows
-            out = assemble(
-                _draft(spec, pa.Table.from_batches([batch]), lookups),
-                now=stamp,
-                decisions=decisions.slice(offset, rows),
-                row_offset=offset,
-            )
+        for rows, out in parts:
             writer.write(out.normalized)
             quarantine_parts.append(out.quarantine)
             normalized += out.normalized.num_rows
