@@ -7,7 +7,6 @@ values (e-mails, phones) are personal data.
 
 from __future__ import annotations
 
-import copy
 import html
 import json
 import math
@@ -244,7 +243,8 @@ def stored_result(
     their first line kept. The GX runs of a window's batch (see :mod:`pipelines.quality.running`) are
     stored as one result of the whole suite, as seen on that window. ``configs`` caches each expectation
     configuration's JSON between the windows of a batch (they share the configurations; serialising them
-    was most of the cost of a small window's report).
+    was most of the cost of a small window's report); the windows' results share that JSON, so a stored
+    result is read-only.
     """
     from great_expectations.util import convert_to_json_serializable
 
@@ -297,7 +297,7 @@ def _config_json(config: Any, cache: dict[int, Any] | None) -> Any:
         return convert_to_json_serializable(config.to_json_dict())
     if id(config) not in cache:
         cache[id(config)] = (config, convert_to_json_serializable(config.to_json_dict()))
-    return copy.deepcopy(cache[id(config)][1])
+    return cache[id(config)][1]  # shared, not copied: a stored result is only ever read (JSON, HTML)
 
 
 def json_bytes(doc: Mapping[str, Any]) -> bytes:
