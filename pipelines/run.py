@@ -123,12 +123,13 @@ def run_pipeline(
 
     Windows are extracted :data:`EXTRACT_WINDOWS` at a time per source, all of a source's requests sharing
     one HTTP client (its concurrency bound and rate limit: the vendor's budget), while this thread
-    normalizes each window as it lands, so waiting on the network and CPU work overlap; great-expectations
-    and the warehouse engine are imported in the background meanwhile. A source's normalized windows are
-    then validated together (one GX run per batch of rows, each window judged on its own rows) and the
-    windows that passed are loaded over one warehouse connection. A typed error stops only its window,
-    at the stage it happened, exactly as in the DAGs; the lake and warehouse end as window-by-window runs
-    leave them.
+    normalizes the windows as they land (those already extracted together, see
+    :func:`pipelines.normalize.core.normalize_windows`), so waiting on the network and CPU work overlap;
+    great-expectations and the warehouse engine are imported in the background meanwhile. A source's
+    normalized windows are then validated together (one GX run per batch of rows, each window judged on
+    its own rows) and the windows that passed are loaded over one warehouse connection. A typed error
+    stops only its window, at the stage it happened, exactly as in the DAGs; the lake and warehouse end
+    as window-by-window runs leave them.
     """
     began = perf_counter()
     refs = steps.plan_range(start, end, list(sources))
