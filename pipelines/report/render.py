@@ -63,10 +63,7 @@ def write_report(warehouse_url: str, lake_url: str | None, out: str | Path = DEF
     target = Path(out).expanduser().resolve()
     if not target.parent.is_dir():
         raise ConfigError(f"cannot write the report: folder {target.parent} does not exist", field="--out")
-    lake = Lake(lake_url) if lake_url else None
-    with open_warehouse(warehouse_url, read_only=True) as warehouse:
-        data = gather(warehouse, lake, links_from=target.parent)
-    page = render(data, make_charts(data))
+    page = _page(warehouse_url, Lake(lake_url) if lake_url else None, links_from=target.parent)
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.write_text(page, encoding="utf-8")
     tmp.replace(target)
@@ -80,8 +77,13 @@ def publish_report(warehouse_url: str, lake_url: str) -> str:
     its links to each window's quality page are relative, so the folder can be copied or served as a whole.
     """
     lake = Lake(lake_url)
-    with open_warehouse(warehouse_url, read_only=True) as warehouse:
-        data = gather(warehouse, lake, links_from=Path(lake.root) if lake.is_local else None)
-    page = render(data, make_charts(data))
+    page = _page(warehouse_url, lake, links_from=Path(lake.root) if lake.is_local else None)
     url = lake.write_root_file(LAKE_REPORT, page.encode("utf-8"))
     return Path(url).resolve().as_uri() if lake.is_local else url
+
+
+def _page(warehouse_url: str, lake: Lake | None, *, links_from: Path | None) -> str:
+    """Gather from a read-only warehouse (and the lake's quality results), draw, render."""
+    with open_warehouse(warehouse_url, read_only=True) as warehouse:
+        data = gather(warehouse, lake, links_from=links_from)
+    return render(data, make_charts(data))
