@@ -149,7 +149,7 @@ def process_batch_step(settings: Settings, window_refs: Sequence[str]) -> dict[s
     """
     from pipelines.errors import DataQualityError, SkysmartError
     from pipelines.lake import Lake
-    from pipelines.normalize import normalize_window
+    from pipelines.normalize.core import normalize_windows
     from pipelines.warehouse import load_windows, open_warehouse
 
     windows = [Window.from_ref(ref) for ref in window_refs]
@@ -160,12 +160,13 @@ def process_batch_step(settings: Settings, window_refs: Sequence[str]) -> dict[s
     failed: dict[str, SkysmartError] = {}
     normalized: list[Window] = []
     quarantined = 0
-    for window in windows:
-        try:
-            quarantined += normalize_window(lake, window.source, window).quarantined
-        except SkysmartError as error:
-            failed[window.ref] = error
+    # One source per batch (checked above): its small windows are normalized together, as `skysmart run` does.
+    drafts = normalize_windows(lake, windows[0].source, windows) if windows else []
+    for window, drafted in zip(windows, drafts, strict=True):
+        if isinstance(drafted, SkysmartError):
+            failed[window.ref] = drafted
         else:
+            quarantined += drafted.quarantined
             normalized.append(window)
     valid = []
     if normalized:
