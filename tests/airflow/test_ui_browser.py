@@ -151,7 +151,14 @@ def test_a_backfill_triggered_with_params_for_one_month_succeeds_in_the_ui(stack
     dialog.locator("#element_start").fill(MONTH[0])
     dialog.locator("#element_end").fill(MONTH[1])
     page.screenshot(path=str(stack.screenshots / "trigger.png"))
-    dialog.get_by_role("button", name="Trigger").click()
+    # Submitting sends two requests at once: unpause the DAG ("Unpause on trigger" is ticked) and create
+    # the run. Leaving the page before both answered would cancel one of them, as closing the tab would.
+    with (
+        _response(page, "PATCH", "/api/v2/dags/skysmart_backfill") as unpaused,
+        _response(page, "POST", "/api/v2/dags/skysmart_backfill/dagRuns") as triggered,
+    ):
+        dialog.get_by_role("button", name="Trigger").click()
+    assert unpaused.value.ok and triggered.value.ok, (unpaused.value.status, triggered.value.status)
     page.goto(f"{stack.login['url']}/dags/skysmart_backfill/runs")
     deadline = time.monotonic() + 300
     while True:
@@ -171,15 +178,27 @@ def test_a_backfill_triggered_with_params_for_one_month_succeeds_in_the_ui(stack
     assert windows == [("skybiz", key, "succeeded"), ("smartacc", key, "succeeded")]
 
 
-def _task_states(stack: Stack) -> list[tuple[Any, ...]]:
-    """Where a run stands, from Airflow's metadata: which task is queued, running or retrying, how often."""
+def _response(page: Any, method: str, path: str) -> Any:
+    """Playwright's wait for the answer to one request of the page, by method and URL path."""
+    return page.expect_response(
+        lambda response: response.request.method == method and response.url.split("?")[0].endswith(path)
+    )
+
+
+def _task_states(stack: Stack) -> dict[str, Any]:
+    """Where a run stands, from Airflow's metadata: paused or not, the run's state, each task's tries."""
     import sqlite3
 
     with sqlite3.connect(f"file:{stack.state / 'airflow.db'}?mode=ro", uri=True) as con:
-        return con.execute(
-            "SELECT task_id, map_index, state, try_number, start_date, end_date FROM task_instance "
-            "WHERE dag_id = 'skysmart_backfill' ORDER BY start_date"
-        ).fetchall()
+        where = "WHERE dag_id = 'skysmart_backfill'"
+        return {
+            "dag": con.execute(f"SELECT is_paused FROM dag {where}").fetchall(),
+            "runs": con.execute(f"SELECT run_id, state FROM dag_run {where}").fetchall(),
+            "tasks": con.execute(
+                "SELECT task_id, map_index, state, try_number, start_date, end_date FROM task_instance "
+                f"{where} ORDER BY start_date"
+            ).fetchall(),
+        }
 
 
 def test_ctrl_c_stops_everything_the_launcher_started(stack: Stack) -> None:
