@@ -163,14 +163,3 @@ class Warehouse(ABC):
         batches one at a time, so memory stays flat however big the window. Returns the number of rows
         staged. Must run inside :meth:`transaction`.
         """
-
-    @abstractmethod
-    def merge_customers(
-        self, staging: str, load_id: str, loaded_at: Any, *, unique_keys: bool = False
-    ) -> tuple[int, int]:
-        """Merge staged customer rows into ``customers``; returns ``(inserted, updated)``.
-
-        The newest version per key wins: ``modified_at``, then ``source_version``, then ``record_hash``.
-        An older or equal version never replaces the current row. ``unique_keys`` says the caller checked
-        that staging holds each key once, so the newest-per-key step can be skipped.
-        """

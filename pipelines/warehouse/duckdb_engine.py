@@ -26,7 +26,6 @@ import pyarrow as pa
 from pipelines.contracts import arrow_schema, quote_ident, sql_type
 from pipelines.env import core_env
 from pipelines.errors import ConfigError, TransientWarehouseError, WarehouseError
-from pipelines.warehouse import schema
 from pipelines.warehouse.base import Params, Warehouse
 
 if TYPE_CHECKING:
@@ -208,42 +207,6 @@ class DuckDBWarehouse(Warehouse):
             with suppress(duckdb.Error):
                 self._con.unregister(view)
         return int(self.query(f"SELECT count(*) FROM {quote_ident(table)}")[0][0])
-
-    def merge_customers(
-        self, staging: str, load_id: str, loaded_at: Any, *, unique_keys: bool = False
-    ) -> tuple[int, int]:
-        """Newest version per key, sorted; then DELETE the rows it replaces and INSERT, in key order."""
-        spec = schema.tables()[schema.CUSTOMERS]
-        contract_cols = [c for c in spec.column_names if c not in ("loaded_at", "load_id")]
-        cols = schema.column_list(contract_cols)
-        target = quote_ident(schema.CUSTOMERS)
-        latest = quote_ident(staging)
-        if not unique_keys:
-            latest = "_stg_latest"
-            self.create_temp_table(
-                latest,
-                schema.first_per_group(cols, quote_ident(staging), "customer_key", schema.newest_first()),
-            )
-        self.create_temp_table(
-            "_stg_apply",
-            f"SELECT {schema.column_list(contract_cols, 's')}, c.customer_key IS NULL AS _is_new "
-            f"FROM {latest} s LEFT JOIN {target} c ON c.customer_key = s.customer_key "
-            f"WHERE c.customer_key IS NULL OR {schema.newer('s', 'c')} ORDER BY s.customer_key",
-        )
-        self.execute(
-            f"DELETE FROM {target} WHERE customer_key IN "
-            "(SELECT customer_key FROM _stg_apply WHERE NOT _is_new)"
-        )
-        self.execute(
-            f"INSERT INTO {target} ({cols}, loaded_at, load_id) "
-            f"SELECT {cols}, $1, $2 FROM _stg_apply ORDER BY customer_key",
-            (loaded_at, load_id),
-        )
-        inserted, updated = self.query(
-            "SELECT count(*) FILTER (WHERE _is_new), count(*) FILTER (WHERE NOT _is_new) FROM _stg_apply"
-        )[0]
-        self.drop_temp("_stg_latest", "_stg_apply")
-        return int(inserted), int(updated)
 
     # -- internals ---------------------------------------------------------------------------------------
     def _run(self, sql: str, params: Params | None) -> duckdb.DuckDBPyConnection:

@@ -10,6 +10,7 @@ set of versions seen, not of their arrival order.
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 from collections.abc import Sequence
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Final
 
-from pipelines.contracts import load_contract, quote_ident
+from pipelines.contracts import load_contract, quote_ident, sql_type
 from pipelines.errors import LakeError, SkysmartError, WarehouseError, redact
 from pipelines.lake import CUSTOMERS, NORMALIZED, QUARANTINE, RAW, Lake, Manifest
 from pipelines.warehouse import schema
@@ -26,12 +27,21 @@ from pipelines.windows import Window
 
 STG_CUSTOMERS: Final = "_stg_customers"
 STG_QUARANTINE: Final = "_stg_quarantine"
+BATCH_WINDOWS: Final = "_batch_windows"
+# Every staged customer row with the window it came from (the lineage check makes that exact); a query, not
+# a copy: a batch's memory is a few copies of its rows at most.
+STG_WINDOWED: Final = (
+    f"(SELECT s.*, b._w, b._load_id FROM {STG_CUSTOMERS} s "
+    f"JOIN {BATCH_WINDOWS} b ON b.source_window = s.source_window)"
+)
 # Rows per Arrow batch handed to the engine: a few MB of customers, so a load's memory does not grow with
 # the window.
 STAGE_BATCH_ROWS: Final = 65_536
 _TEMP_TABLES: Final = (
     STG_CUSTOMERS,
     STG_QUARANTINE,
+    BATCH_WINDOWS,
+    "_ranked",
     "_stg_versions",
     "_new_versions",
     "_better",
@@ -93,19 +103,14 @@ def load_window(warehouse: Warehouse, lake: Lake, source: str, window: Window | 
     load_id = new_load_id()
     started_at = datetime.now(UTC)
     clock = time.perf_counter()
-    warehouse.execute(
-        f"INSERT INTO {quote_ident(schema.AUDIT)} "
-        "(load_id, source, source_window, window_start, window_end, status, started_at) "
-        "VALUES ($1, $2, $3, $4, $5, 'running', $6)",
-        (load_id, source, win.key, win.start, win.end, started_at),
-    )
+    _audit_running(warehouse, [win], [load_id], started_at)
     try:
         with warehouse.transaction():
-            counts = _load(warehouse, lake, win, load_id, started_at, clock)
+            (result,) = _load(warehouse, lake, [win], [load_id], started_at, clock)
     except BaseException as exc:
         _record_failure(warehouse, load_id, started_at, clock, exc)
         raise
-    return counts
+    return result
 
 
 def load_windows(
@@ -113,40 +118,32 @@ def load_windows(
 ) -> list[LoadResult | SkysmartError]:
     """Load many windows of one source in one transaction; one result (or the error) per window, in order.
 
-    Each window is merged exactly as :func:`load_window` merges it, in the order given, and gets its own
-    ``load_audit`` row (committed as ``running`` first, all in one statement) with its own counts, so the
-    warehouse ends exactly as after loading the windows one by one. What a batch saves is a transaction, a
-    commit and the audit round trips per window — about half of a small window's load on DuckDB. If any
-    window fails, the whole batch is rolled back, its ``running`` rows are removed, and the windows are
-    loaded one by one, so a bad window stops only itself and is recorded as ``failed`` on its own.
+    The windows are staged together and merged by one set of statements, however many there are, and the
+    warehouse ends exactly as after loading them one by one in the order given: the same rows, the same
+    ``load_id`` on each (the window that wrote it), and one ``load_audit`` row per window with the counts
+    that window's own load would have reported. If any window fails, the whole batch is rolled back, its
+    ``running`` rows are removed, and the windows are loaded one by one, so a bad window stops only itself
+    and is recorded as ``failed`` on its own.
     """
     wins = [w if isinstance(w, Window) else Window.parse(source, w) for w in windows]
     foreign = [w for w in wins if w.source != source]
-    if foreign or len(wins) < 2:
+    if foreign or len(wins) < 2 or len({w.key for w in wins}) < len(wins):
         return [_load_one(warehouse, lake, source, w) for w in wins]
     warehouse.ensure_schema()
     started_at = datetime.now(UTC)
     load_ids = [new_load_id() for _ in wins]
-    audit = quote_ident(schema.AUDIT)
-    values = ", ".join(f"({placeholders(5, 6 * i + 1)}, 'running', ${6 * i + 6})" for i in range(len(wins)))
-    params: list[Any] = []
-    for load_id, win in zip(load_ids, wins, strict=True):
-        params += [load_id, source, win.key, win.start, win.end, started_at]
-    warehouse.execute(
-        f"INSERT INTO {audit} (load_id, source, source_window, window_start, window_end, status, started_at) "
-        f"VALUES {values}",
-        tuple(params),
-    )
+    _audit_running(warehouse, wins, load_ids, started_at)
     try:
         with warehouse.transaction():
-            results: list[LoadResult | SkysmartError] = [
-                _load(warehouse, lake, win, load_id, started_at, time.perf_counter())
-                for load_id, win in zip(load_ids, wins, strict=True)
-            ]
+            results: list[LoadResult | SkysmartError] = list(
+                _load(warehouse, lake, wins, load_ids, started_at, time.perf_counter())
+            )
     except Exception:
         marks = placeholders(len(load_ids))
         with warehouse.transaction():
-            warehouse.execute(f"DELETE FROM {audit} WHERE load_id IN ({marks})", tuple(load_ids))
+            warehouse.execute(
+                f"DELETE FROM {quote_ident(schema.AUDIT)} WHERE load_id IN ({marks})", tuple(load_ids)
+            )
         return [_load_one(warehouse, lake, source, w) for w in wins]
     warehouse.checkpoint()  # a connection serving many batches must not keep them all in memory
     return results
@@ -159,114 +156,222 @@ def _load_one(warehouse: Warehouse, lake: Lake, source: str, win: Window) -> Loa
         return error
 
 
-def _load(
-    warehouse: Warehouse, lake: Lake, win: Window, load_id: str, started_at: datetime, clock: float
-) -> LoadResult:
-    source = win.source
-    raw = lake.require_manifest(RAW, source, CUSTOMERS, win)
-    normalized = lake.require_manifest(NORMALIZED, source, CUSTOMERS, win)
-    quarantine = lake.require_manifest(QUARANTINE, source, CUSTOMERS, win)
-    warehouse.lock("load")
-    rows_in = _stage(warehouse, lake, STG_CUSTOMERS, "customer", NORMALIZED, win, normalized)
-    quarantined = _stage(warehouse, lake, STG_QUARANTINE, "customer_quarantine", QUARANTINE, win, quarantine)
-    _check_lineage(warehouse, win, raw, normalized, quarantine, rows_in, quarantined)
-    # Windows rarely hold a key twice; when none does, both de-duplication passes can be skipped.
-    duplicates = warehouse.query(f"SELECT count(*) - count(DISTINCT customer_key) FROM {STG_CUSTOMERS}")
-    unique_keys = not duplicates[0][0]
-    inserted, updated = warehouse.merge_customers(STG_CUSTOMERS, load_id, started_at, unique_keys=unique_keys)
-    versions = _merge_history(warehouse, load_id, started_at, unique_keys=unique_keys)
-    _replace_quarantine(warehouse, win, load_id, started_at)
-    warehouse.drop_temp(*_TEMP_TABLES)
-    result = LoadResult(
-        source=source,
-        window=win.key,
-        rows_in=rows_in,
-        inserted=inserted,
-        updated=updated,
-        unchanged=rows_in - inserted - updated,
-        quarantined=quarantined,
-        load_id=load_id,
-        seconds=round(time.perf_counter() - clock, 3),
-    )
+def _audit_running(
+    warehouse: Warehouse, wins: Sequence[Window], load_ids: Sequence[str], started_at: datetime
+) -> None:
+    """One ``running`` audit row per window, in one statement, committed before the load starts."""
+    values = ", ".join(f"({placeholders(5, 6 * i + 1)}, 'running', ${6 * i + 6})" for i in range(len(wins)))
+    params: list[Any] = []
+    for load_id, win in zip(load_ids, wins, strict=True):
+        params += [load_id, win.source, win.key, win.start, win.end, started_at]
     warehouse.execute(
-        f"UPDATE {quote_ident(schema.AUDIT)} SET status = 'succeeded', rows_in = $1, inserted = $2, "
-        "updated = $3, unchanged = $4, quarantined = $5, history_versions = $6, raw_sha256 = $7, "
-        "normalized_sha256 = $8, quarantine_sha256 = $9, finished_at = $10, seconds = $11 "
-        "WHERE load_id = $12",
-        (
-            result.rows_in,
-            result.inserted,
-            result.updated,
-            result.unchanged,
-            result.quarantined,
-            versions,
-            raw.sha256,
-            normalized.sha256,
-            quarantine.sha256,
-            datetime.now(UTC),
-            result.seconds,
-            load_id,
-        ),
+        f"INSERT INTO {quote_ident(schema.AUDIT)} "
+        "(load_id, source, source_window, window_start, window_end, status, started_at) "
+        f"VALUES {values}",
+        tuple(params),
     )
-    return result
+
+
+def _load(
+    warehouse: Warehouse,
+    lake: Lake,
+    wins: Sequence[Window],
+    load_ids: Sequence[str],
+    started_at: datetime,
+    clock: float,
+) -> list[LoadResult]:
+    """Load windows of one source as if one after another, with statements whose number does not grow.
+
+    Loading windows in sequence is a fold in which the newest version wins, and "newest" is a total order
+    (:data:`schema.VERSION_ORDER`, ending in the window itself): so the end state is the newest of all the
+    rows at once, and what window ``n`` alone would have done is read off a ranking — it inserted a key no
+    earlier window (nor the warehouse) had, and updated one when its row outranks every earlier row of the
+    key. History and versions are functions of the set of versions seen, whatever the order.
+    """
+    source = wins[0].source
+    manifests = [
+        Lineage(
+            *(lake.require_manifest(layer, source, CUSTOMERS, w) for layer in (RAW, NORMALIZED, QUARANTINE))
+        )
+        for w in wins
+    ]
+    warehouse.lock("load")
+    _stage(warehouse, lake, STG_CUSTOMERS, "customer", NORMALIZED, wins, [m.normalized for m in manifests])
+    _stage(
+        warehouse,
+        lake,
+        STG_QUARANTINE,
+        "customer_quarantine",
+        QUARANTINE,
+        wins,
+        [m.quarantine for m in manifests],
+    )
+    _register_windows(warehouse, wins, load_ids)
+    staged = _check_lineage(warehouse, source, wins, manifests)
+    changed = _merge_customers(warehouse, started_at)
+    versions = _merge_history(warehouse, started_at)
+    _replace_quarantine(warehouse, source, started_at)
+    warehouse.drop_temp(*_TEMP_TABLES)
+    seconds = time.perf_counter() - clock
+    total = sum(rows_in + quarantined for rows_in, quarantined in staged) or 1
+    results = []
+    for n, (win, load_id) in enumerate(zip(wins, load_ids, strict=True), start=1):
+        rows_in, quarantined = staged[n - 1]
+        inserted, updated = changed.get(n, (0, 0))
+        share = (rows_in + quarantined) / total if len(wins) > 1 else 1.0
+        results.append(
+            LoadResult(
+                source=source,
+                window=win.key,
+                rows_in=rows_in,
+                inserted=inserted,
+                updated=updated,
+                unchanged=rows_in - inserted - updated,
+                quarantined=quarantined,
+                load_id=load_id,
+                seconds=round(seconds * share, 3),
+            )
+        )
+    _audit_succeeded(warehouse, results, manifests, versions)
+    return results
+
+
+@dataclass(frozen=True, slots=True)
+class Lineage:
+    """The manifests a window's load checks and records: the raw rows must be normalized + quarantined."""
+
+    raw: Manifest
+    normalized: Manifest
+    quarantine: Manifest
 
 
 def _stage(
-    warehouse: Warehouse, lake: Lake, table: str, contract: str, layer: str, win: Window, manifest: Manifest
+    warehouse: Warehouse,
+    lake: Lake,
+    table: str,
+    contract: str,
+    layer: str,
+    wins: Sequence[Window],
+    manifests: Sequence[Manifest],
 ) -> int:
-    """Stage one lake window: the lake reads it (wherever it lives) as Arrow batches, the engine takes them.
+    """Stage the windows' files as one stream: the lake reads them (wherever it lives), the engine takes them.
 
-    The file read is the one the manifest we checked names, not whatever the window holds by then.
+    The files read are the ones the manifests we checked name, not whatever the windows hold by then.
     """
     spec = load_contract(contract)
-    batches = lake.iter_batches(
-        layer,
-        win.source,
-        CUSTOMERS,
-        win,
-        batch_size=STAGE_BATCH_ROWS,
-        columns=spec.column_names,
-        manifest=manifest,
+    batches = itertools.chain.from_iterable(
+        lake.iter_batches(
+            layer,
+            win.source,
+            CUSTOMERS,
+            win,
+            batch_size=STAGE_BATCH_ROWS,
+            columns=spec.column_names,
+            manifest=manifest,
+        )
+        for win, manifest in zip(wins, manifests, strict=True)
     )
     return warehouse.stage(table, spec, batches)
 
 
+def _register_windows(warehouse: Warehouse, wins: Sequence[Window], load_ids: Sequence[str]) -> None:
+    """The batch's windows, in load order (``_w`` from 1; 0 stands for what the warehouse held before)."""
+    warehouse.create_temp_table(
+        BATCH_WINDOWS,
+        "SELECT CAST(NULL AS VARCHAR) AS source_window, CAST(NULL AS INTEGER) AS _w, "
+        "CAST(NULL AS VARCHAR) AS _load_id WHERE 1 = 0",
+    )
+    values = ", ".join(
+        f"(${3 * i + 1}, CAST(${3 * i + 2} AS INTEGER), ${3 * i + 3})" for i in range(len(wins))
+    )
+    params: list[Any] = []
+    for n, (win, load_id) in enumerate(zip(wins, load_ids, strict=True), start=1):
+        params += [win.key, n, load_id]
+    warehouse.execute(
+        f"INSERT INTO {BATCH_WINDOWS} (source_window, _w, _load_id) VALUES {values}", tuple(params)
+    )
+
+
 def _check_lineage(
-    warehouse: Warehouse,
-    win: Window,
-    raw: Manifest,
-    normalized: Manifest,
-    quarantine: Manifest,
-    rows_in: int,
-    quarantined: int,
-) -> None:
-    """Refuse windows that do not add up, before they change anything."""
-    ctx: dict[str, Any] = {"source": win.source, "window": win.key}
-    if rows_in != normalized.rows or quarantined != quarantine.rows:
-        raise LakeError(
-            f"staged {rows_in} normalized and {quarantined} quarantined rows, but the manifests say "
-            f"{normalized.rows} and {quarantine.rows}",
-            **ctx,
-        )
-    if raw.rows != rows_in + quarantined:
-        raise LakeError(
-            f"raw window has {raw.rows} rows but normalized {rows_in} + quarantined {quarantined} = "
-            f"{rows_in + quarantined}; the normalized window is stale or incomplete, normalize it again",
-            **ctx,
-        )
+    warehouse: Warehouse, source: str, wins: Sequence[Window], manifests: Sequence[Lineage]
+) -> list[tuple[int, int]]:
+    """Refuse windows that do not add up, before they change anything; ``(normalized, quarantined)`` each."""
+    in_batch = f"source_window IN (SELECT source_window FROM {BATCH_WINDOWS})"
     foreign = warehouse.query(
-        f"SELECT (SELECT count(*) FROM {STG_CUSTOMERS} WHERE source_system <> $1), "
-        f"(SELECT count(*) FROM {STG_QUARANTINE} WHERE source_system <> $1 OR source_window <> $2)",
-        (win.source, win.key),
+        f"SELECT (SELECT count(*) FROM {STG_CUSTOMERS} WHERE source_system <> $1 OR NOT {in_batch}), "
+        f"(SELECT count(*) FROM {STG_QUARANTINE} WHERE source_system <> $1 OR NOT {in_batch})",
+        (source,),
     )[0]
     if foreign[0] or foreign[1]:
         raise LakeError(
             f"{foreign[0]} normalized and {foreign[1]} quarantined rows belong to another source or window",
-            **ctx,
+            source=source,
+            window=wins[0].key if len(wins) == 1 else None,
         )
+    counts = warehouse.query(
+        f"SELECT b._w, (SELECT count(*) FROM {STG_CUSTOMERS} s WHERE s.source_window = b.source_window), "
+        f"(SELECT count(*) FROM {STG_QUARANTINE} q WHERE q.source_window = b.source_window) "
+        f"FROM {BATCH_WINDOWS} b ORDER BY b._w"
+    )
+    staged = [(int(rows_in), int(quarantined)) for _, rows_in, quarantined in counts]
+    for win, lineage, (rows_in, quarantined) in zip(wins, manifests, staged, strict=True):
+        ctx: dict[str, Any] = {"source": win.source, "window": win.key}
+        normalized, quarantine = lineage.normalized.rows, lineage.quarantine.rows
+        if rows_in != normalized or quarantined != quarantine:
+            raise LakeError(
+                f"staged {rows_in} normalized and {quarantined} quarantined rows, but the manifests say "
+                f"{normalized} and {quarantine}",
+                **ctx,
+            )
+        if lineage.raw.rows != rows_in + quarantined:
+            raise LakeError(
+                f"raw window has {lineage.raw.rows} rows but normalized {rows_in} + quarantined "
+                f"{quarantined} = {rows_in + quarantined}; the normalized window is stale or incomplete, "
+                "normalize it again",
+                **ctx,
+            )
+    return staged
 
 
-def _merge_history(warehouse: Warehouse, load_id: str, loaded_at: datetime, *, unique_keys: bool) -> int:
+def _merge_customers(warehouse: Warehouse, loaded_at: datetime) -> dict[int, tuple[int, int]]:
+    """Bring ``customers`` to the newest row per key; ``{window: (inserted, updated)}`` as loaded in turn.
+
+    Candidates are each window's newest row per key and the warehouse's current row (window 0). Ranked
+    newest first (ties: the earlier window, so a reload never beats itself), a window's row inserted its key
+    when no earlier candidate exists, and updated it when it outranks all earlier ones. Only keys whose
+    winner is new are rewritten: unchanged rows are never touched.
+    """
+    cols = schema.column_list(schema.customer_columns())
+    target = quote_ident(schema.CUSTOMERS)
+    latest = schema.first_per_group(
+        f"{cols}, _w, _load_id", f"{STG_WINDOWED} _windowed", "_w, customer_key", schema.newest_first()
+    )
+    candidates = (
+        f"{latest} UNION ALL SELECT {schema.column_list(schema.customer_columns(), 'c')}, 0, NULL "
+        f"FROM {target} c WHERE c.customer_key IN (SELECT customer_key FROM {STG_CUSTOMERS})"
+    )
+    warehouse.create_temp_table(
+        "_ranked",
+        "SELECT *, min(_rank) OVER (PARTITION BY customer_key ORDER BY _w "
+        "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS _prior FROM ("
+        f"SELECT *, row_number() OVER (PARTITION BY customer_key ORDER BY {schema.newest_first()}, _w) "
+        f"AS _rank FROM ({candidates}) _candidates) _by_age",
+    )
+    winners = "FROM _ranked WHERE _rank = 1 AND _w > 0"
+    warehouse.execute(f"DELETE FROM {target} WHERE customer_key IN (SELECT customer_key {winners})")
+    warehouse.execute(
+        f"INSERT INTO {target} ({cols}, loaded_at, load_id) SELECT {cols}, $1, _load_id {winners} "
+        "ORDER BY customer_key",
+        (loaded_at,),
+    )
+    counts = warehouse.query(
+        "SELECT _w, count(*) FILTER (WHERE _prior IS NULL), "
+        "count(*) FILTER (WHERE _prior IS NOT NULL AND _rank < _prior) FROM _ranked WHERE _w > 0 GROUP BY _w"
+    )
+    return {int(w): (int(inserted), int(updated)) for w, inserted, updated in counts}
+
+
+def _merge_history(warehouse: Warehouse, loaded_at: datetime) -> dict[int, int]:
     """Record unseen versions and bring the SCD2 history of their customers up to date.
 
     History is ``collapse(sorted(versions of a key))``: versions oldest first, a version dropped when its
@@ -281,8 +386,11 @@ def _merge_history(warehouse: Warehouse, load_id: str, loaded_at: datetime, *, u
       same answer in every arrival order. A version's content comes from any row with the same key and
       hash — equal hash, equal content — so the version table stays narrow.
 
+    A version is stored in its canonical sighting (highest stamp, earliest extraction), with the load of
+    the window that sighting came from, as loading the windows one by one would have left it.
+
     Returns:
-        the number of versions the warehouse had not seen before.
+        per window of the batch, the versions the warehouse had not seen before it.
     """
     versions = quote_ident(schema.VERSIONS)
     history = quote_ident(schema.HISTORY)
@@ -290,35 +398,40 @@ def _merge_history(warehouse: Warehouse, load_id: str, loaded_at: datetime, *, u
     version_cols = list(schema.VERSION_COLUMNS)
     cols = schema.column_list(all_cols)
     vcols = schema.column_list(version_cols)
-    staged = STG_CUSTOMERS
-    if not unique_keys:
-        # One row per version: the canonical sighting (highest stamp, earliest extraction).
-        staged = "_stg_versions"
-        warehouse.create_temp_table(
-            staged,
-            schema.first_per_group(
-                cols, STG_CUSTOMERS, "customer_key, modified_at, record_hash", schema.newest_first()
-            ),
-        )
     same_version = (
         "v.customer_key = s.customer_key AND v.modified_at = s.modified_at AND v.record_hash = s.record_hash"
     )
     warehouse.create_temp_table(
+        "_stg_versions",
+        schema.first_per_group(
+            f"{cols}, _w, _load_id",
+            f"{STG_WINDOWED} _windowed",
+            "customer_key, modified_at, record_hash",
+            schema.newest_first(),
+        ),
+    )
+    warehouse.create_temp_table(
         "_new_versions",
-        f"SELECT {schema.column_list(all_cols, 's')} FROM {staged} s "
+        f"SELECT {schema.column_list(all_cols, 's')}, s._load_id FROM _stg_versions s "
         f"WHERE NOT EXISTS (SELECT 1 FROM {versions} v WHERE {same_version})",
     )
     # Known versions seen here in a more canonical sighting (an earlier extraction than the one kept).
     warehouse.create_temp_table(
         "_better",
-        f"SELECT {schema.column_list(version_cols, 's')} FROM {staged} s JOIN {versions} v "
+        f"SELECT {schema.column_list(version_cols, 's')}, s._load_id FROM _stg_versions s JOIN {versions} v "
         f"ON {same_version} WHERE {schema.newer('s', 'v')}",
     )
     new, better = warehouse.query(
         "SELECT (SELECT count(*) FROM _new_versions), (SELECT count(*) FROM _better)"
     )[0]
     if not new and not better:
-        return 0
+        return {}
+    # A new version counts for the first window of the batch that holds it.
+    firsts = warehouse.query(
+        f"SELECT _w, count(*) FROM (SELECT min(s._w) AS _w FROM {STG_WINDOWED} s "
+        f"JOIN _new_versions v ON {same_version} "
+        "GROUP BY s.customer_key, s.modified_at, s.record_hash) _first GROUP BY _w"
+    )
     # Keys where some new version is not newer than the newest version already seen, or whose known
     # version changed its sighting: rebuild those; every other key with new versions appends.
     warehouse.create_temp_table(
@@ -340,21 +453,21 @@ def _merge_history(warehouse: Warehouse, load_id: str, loaded_at: datetime, *, u
     if better:
         warehouse.execute(
             f"UPDATE {versions} SET source_version = b.source_version, extracted_at = b.extracted_at, "
-            "source_window = b.source_window, loaded_at = $1, load_id = $2 FROM _better b "
+            "source_window = b.source_window, loaded_at = $1, load_id = b._load_id FROM _better b "
             f"WHERE {versions}.customer_key = b.customer_key AND {versions}.modified_at = b.modified_at "
             f"AND {versions}.record_hash = b.record_hash",
-            (loaded_at, load_id),
+            (loaded_at,),
         )
     if new:
         warehouse.execute(
             f"INSERT INTO {versions} ({vcols}, loaded_at, load_id) "
-            f"SELECT {vcols}, $1, $2 FROM _new_versions ORDER BY customer_key",
-            (loaded_at, load_id),
+            f"SELECT {vcols}, $1, _load_id FROM _new_versions ORDER BY customer_key",
+            (loaded_at,),
         )
         _append_history(warehouse, history, all_cols)
     if int(warehouse.query("SELECT count(*) FROM _rebuild")[0][0]):
         _rebuild_history(warehouse, history, versions, all_cols)
-    return int(new)
+    return {int(w): int(count) for w, count in firsts}
 
 
 def _append_history(warehouse: Warehouse, history: str, all_cols: list[str]) -> None:
@@ -420,17 +533,74 @@ ORDER BY k.customer_key, {schema.oldest_first("k")}"""
     )
 
 
-def _replace_quarantine(warehouse: Warehouse, win: Window, load_id: str, loaded_at: datetime) -> None:
-    """Replace the (source, window) quarantine slice with the staged one, however many rows either has."""
+def _replace_quarantine(warehouse: Warehouse, source: str, loaded_at: datetime) -> None:
+    """Replace each window's quarantine slice with the staged one, however many rows either has."""
     table = quote_ident(schema.QUARANTINE_TABLE)
-    cols = schema.column_list(load_contract("customer_quarantine").column_names)
+    names = load_contract("customer_quarantine").column_names
     warehouse.execute(
-        f"DELETE FROM {table} WHERE source_system = $1 AND source_window = $2", (win.source, win.key)
+        f"DELETE FROM {table} WHERE source_system = $1 "
+        f"AND source_window IN (SELECT source_window FROM {BATCH_WINDOWS})",
+        (source,),
     )
     warehouse.execute(
-        f"INSERT INTO {table} ({cols}, loaded_at, load_id) SELECT {cols}, $1, $2 FROM {STG_QUARANTINE} "
-        "ORDER BY row_number",
-        (loaded_at, load_id),
+        f"INSERT INTO {table} ({schema.column_list(names)}, loaded_at, load_id) "
+        f"SELECT {schema.column_list(names, 'q')}, $1, b._load_id FROM {STG_QUARANTINE} q "
+        f"JOIN {BATCH_WINDOWS} b ON b.source_window = q.source_window ORDER BY b._w, q.row_number",
+        (loaded_at,),
+    )
+
+
+def _audit_succeeded(
+    warehouse: Warehouse,
+    results: Sequence[LoadResult],
+    manifests: Sequence[Lineage],
+    versions: dict[int, int],
+) -> None:
+    """Finish every window's audit row with its own counts, in one statement."""
+    audit = load_contract("load_audit")
+    names = (
+        "load_id",
+        "rows_in",
+        "inserted",
+        "updated",
+        "unchanged",
+        "quarantined",
+        "history_versions",
+        "raw_sha256",
+        "normalized_sha256",
+        "quarantine_sha256",
+        "finished_at",
+        "seconds",
+    )
+    types = [sql_type(audit.column(name), warehouse.dialect) for name in names]
+    width = len(names)
+    values = ", ".join(
+        "(" + ", ".join(f"CAST(${width * i + k + 1} AS {t})" for k, t in enumerate(types)) + ")"
+        for i in range(len(results))
+    )
+    finished_at = datetime.now(UTC)
+    params: list[Any] = []
+    for n, (result, lineage) in enumerate(zip(results, manifests, strict=True), start=1):
+        params += [
+            result.load_id,
+            result.rows_in,
+            result.inserted,
+            result.updated,
+            result.unchanged,
+            result.quarantined,
+            versions.get(n, 0),
+            lineage.raw.sha256,
+            lineage.normalized.sha256,
+            lineage.quarantine.sha256,
+            finished_at,
+            result.seconds,
+        ]
+    sets = ", ".join(f"{quote_ident(name)} = v.{quote_ident(name)}" for name in names[1:])
+    table = quote_ident(schema.AUDIT)
+    warehouse.execute(
+        f"UPDATE {table} SET status = 'succeeded', {sets} FROM (VALUES {values}) "
+        f"AS v({schema.column_list(names)}) WHERE {table}.load_id = v.load_id",
+        tuple(params),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +12,10 @@ import pytest
 from pipelines.errors import ConfigError, LakeError
 from pipelines.lake import Lake
 from pipelines.warehouse import LoadResult, Warehouse, load_window, load_windows, open_warehouse
+from pipelines.warehouse.duckdb_engine import DuckDBWarehouse
 from tests.warehouse import helpers
 from tests.warehouse.factory import at, customer, quarantine_row, write_window
-from tests.warehouse.test_load import APR, FEB, JAN, MAR, SRC, write_scenario
+from tests.warehouse.test_load import APR, FEB, JAN, MAR, SRC, random_lake, write_scenario
 
 COUNTS = ("window", "rows_in", "inserted", "updated", "unchanged", "quarantined")
 
@@ -49,6 +51,71 @@ def test_a_batch_in_any_order_equals_loading_window_by_window(
         again = load_windows(warehouse, lake, SRC, list(order))
         assert all(isinstance(r, LoadResult) and r.inserted == r.updated == 0 for r in again)
         assert helpers.state(warehouse) == expected
+
+
+def _full_audit(warehouse: Warehouse) -> list[tuple[Any, ...]]:
+    names = ("source_window", "status", "rows_in", "inserted", "updated", "unchanged", "quarantined")
+    return sorted((*(a[n] for n in names), a["history_versions"]) for a in helpers.audit(warehouse))
+
+
+def _written_by_its_own_window(warehouse: Warehouse) -> bool:
+    """Every current row and every version names, as its load, the load of the window it came from."""
+    windows = {a["load_id"]: a["source_window"] for a in helpers.audit(warehouse)}
+    rows = [
+        *helpers.rows(warehouse, "SELECT source_window, load_id FROM customers"),
+        *helpers.rows(warehouse, "SELECT source_window, load_id FROM customer_versions"),
+    ]
+    return bool(rows) and all(windows[r["load_id"]] == r["source_window"] for r in rows)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_batches_on_a_loaded_warehouse_equal_loading_one_by_one(
+    warehouse_url: str, lake: Lake, seed: int
+) -> None:
+    """Versions in several windows, ties, repeats; some windows already loaded, the batch in any order."""
+    wins = random_lake(lake, seed=seed)
+    rng = random.Random(seed)
+    before = rng.sample(wins, 2)
+    batch = rng.sample(wins, 3)  # may hold a window loaded before: a reload inside the batch
+    with open_warehouse(warehouse_url) as warehouse:
+        for win in before:
+            load_window(warehouse, lake, SRC, win)
+        one_by_one = [_counts(load_window(warehouse, lake, SRC, w)) for w in batch]
+        expected, expected_audit = helpers.state(warehouse), _full_audit(warehouse)
+        assert _written_by_its_own_window(warehouse)
+        helpers.wipe(warehouse)
+        for win in before:
+            load_window(warehouse, lake, SRC, win)
+
+        batched = load_windows(warehouse, lake, SRC, batch)
+
+        assert [_counts(r) for r in batched if isinstance(r, LoadResult)] == one_by_one
+        assert helpers.state(warehouse) == expected
+        assert _full_audit(warehouse) == expected_audit
+        assert _written_by_its_own_window(warehouse)
+
+
+def test_a_batch_sends_the_same_statements_however_many_windows_it_holds(
+    tmp_path: Path, lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wins = random_lake(lake, seed=5)
+    sent: list[str] = []
+    run = DuckDBWarehouse._run
+
+    def counting(self: DuckDBWarehouse, sql: str, params: Any) -> Any:
+        sent.append(sql)
+        return run(self, sql, params)
+
+    monkeypatch.setattr(DuckDBWarehouse, "_run", counting)
+    per_batch = []
+    for n, batch in enumerate((wins[:2], wins)):
+        with open_warehouse(str(tmp_path / f"{n}.duckdb")) as warehouse:
+            warehouse.ensure_schema()
+            sent.clear()
+            results = load_windows(warehouse, lake, SRC, batch)
+            assert all(isinstance(r, LoadResult) for r in results)
+            per_batch.append(len(sent))
+    assert per_batch[0] == per_batch[1], per_batch
 
 
 def test_a_bad_window_stops_only_itself(warehouse: Warehouse, lake: Lake) -> None:
