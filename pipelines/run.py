@@ -85,10 +85,10 @@ EXTRACT_WINDOWS: Final = 2
 #: Extracted windows of a source normalized together at most (small ones as one table: the normalizer's cost
 #: is per call and column, not per row; 12 small windows normalize in about the time of 3 one by one).
 NORMALIZE_WINDOWS: Final = 12
-#: Windows loaded in one warehouse transaction (each still gets its own load_audit row and counts). DuckDB
-#: keeps what a transaction's temporary tables used until it commits: 6 windows save most of the commits (a
-#: 96-window load 2.3x faster than one by one) for +20 MB over one by one, where 24 cost +65 MB.
-LOAD_WINDOWS: Final = 6
+#: Rows (normalized + quarantined) loaded in one warehouse transaction at most, whatever the number of
+#: windows: a batch costs the same statements however many windows it holds (each window still gets its own
+#: load_audit row and counts), and its memory follows its rows.
+LOAD_BATCH_ROWS: Final = 100_000
 
 
 def run_window(
@@ -276,7 +276,7 @@ def _load(
     outcomes: dict[str, WindowOutcome],
     progress: ProgressCallback | None,
 ) -> None:
-    """Load a source's valid windows in order over one connection, :data:`LOAD_WINDOWS` per transaction.
+    """Load a source's valid windows in order over one connection, :data:`LOAD_BATCH_ROWS` per transaction.
 
     Each window keeps its own audit row and counts, and a failing one stops only itself.
     """
@@ -293,8 +293,7 @@ def _load(
             outcomes[ref] = _stopped(ref, results[ref], "load", error)
         return
     with warehouse:
-        for first in range(0, len(refs), LOAD_WINDOWS):
-            batch = refs[first : first + LOAD_WINDOWS]
+        for batch in _by_rows(refs, results, LOAD_BATCH_ROWS):
             for ref in batch:
                 if progress:
                     progress(ref, "load", None)
@@ -307,6 +306,21 @@ def _load(
                 results[ref]["load"] = steps.to_small_dict(outcome)
                 if progress:
                     progress(ref, "load", results[ref]["load"])
+
+
+def _by_rows(refs: list[str], results: dict[str, dict[str, dict[str, Any]]], limit: int) -> list[list[str]]:
+    """Consecutive runs of windows holding at most ``limit`` normalized rows each (a bigger window alone)."""
+    batches: list[list[str]] = []
+    rows = 0
+    for ref in refs:
+        done = results[ref]["normalize"]
+        size = int(done.get("normalized", 0)) + int(done.get("quarantined", 0))
+        if not batches or (rows + size > limit and rows):
+            batches.append([])
+            rows = 0
+        batches[-1].append(ref)
+        rows += size
+    return batches
 
 
 def _stopped(
