@@ -125,11 +125,11 @@ def run_pipeline(
     one HTTP client (its concurrency bound and rate limit: the vendor's budget), while this thread
     normalizes the windows as they land (those already extracted together, see
     :func:`pipelines.normalize.core.normalize_windows`), so waiting on the network and CPU work overlap;
-    great-expectations and the warehouse engine are imported in the background meanwhile. A source's
-    normalized windows are then validated together (one GX run per batch of rows, each window judged on
-    its own rows) and the windows that passed are loaded over one warehouse connection. A typed error
-    stops only its window, at the stage it happened, exactly as in the DAGs; the lake and warehouse end
-    as window-by-window runs leave them.
+    great-expectations and the warehouse engine are imported in the background meanwhile. The normalized
+    windows of all sources are then validated together (one GX run per batch of rows, each window judged on
+    its own rows: a run's cost is mostly fixed) and the windows that passed are loaded, a source at a time,
+    in batches of rows over one warehouse connection. A typed error stops only its window, at the stage it
+    happened, exactly as in the DAGs; the lake and warehouse end as window-by-window runs leave them.
     """
     began = perf_counter()
     refs = steps.plan_range(start, end, list(sources))
@@ -144,9 +144,9 @@ def run_pipeline(
             ref: pool.submit(contextvars.copy_context().run, _stage, settings, ref, "extract", progress)
             for ref in refs
         }
+        normalized: list[str] = []
         for source in sources:
             mine = [ref for ref in refs if Window.from_ref(ref).source == source]
-            normalized: list[str] = []
             while mine:
                 # Wait for the next window, then take every later one already extracted along with it.
                 extracted: list[str] = []
@@ -161,8 +161,15 @@ def run_pipeline(
                     if len(extracted) == NORMALIZE_WINDOWS:
                         break
                 normalized += _normalize(settings, source, extracted, results, outcomes, progress)
-            valid = _validate(settings, normalized, results, outcomes, progress)
-            _load(settings, valid, results, outcomes, progress)
+        valid = _validate(settings, normalized, results, outcomes, progress)
+        for source in sources:
+            _load(
+                settings,
+                [r for r in valid if Window.from_ref(r).source == source],
+                results,
+                outcomes,
+                progress,
+            )
     ordered = tuple(outcomes.get(ref) or WindowOutcome(ref, results[ref]) for ref in refs)
     if any("load" in o.results for o in ordered):  # which records are one business, over what was loaded
         from pipelines.identity.store import rebuild_step

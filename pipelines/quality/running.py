@@ -146,10 +146,13 @@ def validate_frames(
 
 
 def validate_windows(lake: Lake, source: str, windows: Sequence[Window | str]) -> list[QualityResult]:
-    """Validate normalized customers windows of one source together; reports beside each window.
+    """Validate normalized customers windows together; reports beside each window.
 
-    Failures are not raised: a window whose result is not ``success`` should be held back, the others can
-    load. Windows are read and validated :data:`BATCH_ROWS` rows at a time.
+    ``source`` names the source of windows given as keys; :class:`Window` objects carry their own, so one
+    call can validate the windows of every source at once (they share the customer contract, and a
+    great-expectations run costs about the same for 60 rows as for 6,000). Failures are not raised: a
+    window whose result is not ``success`` should be held back, the others can load. Windows are read and
+    validated :data:`BATCH_ROWS` rows at a time.
 
     Raises:
         LakeError: a normalized window was never committed.
@@ -160,11 +163,11 @@ def validate_windows(lake: Lake, source: str, windows: Sequence[Window | str]) -
     group: list[FrameToValidate] = []
     rows = 0
     for window in parsed:
-        frame = frame_from_table(lake.read(NORMALIZED, source, CUSTOMERS, window), contract)
+        frame = frame_from_table(lake.read(NORMALIZED, window.source, CUSTOMERS, window), contract)
         if group and rows + len(frame) > BATCH_ROWS:  # the batch :func:`validate_frames` would cut here
             results += validate_frames(group, contract, lake=lake)
             group, rows = [], 0
-        group.append(FrameToValidate(frame, window, source))
+        group.append(FrameToValidate(frame, window, window.source))
         rows += len(frame)
     if group:
         results += validate_frames(group, contract, lake=lake)
