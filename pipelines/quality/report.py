@@ -301,8 +301,12 @@ def _config_json(config: Any, cache: dict[int, Any] | None) -> Any:
 
 
 def json_bytes(doc: Mapping[str, Any]) -> bytes:
-    """The stored result as indented JSON (strict: a NaN would be a bug, not a number)."""
-    return json.dumps(doc, indent=1, sort_keys=False, default=str, allow_nan=False).encode("utf-8")
+    """The stored result as compact JSON (strict: a NaN would be a bug, not a number).
+
+    Compact because ``indent`` takes the json module off its C encoder: 1.8 ms against 0.4 ms for a
+    window's report, written for every window of a run; ``jq .`` indents it for reading.
+    """
+    return json.dumps(doc, separators=(",", ":"), default=str, allow_nan=False).encode("utf-8")
 
 
 def render_html(stored: Mapping[str, Any]) -> str:
