@@ -82,7 +82,7 @@ def read_env(model: type[M], env: Mapping[str, str] | None = None) -> M:
 
 
 class CoreEnv(EnvModel):
-    """``SKYSMART_*``: where the lake and warehouse are, the lookback, the HTTP knobs, DuckDB's memory."""
+    """``SKYSMART_*``: the lake and warehouse, the lookback, the HTTP knobs, memory and processes."""
 
     model_config = SettingsConfigDict(env_prefix="SKYSMART_")
 
@@ -90,6 +90,7 @@ class CoreEnv(EnvModel):
     warehouse: str | None = None
     lookback_days: int | None = None
     duckdb_memory_limit: str | None = None
+    validator_process: bool = True
     http_connect_timeout: float | None = None
     http_read_timeout: float | None = None
     http_max_retries: int | None = None

@@ -6,6 +6,7 @@ DAG run over the same range leave the same lake and the same warehouse.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import dataclasses
 import importlib
@@ -19,7 +20,9 @@ from typing import Any, Final
 
 from pipelines import steps
 from pipelines.config import Settings
+from pipelines.env import core_env
 from pipelines.errors import DataQualityError, SkysmartError, worst_exit_code
+from pipelines.validator import ValidatorProcess
 from pipelines.windows import SOURCES, Window
 
 STAGES = ("extract", "normalize", "validate", "load")
@@ -133,10 +136,12 @@ def run_pipeline(
     """
     began = perf_counter()
     refs = steps.plan_range(start, end, list(sources))
-    threading.Thread(target=_warm_imports, name="skysmart-warm-imports", daemon=True).start()
+    separate = core_env().validator_process
+    threading.Thread(target=_warm_imports, args=(not separate,), name="skysmart-warm", daemon=True).start()
     outcomes: dict[str, WindowOutcome] = {}
     results: dict[str, dict[str, dict[str, Any]]] = {ref: {} for ref in refs}
     with (
+        ValidatorProcess() if separate else contextlib.nullcontext() as validator,
         steps.sharing_http(settings, list(sources)),
         ThreadPoolExecutor(EXTRACT_WINDOWS * len(sources), thread_name_prefix="skysmart-extract") as pool,
     ):
@@ -161,7 +166,7 @@ def run_pipeline(
                     if len(extracted) == NORMALIZE_WINDOWS:
                         break
                 normalized += _normalize(settings, source, extracted, results, outcomes, progress)
-        valid = _validate(settings, normalized, results, outcomes, progress)
+        valid = _validate(settings, normalized, results, outcomes, progress, validator)
         for source in sources:
             _load(
                 settings,
@@ -223,15 +228,18 @@ def _validate(
     results: dict[str, dict[str, dict[str, Any]]],
     outcomes: dict[str, WindowOutcome],
     progress: ProgressCallback | None,
+    validator: ValidatorProcess | None = None,
 ) -> list[str]:
-    """Validate a source's windows together; the windows that may load (no error-severity failure)."""
+    """Validate windows together (in the validator process if it can); those that may load."""
     if not refs:
         return []
     for ref in refs:
         if progress:
             progress(ref, "validate", None)
     try:
-        checked = steps.validate_batch_step(settings, refs)
+        checked = (validator.validate(settings.lake_url, refs) if validator else None) or (
+            steps.validate_batch_step(settings, refs)
+        )
     except SkysmartError:
         # Something about one window (its lake files) spoiled the batch: judge them one by one instead.
         checked = []
@@ -346,12 +354,16 @@ def _stopped(
     )
 
 
-def _warm_imports() -> None:
-    """Import the heavy libraries of the later stages while the first pages arrive (errors surface later)."""
+def _warm_imports(with_gx: bool) -> None:
+    """Import the heavy libraries of the later stages while the first pages arrive (errors surface later).
+
+    great-expectations only when this process validates (no validator process, see ``pipelines.validator``).
+    """
     try:
         for module in ("pipelines.normalize", "pipelines.warehouse", "duckdb"):
             importlib.import_module(module)
-        importlib.import_module("pipelines.quality.suite")._gx()
+        if with_gx:
+            importlib.import_module("pipelines.quality.suite")._gx()
     except Exception:
         # A failed warm-up only means the stage imports it itself, and reports the failure there.
         return

@@ -122,13 +122,18 @@ def validate_batch_step(settings: Settings, window_refs: Sequence[str]) -> list[
 
     Raises nothing for failures: each window's result says ``success``; a failing window must not load.
     """
+    return validate_refs(settings.lake_url, window_refs)
+
+
+def validate_refs(lake_url: str, window_refs: Sequence[str]) -> list[dict[str, Any]]:
+    """:func:`validate_batch_step` given only the lake (what a validator process is handed)."""
     from pipelines.lake import Lake
     from pipelines.quality import validate_windows
 
     windows = [Window.from_ref(ref) for ref in window_refs]
     if not windows:
         return []
-    results = validate_windows(Lake(settings.lake_url), windows[0].source, windows)
+    results = validate_windows(Lake(lake_url), windows[0].source, windows)
     return [to_small_dict(result) for result in results]
 
 

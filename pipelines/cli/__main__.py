@@ -4,4 +4,5 @@ from __future__ import annotations
 
 from pipelines.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # a spawned worker imports this module again, as __mp_main__
+    raise SystemExit(main())

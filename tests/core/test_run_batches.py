@@ -10,13 +10,13 @@ from what names a particular run (load ids, timestamps, request ids).
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-import pipelines.quality.running as running
+import pipelines.run
 from pipelines.config import Settings
 from pipelines.run import run_pipeline, run_window
 from pipelines.steps import plan_range
@@ -50,17 +50,23 @@ def test_batched_run_leaves_the_warehouse_of_the_window_by_window_path(
     assert checksums(batched.warehouse_url) == expected
 
 
-def test_every_window_of_every_source_is_validated_in_one_great_expectations_batch(
-    sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("separate", [True, False], ids=["validator-process", "in-process"])
+def test_every_window_of_every_source_is_validated_in_one_great_expectations_run(
+    sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, separate: bool
 ) -> None:
-    batches: list[set[str]] = []
-    validate_batch = running._validate_batch
+    monkeypatch.setenv("SKYSMART_VALIDATOR_PROCESS", str(separate).lower())
+    if not separate:
 
-    def recording(frames: Any, *args: Any) -> Any:
-        batches.append({str(f["source_system"].iloc[0]) for f in frames if len(f)})
-        return validate_batch(frames, *args)
+        def no_second_process() -> None:
+            raise AssertionError("SKYSMART_VALIDATOR_PROCESS=false must not start a validator process")
 
-    monkeypatch.setattr(running, "_validate_batch", recording)
-    summary = run_pipeline(_settings(sandbox, tmp_path), date(2024, 1, 1), date(2024, 3, 31))
+        monkeypatch.setattr(pipelines.run, "ValidatorProcess", no_second_process)
+    settings = _settings(sandbox, tmp_path)
+    summary = run_pipeline(settings, date(2024, 1, 1), date(2024, 3, 31))
     assert summary.ok, summary.failed
-    assert batches == [{"skybiz", "smartacc"}]
+
+    reports = [json.loads(p.read_text()) for p in Path(settings.lake_url).glob("quality/**/validation.json")]
+    assert len(reports) == 6  # three months, two sources
+    assert {r["meta"]["skysmart"]["source"] for r in reports} == {"skybiz", "smartacc"}
+    # The row checks of every window come from one GX validation (the structure check is its own run).
+    assert len({r["meta"]["validation_id"] for r in reports}) == 1

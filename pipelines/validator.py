@@ -1,0 +1,75 @@
+"""great-expectations in a process of its own, so that ``skysmart run`` uses the machine's second core.
+
+Importing GX costs some 4 s of CPU (scipy, altair and SQLAlchemy come with it) and its runs hold the GIL: in
+the run's own process both serialize with extraction and normalizing, however many cores there are. A
+spawned process imports GX and builds the suite while the first pages arrive, then validates the windows it
+is sent and writes their reports to the lake; only small result dicts come back. It is handed the lake's URL
+and window refs, never the settings: no secret crosses the process boundary.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from types import TracebackType
+from typing import Any
+
+
+class ValidatorProcess:
+    """One spawned worker that validates windows; ``validate`` answers ``None`` when it cannot.
+
+    ``None`` (the worker died, GX failed to import, a window's lake files could not be read) tells the caller
+    to validate in its own process, where an error keeps its type and names its window.
+    """
+
+    def __init__(self) -> None:
+        self._pool = ProcessPoolExecutor(
+            max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_warm
+        )
+        self._pool.submit(_ready)  # start the worker (and its warm-up) now, not at the first batch
+
+    def validate(self, lake_url: str, window_refs: Sequence[str]) -> list[dict[str, Any]] | None:
+        """:func:`pipelines.steps.validate_refs` in the worker; ``None`` if it could not answer."""
+        try:
+            return self._pool.submit(_validate, lake_url, list(window_refs)).result()
+        except (BrokenProcessPool, OSError, RuntimeError):
+            return None
+
+    def close(self) -> None:
+        """Stop the worker (a batch it is working on is waited for)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> ValidatorProcess:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def _warm() -> None:
+    """Import GX and build the customer suite before the first batch arrives (failures surface later)."""
+    try:
+        from pipelines.contracts import load_contract
+        from pipelines.quality.suite import build_suite
+
+        build_suite(load_contract("customer"))
+    except Exception:
+        return  # the first validation imports it again, and reports the failure there
+
+
+def _ready() -> bool:
+    return True
+
+
+def _validate(lake_url: str, window_refs: list[str]) -> list[dict[str, Any]] | None:
+    from pipelines.errors import SkysmartError
+    from pipelines.steps import validate_refs
+
+    try:
+        return validate_refs(lake_url, window_refs)
+    except SkysmartError:
+        return None

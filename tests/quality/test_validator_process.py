@@ -1,0 +1,63 @@
+"""The validator process: great-expectations on the second core, the run's own process as the fallback."""
+
+from __future__ import annotations
+
+import os
+import signal
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from pipelines.lake import CUSTOMERS, NORMALIZED, Lake
+from pipelines.steps import validate_refs
+from pipelines.validator import ValidatorProcess
+from pipelines.windows import Window
+from tests.quality.frames import customer_table
+
+WINDOWS = [
+    Window(source, date(2024, m, 1), date(2024, m, 28)) for m in (1, 2) for source in ("skybiz", "smartacc")
+]
+# Facts of a result that name the moment or the duration of a validation, not its outcome.
+TIMING = ("seconds",)
+
+
+def _lake(tmp_path: Path) -> Lake:
+    lake = Lake(str(tmp_path / "lake"))
+    for window in WINDOWS:
+        lake.write_table(
+            NORMALIZED, window.source, CUSTOMERS, window, customer_table(15, window.source, window)
+        )
+    return lake
+
+
+def _outcome(result: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in result.items() if k not in TIMING}
+
+
+def test_the_worker_answers_what_validating_in_this_process_answers(tmp_path: Path) -> None:
+    lake = _lake(tmp_path)
+    refs = [w.ref for w in WINDOWS]
+    here = validate_refs(lake.url, refs)
+
+    with ValidatorProcess() as validator:
+        there = validator.validate(lake.url, refs)
+
+    assert there is not None
+    assert [_outcome(r) for r in there] == [_outcome(r) for r in here]
+    assert {r["source"] for r in there} == {"skybiz", "smartacc"} and all(r["success"] for r in there)
+
+
+def test_a_worker_that_died_answers_none_so_the_caller_validates_itself(tmp_path: Path) -> None:
+    lake = _lake(tmp_path)
+    with ValidatorProcess() as validator:
+        assert validator.validate(lake.url, [WINDOWS[0].ref]) is not None
+        (pid,) = validator._pool._processes  # the one worker
+        os.kill(pid, signal.SIGKILL)
+        assert validator.validate(lake.url, [WINDOWS[0].ref]) is None
+
+
+def test_a_window_the_worker_cannot_read_answers_none(tmp_path: Path) -> None:
+    lake = _lake(tmp_path)
+    missing = Window("skybiz", date(2023, 1, 1), date(2023, 1, 31))
+    with ValidatorProcess() as validator:
+        assert validator.validate(lake.url, [WINDOWS[0].ref, missing.ref]) is None
