@@ -9,7 +9,9 @@ the generated customers in this process with 20 ms added to every request (``--l
     JSON and dropped. Nothing is written: it is what the network and the vendors' answers cost.
 (b) **``skysmart run``** over the same range, in a fresh subprocess writing a fresh lake and DuckDB
     warehouse: wall time, CPU time (user + system of the process and its children) and peak RSS
-    (its own ``VmHWM``, polled every 50 ms: the peak since its exec, whatever this process holds).
+    (its own ``VmHWM``, polled every 50 ms: the peak since its exec, whatever this process holds), and the
+    peak of the resident sets of it and its children summed (``all procs``: the validator process included;
+    polled, so a lower bound).
     ``--before DIR`` also runs skysmart from another checkout (a ``git worktree`` of an older commit),
     alternating with this one against the same sandbox, so before and after meet the same conditions.
 
@@ -116,7 +118,7 @@ def main(argv: list[str]) -> None:
     )
     header = (
         f"{'case':<17} {'windows':>7} {'requests':>8} {'floor s':>7} {'run s':>6} {'ratio':>6} "
-        f"{'CPU s':>6} {'peak RSS MB':>11} {'load avg':>8}"
+        f"{'CPU s':>6} {'peak RSS MB':>11} {'all procs MB':>12} {'load avg':>8}"
     )
     print(header, flush=True)
     by_size: dict[int, list[Case]] = {}
@@ -156,7 +158,7 @@ def _measure(server: SandboxServer, data: SandboxData, case: Case, args: argpars
         print(
             f"{name:<17} {floor['windows']:>7} {floor['requests']:>8,} {floor['seconds']:>7.2f} "
             f"{run['seconds']:>6.1f} {run['seconds'] / floor['seconds']:>5.1f}x {run['cpu']:>6.1f} "
-            f"{run['peak_rss_mb']:>11.0f} {run['load']:>8.2f}",
+            f"{run['peak_rss_mb']:>11.0f} {run['tree_rss_mb']:>12.0f} {run['load']:>8.2f}",
             flush=True,
         )
 
@@ -225,6 +227,22 @@ def _hwm_mb(pid: int) -> float:
     return 0.0
 
 
+def _tree_rss_mb(pid: int) -> float:
+    """The resident sets of a process and all its descendants, summed (MB); polled, so a lower bound."""
+    total, pending = 0.0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return total
+
+
 def _parse(response: requests.Response) -> None:
     response.raise_for_status()
     json.loads(response.content)
@@ -249,11 +267,12 @@ def run_skysmart(
         began = time.perf_counter()
         with (tmp / "out.txt").open("wb") as out:
             proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
-            peak = 0.0
+            peak = tree = 0.0
             while True:
                 # VmHWM, the child's own high-water mark since its exec: wait4's ru_maxrss would start from
                 # this process's RSS at fork time (the sandbox's data), not from the child's.
                 peak = max(peak, _hwm_mb(proc.pid))
+                tree = max(tree, _tree_rss_mb(proc.pid))  # with its validator process
                 pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
                 if pid:
                     break
@@ -267,6 +286,7 @@ def run_skysmart(
             "seconds": seconds,
             "cpu": usage.ru_utime + usage.ru_stime,
             "peak_rss_mb": peak,
+            "tree_rss_mb": max(tree, peak),
         }
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
