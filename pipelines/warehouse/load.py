@@ -208,8 +208,9 @@ def _load(
     )
     _register_windows(warehouse, wins, load_ids)
     staged = _check_lineage(warehouse, source, wins, manifests)
-    changed = _merge_customers(warehouse, started_at)
-    versions = _merge_history(warehouse, started_at)
+    repeated_keys, repeated_versions = _duplicates(warehouse)
+    changed = _merge_customers(warehouse, started_at, repeated_keys=repeated_keys)
+    versions = _merge_history(warehouse, started_at, repeated_versions=repeated_versions)
     _replace_quarantine(warehouse, source, started_at)
     warehouse.drop_temp(*_TEMP_TABLES)
     seconds = time.perf_counter() - clock
@@ -308,12 +309,11 @@ def _check_lineage(
             source=source,
             window=wins[0].key if len(wins) == 1 else None,
         )
-    counts = warehouse.query(
-        f"SELECT b._w, (SELECT count(*) FROM {STG_CUSTOMERS} s WHERE s.source_window = b.source_window), "
-        f"(SELECT count(*) FROM {STG_QUARANTINE} q WHERE q.source_window = b.source_window) "
-        f"FROM {BATCH_WINDOWS} b ORDER BY b._w"
+    normalized_rows, quarantined_rows = (
+        dict(warehouse.query(f"SELECT source_window, count(*) FROM {table} GROUP BY source_window"))
+        for table in (STG_CUSTOMERS, STG_QUARANTINE)
     )
-    staged = [(int(rows_in), int(quarantined)) for _, rows_in, quarantined in counts]
+    staged = [(int(normalized_rows.get(w.key, 0)), int(quarantined_rows.get(w.key, 0))) for w in wins]
     for win, lineage, (rows_in, quarantined) in zip(wins, manifests, staged, strict=True):
         ctx: dict[str, Any] = {"source": win.source, "window": win.key}
         normalized, quarantine = lineage.normalized.rows, lineage.quarantine.rows
@@ -333,35 +333,63 @@ def _check_lineage(
     return staged
 
 
-def _merge_customers(warehouse: Warehouse, loaded_at: datetime) -> dict[int, tuple[int, int]]:
+def _duplicates(warehouse: Warehouse) -> tuple[bool, bool]:
+    """Whether a window holds a key twice, and whether the batch holds a version twice (both are rare).
+
+    When neither happens, the newest-per-group steps (window functions over whole rows) can be skipped.
+    """
+    keys, versions = warehouse.query(
+        f"SELECT (SELECT count(*) FROM {STG_CUSTOMERS}) - (SELECT count(*) FROM "
+        f"(SELECT DISTINCT source_window, customer_key FROM {STG_CUSTOMERS}) _k), "
+        f"(SELECT count(*) FROM {STG_CUSTOMERS}) - (SELECT count(*) FROM "
+        f"(SELECT DISTINCT customer_key, modified_at, record_hash FROM {STG_CUSTOMERS}) _v)"
+    )[0]
+    return bool(keys), bool(versions)
+
+
+def _merge_customers(
+    warehouse: Warehouse, loaded_at: datetime, *, repeated_keys: bool
+) -> dict[int, tuple[int, int]]:
     """Bring ``customers`` to the newest row per key; ``{window: (inserted, updated)}`` as loaded in turn.
 
     Candidates are each window's newest row per key and the warehouse's current row (window 0). Ranked
     newest first (ties: the earlier window, so a reload never beats itself), a window's row inserted its key
-    when no earlier candidate exists, and updated it when it outranks all earlier ones. Only keys whose
-    winner is new are rewritten: unchanged rows are never touched.
+    when no earlier candidate exists, and updated it when it outranks all earlier ones. The ranking reads
+    only the version columns; whole rows are read for the keys whose winner is new, the only ones rewritten.
     """
     cols = schema.column_list(schema.customer_columns())
+    vcols = schema.column_list(list(schema.VERSION_COLUMNS))
     target = quote_ident(schema.CUSTOMERS)
-    latest = schema.first_per_group(
-        f"{cols}, _w, _load_id", f"{STG_WINDOWED} _windowed", "_w, customer_key", schema.newest_first()
-    )
+    windowed = f"{STG_WINDOWED} _windowed"
+    # Each window's newest row per key: the staged rows themselves unless a window holds a key twice.
+    rows = f"(SELECT {cols}, _w, _load_id FROM {windowed})"
+    if repeated_keys:
+        newest = schema.first_per_group(
+            f"{cols}, _w, _load_id", windowed, "_w, customer_key", schema.newest_first()
+        )
+        rows = f"({newest})"
     candidates = (
-        f"{latest} UNION ALL SELECT {schema.column_list(schema.customer_columns(), 'c')}, 0, NULL "
+        f"SELECT {vcols}, _w FROM {rows} _latest "
+        f"UNION ALL SELECT {schema.column_list(list(schema.VERSION_COLUMNS), 'c')}, 0 "
         f"FROM {target} c WHERE c.customer_key IN (SELECT customer_key FROM {STG_CUSTOMERS})"
     )
     warehouse.create_temp_table(
         "_ranked",
-        "SELECT *, min(_rank) OVER (PARTITION BY customer_key ORDER BY _w "
+        "SELECT customer_key, _w, _rank, min(_rank) OVER (PARTITION BY customer_key ORDER BY _w "
         "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS _prior FROM ("
         f"SELECT *, row_number() OVER (PARTITION BY customer_key ORDER BY {schema.newest_first()}, _w) "
         f"AS _rank FROM ({candidates}) _candidates) _by_age",
     )
-    winners = "FROM _ranked WHERE _rank = 1 AND _w > 0"
-    warehouse.execute(f"DELETE FROM {target} WHERE customer_key IN (SELECT customer_key {winners})")
+    winners = (
+        f"FROM {rows} s JOIN _ranked r ON r.customer_key = s.customer_key AND r._w = s._w "
+        "WHERE r._rank = 1 AND r._w > 0"
+    )
+    new_winner = "SELECT customer_key FROM _ranked WHERE _rank = 1 AND _w > 0"
+    warehouse.execute(f"DELETE FROM {target} WHERE customer_key IN ({new_winner})")
     warehouse.execute(
-        f"INSERT INTO {target} ({cols}, loaded_at, load_id) SELECT {cols}, $1, _load_id {winners} "
-        "ORDER BY customer_key",
+        f"INSERT INTO {target} ({cols}, loaded_at, load_id) "
+        f"SELECT {schema.column_list(schema.customer_columns(), 's')}, $1, s._load_id {winners} "
+        "ORDER BY s.customer_key",
         (loaded_at,),
     )
     counts = warehouse.query(
@@ -371,7 +399,7 @@ def _merge_customers(warehouse: Warehouse, loaded_at: datetime) -> dict[int, tup
     return {int(w): (int(inserted), int(updated)) for w, inserted, updated in counts}
 
 
-def _merge_history(warehouse: Warehouse, loaded_at: datetime) -> dict[int, int]:
+def _merge_history(warehouse: Warehouse, loaded_at: datetime, *, repeated_versions: bool) -> dict[int, int]:
     """Record unseen versions and bring the SCD2 history of their customers up to date.
 
     History is ``collapse(sorted(versions of a key))``: versions oldest first, a version dropped when its
@@ -401,24 +429,28 @@ def _merge_history(warehouse: Warehouse, loaded_at: datetime) -> dict[int, int]:
     same_version = (
         "v.customer_key = s.customer_key AND v.modified_at = s.modified_at AND v.record_hash = s.record_hash"
     )
-    warehouse.create_temp_table(
-        "_stg_versions",
-        schema.first_per_group(
-            f"{cols}, _w, _load_id",
-            f"{STG_WINDOWED} _windowed",
-            "customer_key, modified_at, record_hash",
-            schema.newest_first(),
-        ),
-    )
+    # One row per version: the canonical sighting (highest stamp, earliest extraction) when seen twice.
+    staged = STG_WINDOWED
+    if repeated_versions:
+        staged = "_stg_versions"
+        warehouse.create_temp_table(
+            staged,
+            schema.first_per_group(
+                f"{cols}, _w, _load_id",
+                f"{STG_WINDOWED} _windowed",
+                "customer_key, modified_at, record_hash",
+                schema.newest_first(),
+            ),
+        )
     warehouse.create_temp_table(
         "_new_versions",
-        f"SELECT {schema.column_list(all_cols, 's')}, s._load_id FROM _stg_versions s "
+        f"SELECT {schema.column_list(all_cols, 's')}, s._load_id FROM {staged} s "
         f"WHERE NOT EXISTS (SELECT 1 FROM {versions} v WHERE {same_version})",
     )
     # Known versions seen here in a more canonical sighting (an earlier extraction than the one kept).
     warehouse.create_temp_table(
         "_better",
-        f"SELECT {schema.column_list(version_cols, 's')}, s._load_id FROM _stg_versions s JOIN {versions} v "
+        f"SELECT {schema.column_list(version_cols, 's')}, s._load_id FROM {staged} s JOIN {versions} v "
         f"ON {same_version} WHERE {schema.newer('s', 'v')}",
     )
     new, better = warehouse.query(

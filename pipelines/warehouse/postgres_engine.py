@@ -128,7 +128,12 @@ class PostgresWarehouse(Warehouse):
             self.execute(f"DROP TABLE IF EXISTS pg_temp.{quote_ident(name)}")
 
     def stage(self, table: str, contract: Contract, batches: Iterable[pa.RecordBatch]) -> int:
-        """COPY the batches into a temporary table, one at a time as CSV written by Arrow."""
+        """COPY the batches into a temporary table, one at a time as CSV written by Arrow.
+
+        Staged rows are then ranked and joined: the transaction's sorts and hashes get 256 MB before they
+        spill to disk (``SET LOCAL`` ends with it).
+        """
+        self.execute("SET LOCAL work_mem = '256MB'")
         self.drop_temp(table)
         columns = ",\n  ".join(column_definitions(contract, self.dialect, with_constraints=False))
         self.execute(f"CREATE TEMP TABLE {quote_ident(table)} (\n  {columns}\n) ON COMMIT DROP")
