@@ -7,7 +7,7 @@ import sys
 
 AREAS = (
     "sandbox", "extract", "normalize", "quality", "warehouse", "push", "e2e", "faults", "identity",
-    "einvoice", "scaleout",
+    "einvoice", "scaleout", "backfill",
 )  # fmt: skip
 
 
