@@ -209,7 +209,9 @@ def _load(
     _register_windows(warehouse, wins, load_ids)
     staged = _check_lineage(warehouse, source, wins, manifests)
     repeated_keys, repeated_versions = _duplicates(warehouse)
-    changed = _merge_customers(warehouse, started_at, repeated_keys=repeated_keys)
+    changed = _merge_customers(
+        warehouse, started_at, repeated_keys=repeated_keys, single_window=len(wins) == 1
+    )
     versions = _merge_history(warehouse, started_at, repeated_versions=repeated_versions)
     _replace_quarantine(warehouse, source, started_at)
     warehouse.drop_temp(*_TEMP_TABLES)
@@ -348,7 +350,7 @@ def _duplicates(warehouse: Warehouse) -> tuple[bool, bool]:
 
 
 def _merge_customers(
-    warehouse: Warehouse, loaded_at: datetime, *, repeated_keys: bool
+    warehouse: Warehouse, loaded_at: datetime, *, repeated_keys: bool, single_window: bool
 ) -> dict[int, tuple[int, int]]:
     """Bring ``customers`` to the newest row per key; ``{window: (inserted, updated)}`` as loaded in turn.
 
@@ -373,13 +375,23 @@ def _merge_customers(
         f"UNION ALL SELECT {schema.column_list(list(schema.VERSION_COLUMNS), 'c')}, 0 "
         f"FROM {target} c WHERE c.customer_key IN (SELECT customer_key FROM {STG_CUSTOMERS})"
     )
-    warehouse.create_temp_table(
-        "_ranked",
-        "SELECT customer_key, _w, _rank, min(_rank) OVER (PARTITION BY customer_key ORDER BY _w "
-        "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS _prior FROM ("
-        f"SELECT *, row_number() OVER (PARTITION BY customer_key ORDER BY {schema.newest_first()}, _w) "
-        f"AS _rank FROM ({candidates}) _candidates) _by_age",
-    )
+    if single_window and not repeated_keys:
+        # Two candidates at most per key, the window's row and the current one: ranking them is one
+        # comparison (a window function over both would cost a sort of every staged and current row).
+        newer = schema.newer("s", "c")
+        ranked = (
+            f"SELECT s.customer_key, s._w, CASE WHEN c.customer_key IS NULL OR {newer} THEN 1 ELSE 2 END "
+            f"AS _rank, CASE WHEN c.customer_key IS NULL THEN NULL WHEN {newer} THEN 2 ELSE 1 END AS _prior "
+            f"FROM {rows} s LEFT JOIN {target} c ON c.customer_key = s.customer_key"
+        )
+    else:
+        ranked = (
+            "SELECT customer_key, _w, _rank, min(_rank) OVER (PARTITION BY customer_key ORDER BY _w "
+            "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS _prior FROM ("
+            f"SELECT *, row_number() OVER (PARTITION BY customer_key ORDER BY {schema.newest_first()}, _w) "
+            f"AS _rank FROM ({candidates}) _candidates) _by_age"
+        )
+    warehouse.create_temp_table("_ranked", ranked)
     winners = (
         f"FROM {rows} s JOIN _ranked r ON r.customer_key = s.customer_key AND r._w = s._w "
         "WHERE r._rank = 1 AND r._w > 0"
