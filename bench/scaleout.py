@@ -18,45 +18,32 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import secrets
 import tempfile
 import time
-import uuid
-from datetime import date
 from pathlib import Path
 
-from skysmart_sandbox.data import generate
 from skysmart_sandbox.server import SandboxServer
 from tests.airflow.scaleout import (
     BACKFILL_DAG,
     CUSTOMERS_DAG,
+    FIRST,
+    LAST,
+    LAST_RUN,
     WORKERS,
     Deployment,
     Shared,
     database_url,
+    history,
     migrated_metadata_template,
     postgres_database,
     redis_broker,
 )
-from tests.fixtures.s3 import S3Store
-
-FIRST, LAST, LAST_RUN = date(2025, 1, 1), date(2025, 6, 30), date(2025, 6, 1)
-
-
-def _store(endpoint: str) -> S3Store:
-    store = S3Store(
-        endpoint_url=endpoint,
-        bucket=f"bench-{uuid.uuid4().hex[:12]}",
-        key=f"AKIA{secrets.token_hex(8).upper()}",
-        secret=secrets.token_urlsafe(30),
-    )
-    store.client().create_bucket(Bucket=store.bucket)
-    return store
+from tests.fixtures.s3 import new_bucket
 
 
 def run_once(kind: str, size: int, template: str, endpoint: str, root: Path) -> tuple[float, dict[str, int]]:
     """One backfill on ``kind`` (``local`` or ``celery``); returns its wall time and its spread."""
-    data = generate(size, 41, history_start=date(2024, 12, 1), history_end=LAST)
+    data = history(size)
     broker = redis_broker() if kind == "celery" else contextlib.nullcontext(None)
     with (
         SandboxServer(data=data, seed=41) as sandbox,
@@ -66,7 +53,7 @@ def run_once(kind: str, size: int, template: str, endpoint: str, root: Path) -> 
     ):
         shared = Shared(
             endpoints=sandbox.endpoints,
-            store=_store(endpoint),
+            store=new_bucket(endpoint, "bench"),
             warehouse_url=database_url(warehouse),
             metadata_url=database_url(metadata, "+psycopg"),
             broker_url=broker_url,

@@ -14,10 +14,9 @@ The services are :class:`tests.fixtures.airflow.AirflowServices`; this module on
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -28,9 +27,20 @@ from typing import Any
 
 import psycopg
 
-from tests.fixtures.airflow import ROOT, AirflowServices, airflow_connection_env
+from skysmart_sandbox.data import SandboxData, generate
+from tests.fixtures.airflow import ROOT, AirflowServices, airflow_connection_env, migrate_airflow_db
 from tests.fixtures.postgres import ADMIN_URL
 from tests.fixtures.s3 import S3Store
+
+FIRST, LAST = date(2025, 1, 1), date(2025, 6, 30)
+LAST_RUN = date(2025, 6, 1)  # the logical date of the sixth monthly run
+
+
+@functools.cache
+def history(size: int) -> SandboxData:
+    """Customers modified from December 2024 to June 2025 in both systems (deterministic)."""
+    return generate(size, 41, history_start=date(2024, 12, 1), history_end=LAST)
+
 
 CUSTOMERS_DAG = "skysmart_customers"
 BACKFILL_DAG = "skysmart_backfill"
@@ -92,15 +102,7 @@ def migrated_metadata_template(home: Path) -> Iterator[str]:
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": database_url(name, "+psycopg"),
             "PYTHONWARNINGS": "ignore",
         }
-        result = subprocess.run(
-            [sys.executable, "-m", "airflow", "db", "migrate"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        migrate_airflow_db(env)
         yield name
 
 

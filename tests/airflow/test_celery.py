@@ -19,44 +19,39 @@ Cost control (two shared cores): one deployment for both cases (the kill comes l
 
 from __future__ import annotations
 
-import secrets
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import date
-from functools import cache
 
 import pytest
 
-from skysmart_sandbox.data import SandboxData, generate
 from skysmart_sandbox.server import SandboxServer
 from tests.airflow.scaleout import (
     BACKFILL_DAG,
     CUSTOMERS_DAG,
+    FIRST,
+    LAST,
+    LAST_RUN,
     WORKERS,
     Deployment,
     Shared,
     database_url,
+    history,
     migrated_metadata_template,
     postgres_database,
     redis_broker,
 )
 from tests.airflow.truth import sandbox_ids, warehouse_ids
-from tests.fixtures.s3 import S3Store
+from tests.fixtures.s3 import new_bucket
 
 pytestmark = [pytest.mark.xdist_group("airflow"), pytest.mark.slow]
 
-FIRST, LAST = date(2025, 1, 1), date(2025, 6, 30)
-LAST_RUN = date(2025, 6, 1)  # the logical date of the sixth monthly run
 SOURCES = ("skybiz", "smartacc")
 MONTHS = 6
 
 
-@cache
-def history() -> SandboxData:
-    """Customers modified from December 2024 to June 2025 in both systems (deterministic)."""
-    return generate(600, 41, history_start=date(2024, 12, 1), history_end=LAST)
+SIZE = 600  # customers per system
 
 
 KILL_KNOBS = {
@@ -73,15 +68,9 @@ KILL_KNOBS = {
 def deployment(s3_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     """The running deployment both cases share, with its own databases, bucket and broker (all removed)."""
     root = tmp_path_factory.mktemp("scaleout")
-    store = S3Store(
-        endpoint_url=s3_server,
-        bucket=f"skysmart-{uuid.uuid4().hex[:12]}",
-        key=f"AKIA{secrets.token_hex(8).upper()}",
-        secret=secrets.token_urlsafe(30),
-    )
-    store.client().create_bucket(Bucket=store.bucket)
+    store = new_bucket(s3_server)
     with (
-        SandboxServer(data=history(), seed=41) as sandbox,
+        SandboxServer(data=history(SIZE), seed=41) as sandbox,
         migrated_metadata_template(root / "migrate") as metadata,
         postgres_database("skysmart_warehouse") as warehouse,
         redis_broker() as broker,
@@ -99,7 +88,7 @@ def deployment(s3_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 def assert_warehouse_exact(shared: Shared, last: date = LAST) -> None:
     for source in SOURCES:
-        expected = sandbox_ids(history(), source, FIRST, last)
+        expected = sandbox_ids(history(SIZE), source, FIRST, last)
         assert expected and warehouse_ids(shared.warehouse_url, source) == expected, source
 
 
