@@ -128,9 +128,10 @@ def run_pipeline(
     one HTTP client (its concurrency bound and rate limit: the vendor's budget), while this thread
     normalizes the windows as they land (those already extracted together, see
     :func:`pipelines.normalize.core.normalize_windows`), so waiting on the network and CPU work overlap;
-    great-expectations and the warehouse engine are imported in the background meanwhile. The normalized
-    windows of all sources are then validated together (one GX run per batch of rows, each window judged on
-    its own rows: a run's cost is mostly fixed) and the windows that passed are loaded, a source at a time,
+    the warehouse engine is imported in the background meanwhile, and great-expectations in the validator
+    process (:mod:`pipelines.validator`; in the background here if there is none). The normalized windows
+    of all sources are then validated together (one GX run per batch of rows, each window judged on its own
+    rows: a run's cost is mostly fixed) and the windows that passed are loaded, a source at a time,
     in batches of rows over one warehouse connection. A typed error stops only its window, at the stage it
     happened, exactly as in the DAGs; the lake and warehouse end as window-by-window runs leave them.
     """

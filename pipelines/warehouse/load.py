@@ -1,11 +1,11 @@
-"""Load one lake window into the warehouse, idempotently and in any order.
+"""Load lake windows into the warehouse, idempotently and in any order.
 
-A load is one transaction: stage the normalized and quarantine windows, merge ``customers`` (the newest
-version wins), add unseen versions and recompute the history of the customers they touch, replace the
-window's quarantine slice, and finish the audit row. Loading a window twice changes nothing; loading windows
-out of order (a backfill after the daily runs, a re-run of an old month) ends in the same tables as loading
-them in order, because ``customers`` only ever moves forward and ``customer_history`` is a function of the
-set of versions seen, not of their arrival order.
+A load is one transaction over one window or a batch of them: stage the normalized and quarantine windows,
+merge ``customers`` (the newest version wins), add unseen versions and recompute the history of the
+customers they touch, replace each window's quarantine slice, and finish each window's audit row. Loading a
+window twice changes nothing; loading windows out of order (a backfill after the daily runs, a re-run of an
+old month) ends in the same tables as loading them in order, because ``customers`` only ever moves forward
+and ``customer_history`` is a function of the set of versions seen, not of their arrival order.
 """
 
 from __future__ import annotations
@@ -256,7 +256,7 @@ def _stage(
     layer: str,
     wins: Sequence[Window],
     manifests: Sequence[Manifest],
-) -> int:
+) -> None:
     """Stage the windows' files as one stream: the lake reads them (wherever it lives), the engine takes them.
 
     The files read are the ones the manifests we checked name, not whatever the windows hold by then.
@@ -274,7 +274,7 @@ def _stage(
         )
         for win, manifest in zip(wins, manifests, strict=True)
     )
-    return warehouse.stage(table, spec, batches)
+    warehouse.stage(table, spec, batches)  # rows per window are counted by the lineage check
 
 
 def _register_windows(warehouse: Warehouse, wins: Sequence[Window], load_ids: Sequence[str]) -> None:
@@ -370,11 +370,6 @@ def _merge_customers(
             f"{cols}, _w, _load_id", windowed, "_w, customer_key", schema.newest_first()
         )
         rows = f"({newest})"
-    candidates = (
-        f"SELECT {vcols}, _w FROM {rows} _latest "
-        f"UNION ALL SELECT {schema.column_list(list(schema.VERSION_COLUMNS), 'c')}, 0 "
-        f"FROM {target} c WHERE c.customer_key IN (SELECT customer_key FROM {STG_CUSTOMERS})"
-    )
     if single_window and not repeated_keys:
         # Two candidates at most per key, the window's row and the current one: ranking them is one
         # comparison (a window function over both would cost a sort of every staged and current row).
@@ -385,6 +380,11 @@ def _merge_customers(
             f"FROM {rows} s LEFT JOIN {target} c ON c.customer_key = s.customer_key"
         )
     else:
+        candidates = (
+            f"SELECT {vcols}, _w FROM {rows} _latest "
+            f"UNION ALL SELECT {schema.column_list(list(schema.VERSION_COLUMNS), 'c')}, 0 "
+            f"FROM {target} c WHERE c.customer_key IN (SELECT customer_key FROM {STG_CUSTOMERS})"
+        )
         ranked = (
             "SELECT customer_key, _w, _rank, min(_rank) OVER (PARTITION BY customer_key ORDER BY _w "
             "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS _prior FROM ("
