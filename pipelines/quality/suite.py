@@ -4,14 +4,18 @@
 ``range``, ``length``) into one GX expectation carrying the check's severity, and adds the structural
 expectations the contract implies: the columns in contract order and each column's pandas dtype.
 
-great-expectations takes 5–6 s to import, so it is imported inside the functions that need it (:func:`_gx`);
-importing this module stays light.
+great-expectations takes 3–4 s to import, so it is imported inside the functions that need it (:func:`_gx`),
+without the modules it needs only for expectations no contract generates; importing this module stays light.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import re
+import sys
+import threading
+import types
 import warnings
 from functools import cache
 from typing import TYPE_CHECKING, Any, Final, cast
@@ -29,6 +33,9 @@ if TYPE_CHECKING:
 _GX_SEVERITY: Final = {"error": "critical", "warning": "warning"}
 #: Rules of the structural expectations (column order, dtypes): they read the frame's metadata, not rows.
 STRUCTURAL_RULES: Final = ("columns", "dtype")
+#: Modules GX imports at import time for expectations no contract generates (KL divergence, KS tests and
+#: their charts): about a third of GX's import. :func:`_gx` imports them on first use instead.
+DEFERRED_GX_IMPORTS: Final = ("altair", "scipy.stats")
 
 
 # -- suite --------------------------------------------------------------------------------------------
@@ -167,6 +174,10 @@ def _gx() -> Any:
     filter again only moves it to the front.
     """
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    if "great_expectations" not in sys.modules:
+        for name in DEFERRED_GX_IMPORTS:
+            if name not in sys.modules:
+                sys.modules[name] = _DeferredModule(name)
     warnings.filterwarnings(
         "ignore",
         message="This pattern is interpreted as a regular expression",
@@ -176,6 +187,30 @@ def _gx() -> Any:
     import great_expectations
 
     return great_expectations
+
+
+class _DeferredModule(types.ModuleType):
+    """Stands in for a module until something reads from it, then imports it and answers from it.
+
+    ``import altair`` finds this in ``sys.modules`` and binds it; the first attribute read (``alt.Chart``,
+    ``stats.entropy``, a submodule import asking for ``__path__``) imports the real module, which then
+    replaces this one in ``sys.modules``. Nothing changes for code that uses the module; it only costs later.
+    """
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(_import_deferred(self.__name__), attr)
+
+
+_DEFERRED_LOCK: Final = threading.Lock()
+
+
+def _import_deferred(name: str) -> types.ModuleType:
+    with _DEFERRED_LOCK:
+        module = sys.modules.get(name)
+        if module is None or isinstance(module, _DeferredModule):
+            sys.modules.pop(name, None)
+            module = importlib.import_module(name)
+        return module
 
 
 @cache
