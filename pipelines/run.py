@@ -11,12 +11,12 @@ import contextvars
 import dataclasses
 import importlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from time import perf_counter
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from pipelines import steps
 from pipelines.config import Settings
@@ -24,6 +24,9 @@ from pipelines.env import core_env
 from pipelines.errors import DataQualityError, SkysmartError, worst_exit_code
 from pipelines.validator import ValidatorProcess
 from pipelines.windows import SOURCES, Window
+
+if TYPE_CHECKING:
+    from pipelines.warehouse import Warehouse
 
 STAGES = ("extract", "normalize", "validate", "load")
 
@@ -167,21 +170,51 @@ def run_pipeline(
                     if len(extracted) == NORMALIZE_WINDOWS:
                         break
                 normalized += _normalize(settings, source, extracted, results, outcomes, progress)
+        # The warehouse is opened (and its schema checked) while the windows are validated, and only then:
+        # a DuckDB file stays free for other processes while the range is extracted.
+        opening = pool.submit(_open_warehouse, settings.warehouse_url) if normalized else None
         valid = _validate(settings, normalized, results, outcomes, progress, validator)
-        for source in sources:
-            _load(
-                settings,
-                [r for r in valid if Window.from_ref(r).source == source],
-                results,
-                outcomes,
-                progress,
-            )
-    ordered = tuple(outcomes.get(ref) or WindowOutcome(ref, results[ref]) for ref in refs)
-    if any("load" in o.results for o in ordered):  # which records are one business, over what was loaded
-        from pipelines.identity.store import rebuild_step
+        if validator:
+            validator.close(wait=False)  # its exit overlaps the loads
+        if opening:
+            with _opened(opening.result()) as warehouse:
+                for source in sources:
+                    mine = [r for r in valid if Window.from_ref(r).source == source]
+                    _load(settings, warehouse, mine, results, outcomes, progress)
+                if not isinstance(warehouse, SkysmartError) and any("load" in results[r] for r in valid):
+                    from pipelines.identity.store import rebuild_matches
 
-        rebuild_step(settings.warehouse_url)
+                    rebuild_matches(warehouse)  # which records are one business, over what was loaded
+    ordered = tuple(outcomes.get(ref) or WindowOutcome(ref, results[ref]) for ref in refs)
     return _summary(start, end, sources, ordered, began)
+
+
+def _open_warehouse(url: str) -> Warehouse | SkysmartError:
+    """The run's one warehouse connection, its schema ready; the error if it cannot be opened."""
+    from pipelines.warehouse import open_warehouse
+
+    try:
+        warehouse = open_warehouse(url)
+    except SkysmartError as error:
+        return error
+    try:
+        warehouse.ensure_schema()
+    except SkysmartError as error:
+        warehouse.close()
+        return error
+    except BaseException:
+        warehouse.close()
+        raise
+    return warehouse
+
+
+@contextlib.contextmanager
+def _opened(warehouse: Warehouse | SkysmartError) -> Iterator[Warehouse | SkysmartError]:
+    try:
+        yield warehouse
+    finally:
+        if not isinstance(warehouse, SkysmartError):
+            warehouse.close()
 
 
 def _stage(settings: Settings, ref: str, stage: str, progress: ProgressCallback | None) -> dict[str, Any]:
@@ -287,41 +320,40 @@ def _quality_summary(result: dict[str, Any]) -> str:
 
 def _load(
     settings: Settings,
+    warehouse: Warehouse | SkysmartError,
     refs: list[str],
     results: dict[str, dict[str, dict[str, Any]]],
     outcomes: dict[str, WindowOutcome],
     progress: ProgressCallback | None,
 ) -> None:
-    """Load a source's valid windows in order over one connection, :data:`LOAD_BATCH_ROWS` per transaction.
+    """Load a source's valid windows in order, :data:`LOAD_BATCH_ROWS` per transaction.
 
-    Each window keeps its own audit row and counts, and a failing one stops only itself.
+    Each window keeps its own audit row and counts, and a failing one stops only itself. ``warehouse`` is
+    the error that kept it from opening, which then stops every window.
     """
     if not refs:
         return
     from pipelines.lake import Lake
-    from pipelines.warehouse import load_windows, open_warehouse
+    from pipelines.warehouse import load_windows
 
-    lake = Lake(settings.lake_url)
-    try:
-        warehouse = open_warehouse(settings.warehouse_url)
-    except SkysmartError as error:
+    if isinstance(warehouse, SkysmartError):
         for ref in refs:
-            outcomes[ref] = _stopped(ref, results[ref], "load", error)
+            outcomes[ref] = _stopped(ref, results[ref], "load", warehouse)
         return
-    with warehouse:
-        for batch in _by_rows(refs, results, LOAD_BATCH_ROWS):
-            for ref in batch:
-                if progress:
-                    progress(ref, "load", None)
-            windows = [Window.from_ref(ref) for ref in batch]
-            loaded = load_windows(warehouse, lake, windows[0].source, windows)
-            for ref, outcome in zip(batch, loaded, strict=True):
-                if isinstance(outcome, SkysmartError):
-                    outcomes[ref] = _stopped(ref, results[ref], "load", outcome)
-                    continue
-                results[ref]["load"] = steps.to_small_dict(outcome)
-                if progress:
-                    progress(ref, "load", results[ref]["load"])
+    lake = Lake(settings.lake_url)
+    for batch in _by_rows(refs, results, LOAD_BATCH_ROWS):
+        for ref in batch:
+            if progress:
+                progress(ref, "load", None)
+        windows = [Window.from_ref(ref) for ref in batch]
+        loaded = load_windows(warehouse, lake, windows[0].source, windows)
+        for ref, outcome in zip(batch, loaded, strict=True):
+            if isinstance(outcome, SkysmartError):
+                outcomes[ref] = _stopped(ref, results[ref], "load", outcome)
+                continue
+            results[ref]["load"] = steps.to_small_dict(outcome)
+            if progress:
+                progress(ref, "load", results[ref]["load"])
 
 
 def _by_rows(refs: list[str], results: dict[str, dict[str, dict[str, Any]]], limit: int) -> list[list[str]]:

@@ -37,9 +37,9 @@ class ValidatorProcess:
         except (BrokenProcessPool, OSError, RuntimeError):
             return None
 
-    def close(self) -> None:
-        """Stop the worker (a batch it is working on is waited for)."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
+    def close(self, *, wait: bool = True) -> None:
+        """Stop the worker (a batch it is working on is finished); ``wait=False`` returns before it exits."""
+        self._pool.shutdown(wait=wait, cancel_futures=True)
 
     def __enter__(self) -> ValidatorProcess:
         return self
