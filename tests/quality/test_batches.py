@@ -155,3 +155,15 @@ def test_many_windows_take_one_gx_run_per_pass(tmp_path: Path, monkeypatch: pyte
     again = validate_windows(lake, "skybiz", MONTHS)
     assert len(calls) == 2 * 3
     assert [_plain(r) for r in again] == [_plain(r) for r in results]
+
+
+def test_tables_converted_together_give_the_frames_converted_alone() -> None:
+    """Runs of one schema convert as one table; a table with another schema breaks the run, none is lost."""
+    contract = running.load_contract("customer")
+    plain = [customer_table(n, window=w) for n, w in zip((3, 0, 5, 2, 4), MONTHS, strict=False)]
+    odd = plain[2].drop_columns(["nickname"])  # another schema between two runs of the same one
+    tables = [plain[0], plain[1], odd, plain[3], plain[4]]
+    frames = running.frames_from_tables(tables, contract)
+    assert len(frames) == len(tables)
+    for table, frame in zip(tables, frames, strict=True):
+        pd.testing.assert_frame_equal(frame, running.frame_from_table(table, contract))
