@@ -12,7 +12,7 @@ import dataclasses
 import importlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from time import perf_counter
@@ -154,6 +154,11 @@ def run_pipeline(
             for ref in refs
         }
         normalized: list[str] = []
+        # With a validator process, normalized windows go to it whenever it is idle (all those normalized
+        # since the last batch), so GX works on the second core while this thread normalizes the rest; a
+        # batch pays GX's fixed cost once, and the batches grow while it is busy.
+        sent: list[tuple[list[str], Future[list[dict[str, Any]] | None] | None]] = []
+        unsent: list[str] = []
         for source in sources:
             mine = [ref for ref in refs if Window.from_ref(ref).source == source]
             while mine:
@@ -169,22 +174,37 @@ def run_pipeline(
                     extracted.append(ref)
                     if len(extracted) == NORMALIZE_WINDOWS:
                         break
-                normalized += _normalize(settings, source, extracted, results, outcomes, progress)
+                passed = _normalize(settings, source, extracted, results, outcomes, progress)
+                normalized += passed
+                unsent += passed
+                if validator and unsent and (not sent or (sent[-1][1] and sent[-1][1].done())):
+                    sent.append((unsent, validator.submit(settings.lake_url, unsent)))
+                    unsent = []
+        if validator and unsent:
+            sent.append((unsent, validator.submit(settings.lake_url, unsent)))
+        elif unsent:  # no validator process: validated here, all together
+            sent.append((unsent, None))
         # The warehouse is opened (and its schema checked) while the windows are validated, and only then:
         # a DuckDB file stays free for other processes while the range is extracted.
         opening = pool.submit(_open_warehouse, settings.warehouse_url) if normalized else None
-        valid = _validate(settings, normalized, results, outcomes, progress, validator)
-        if validator:
-            validator.close(wait=False)  # its exit overlaps the loads
-        if opening:
-            with _opened(opening.result()) as warehouse:
+        with _opened(opening.result() if opening else None) as warehouse:
+            # Each batch is loaded as soon as it is judged, while the validator works on the next one.
+            for batch, answer in sent:
+                checked = answer.result() if answer else None
+                valid = _validate(settings, batch, results, outcomes, progress, checked)
+                if answer is sent[-1][1] and validator:
+                    validator.close(wait=False)  # its exit overlaps the last loads
                 for source in sources:
                     mine = [r for r in valid if Window.from_ref(r).source == source]
                     _load(settings, warehouse, mine, results, outcomes, progress)
-                if not isinstance(warehouse, SkysmartError) and any("load" in results[r] for r in valid):
-                    from pipelines.identity.store import rebuild_matches
+            if (
+                warehouse
+                and not isinstance(warehouse, SkysmartError)
+                and any("load" in results[r] for r in normalized)
+            ):
+                from pipelines.identity.store import rebuild_matches
 
-                    rebuild_matches(warehouse)  # which records are one business, over what was loaded
+                rebuild_matches(warehouse)  # which records are one business, over what was loaded
     ordered = tuple(outcomes.get(ref) or WindowOutcome(ref, results[ref]) for ref in refs)
     return _summary(start, end, sources, ordered, began)
 
@@ -209,11 +229,11 @@ def _open_warehouse(url: str) -> Warehouse | SkysmartError:
 
 
 @contextlib.contextmanager
-def _opened(warehouse: Warehouse | SkysmartError) -> Iterator[Warehouse | SkysmartError]:
+def _opened(warehouse: Warehouse | SkysmartError | None) -> Iterator[Warehouse | SkysmartError | None]:
     try:
         yield warehouse
     finally:
-        if not isinstance(warehouse, SkysmartError):
+        if warehouse is not None and not isinstance(warehouse, SkysmartError):
             warehouse.close()
 
 
@@ -262,18 +282,20 @@ def _validate(
     results: dict[str, dict[str, dict[str, Any]]],
     outcomes: dict[str, WindowOutcome],
     progress: ProgressCallback | None,
-    validator: ValidatorProcess | None = None,
+    answer: list[dict[str, Any]] | None,
 ) -> list[str]:
-    """Validate windows together (in the validator process if it can); those that may load."""
+    """Judge windows validated together; those that may load.
+
+    ``answer`` is the validator process's results for ``refs``; without one (no process, or it could not
+    answer) they are validated here.
+    """
     if not refs:
         return []
     for ref in refs:
         if progress:
             progress(ref, "validate", None)
     try:
-        checked = (validator.validate(settings.lake_url, refs) if validator else None) or (
-            steps.validate_batch_step(settings, refs)
-        )
+        checked = answer or steps.validate_batch_step(settings, refs)
     except SkysmartError:
         # Something about one window (its lake files) spoiled the batch: judge them one by one instead.
         checked = []
@@ -320,7 +342,7 @@ def _quality_summary(result: dict[str, Any]) -> str:
 
 def _load(
     settings: Settings,
-    warehouse: Warehouse | SkysmartError,
+    warehouse: Warehouse | SkysmartError | None,
     refs: list[str],
     results: dict[str, dict[str, dict[str, Any]]],
     outcomes: dict[str, WindowOutcome],
@@ -340,6 +362,7 @@ def _load(
         for ref in refs:
             outcomes[ref] = _stopped(ref, results[ref], "load", warehouse)
         return
+    assert warehouse is not None, "windows to load mean the warehouse was opened"
     lake = Lake(settings.lake_url)
     for batch in _by_rows(refs, results, LOAD_BATCH_ROWS):
         for ref in batch:
@@ -356,13 +379,18 @@ def _load(
                 progress(ref, "load", results[ref]["load"])
 
 
+def _window_rows(results: dict[str, dict[str, Any]]) -> int:
+    """A normalized window's rows: those normalized and those quarantined."""
+    done = results["normalize"]
+    return int(done.get("normalized", 0)) + int(done.get("quarantined", 0))
+
+
 def _by_rows(refs: list[str], results: dict[str, dict[str, dict[str, Any]]], limit: int) -> list[list[str]]:
     """Consecutive runs of windows holding at most ``limit`` normalized rows each (a bigger window alone)."""
     batches: list[list[str]] = []
     rows = 0
     for ref in refs:
-        done = results[ref]["normalize"]
-        size = int(done.get("normalized", 0)) + int(done.get("quarantined", 0))
+        size = _window_rows(results[ref])
         if not batches or (rows + size > limit and rows):
             batches.append([])
             rows = 0

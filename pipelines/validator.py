@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from types import TracebackType
 from typing import Any
@@ -30,12 +30,32 @@ class ValidatorProcess:
         )
         self._pool.submit(_ready)  # start the worker (and its warm-up) now, not at the first batch
 
-    def validate(self, lake_url: str, window_refs: Sequence[str]) -> list[dict[str, Any]] | None:
-        """:func:`pipelines.steps.validate_refs` in the worker; ``None`` if it could not answer."""
+    def submit(self, lake_url: str, window_refs: Sequence[str]) -> Future[list[dict[str, Any]] | None]:
+        """:func:`pipelines.steps.validate_refs` in the worker, answered later (``None``: it could not).
+
+        Batches are validated in the order they are submitted, while the caller goes on normalizing.
+        """
+        answer: Future[list[dict[str, Any]] | None] = Future()
         try:
-            return self._pool.submit(_validate, lake_url, list(window_refs)).result()
-        except (BrokenProcessPool, OSError, RuntimeError):
-            return None
+            work = self._pool.submit(_validate, lake_url, list(window_refs))
+        except (BrokenProcessPool, RuntimeError):  # the worker died earlier, or the pool is shut down
+            answer.set_result(None)
+            return answer
+
+        def settle(done: Future[list[dict[str, Any]] | None]) -> None:
+            try:
+                answer.set_result(done.result())
+            except (BrokenProcessPool, OSError, RuntimeError, CancelledError):
+                answer.set_result(None)
+            except BaseException as error:  # a bug in the worker: raised to the caller, never lost
+                answer.set_exception(error)
+
+        work.add_done_callback(settle)
+        return answer
+
+    def validate(self, lake_url: str, window_refs: Sequence[str]) -> list[dict[str, Any]] | None:
+        """:meth:`submit`, waiting for the answer."""
+        return self.submit(lake_url, window_refs).result()
 
     def close(self, *, wait: bool = True) -> None:
         """Stop the worker (a batch it is working on is finished); ``wait=False`` returns before it exits."""

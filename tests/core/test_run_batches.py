@@ -2,9 +2,10 @@
 
 The per-window path is :func:`pipelines.run.run_window` over every window in turn — each step as one DAG task
 runs it (its own GX validation, its own load transaction and connection). The batched path is
-:func:`pipelines.run.run_pipeline` — windows extracted concurrently, validated all together in one GX run and
-loaded many to a transaction. Their warehouses are compared as checksums of every table's content, apart
-from what names a particular run (load ids, timestamps, request ids).
+:func:`pipelines.run.run_pipeline` — windows extracted concurrently, validated together in few GX runs
+(one without a validator process) and loaded many to a transaction. Their warehouses are compared as
+checksums of every table's content, apart from what names a particular run (load ids, timestamps,
+request ids).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def test_batched_run_leaves_the_warehouse_of_the_window_by_window_path(
 
 
 @pytest.mark.parametrize("separate", [True, False], ids=["validator-process", "in-process"])
-def test_every_window_of_every_source_is_validated_in_one_great_expectations_run(
+def test_windows_of_every_source_are_validated_together_in_few_great_expectations_runs(
     sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, separate: bool
 ) -> None:
     monkeypatch.setenv("SKYSMART_VALIDATOR_PROCESS", str(separate).lower())
@@ -68,5 +69,11 @@ def test_every_window_of_every_source_is_validated_in_one_great_expectations_run
     reports = [json.loads(p.read_text()) for p in Path(settings.lake_url).glob("quality/**/validation.json")]
     assert len(reports) == 6  # three months, two sources
     assert {r["meta"]["skysmart"]["source"] for r in reports} == {"skybiz", "smartacc"}
-    # The row checks of every window come from one GX validation (the structure check is its own run).
-    assert len({r["meta"]["validation_id"] for r in reports}) == 1
+    runs = {r["meta"]["validation_id"] for r in reports}
+    if separate:
+        # Windows go to the validator whenever it is idle, so a batch holds all those normalized meanwhile:
+        # the first while GX is still being imported there, then the rest together.
+        assert 1 <= len(runs) < len(reports)
+    else:
+        # The row checks of every window come from one GX validation (the structure check is its own run).
+        assert len(runs) == 1
