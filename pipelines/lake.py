@@ -45,6 +45,9 @@ QUARANTINE: Final = "quarantine"
 QUALITY: Final = "quality"
 LAYERS: Final = (RAW, NORMALIZED, QUARANTINE, QUALITY)
 CUSTOMERS: Final = "customers"
+#: How every lake file is written. zstd; no dictionary pages: customer columns are mostly distinct strings,
+#: where dictionaries only cost (a 10k-row window writes 2.7x faster, reads faster and is 9 % smaller).
+PARQUET_OPTIONS: Final[dict[str, Any]] = {"compression": "zstd", "use_dictionary": False}
 MANIFEST: Final = "_manifest.json"
 STALE_TMP_SECONDS: Final = 3600
 OBJECT_STORE_PROTOCOLS: Final = ("s3", "s3a")
@@ -331,7 +334,7 @@ class WindowWriter:
         with _guard(lake, "opening a window for writing", source=source, window=window.key):
             lake.fs.makedirs(self.directory, exist_ok=True)
             self._fh = lake.fs.open(self._tmp, "wb")
-            self._writer = pq.ParquetWriter(self._fh, schema, compression="zstd")
+            self._writer = pq.ParquetWriter(self._fh, schema, **PARQUET_OPTIONS)
 
     def write(self, data: pa.RecordBatch | pa.Table) -> None:
         """Append rows; their schema must equal the window's."""
