@@ -121,18 +121,23 @@ class LocalAirflow:
             return json.loads(response.read())
 
     def stop(self) -> None:
-        """SIGTERM every process group we started, newest first; SIGKILL what is still there after 20 s."""
+        """SIGTERM every process group we started, newest first; SIGKILL any group still alive after 20 s.
+
+        A group's leader can exit before its members (the api-server's workers, the scheduler's task
+        processes), so a group counts as stopped when it is empty, not when its leader has exited.
+        """
         for proc in reversed(self.processes.values()):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
         deadline = time.monotonic() + 20
         for proc in reversed(self.processes.values()):
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
-            except subprocess.TimeoutExpired:
+            if not _group_empty(proc.pid, deadline):
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
+                _group_empty(proc.pid, time.monotonic() + 10)
         self.processes.clear()
 
     def _spawn(self, name: str, argv: list[str], env: Mapping[str, str]) -> None:
@@ -274,6 +279,18 @@ class LocalAirflow:
 def _port_free(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _group_empty(pgid: int, deadline: float) -> bool:
+    """Wait until no process is left in the group (its leader reaped) or the deadline; whether it is empty."""
+    while True:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
 
 
 def main(argv: list[str] | None = None) -> int:
