@@ -132,11 +132,13 @@ def run_pipeline(
     normalizes the windows as they land (those already extracted together, see
     :func:`pipelines.normalize.core.normalize_windows`), so waiting on the network and CPU work overlap;
     the warehouse engine is imported in the background meanwhile, and great-expectations in the validator
-    process (:mod:`pipelines.validator`; in the background here if there is none). The normalized windows
-    of all sources are then validated together (one GX run per batch of rows, each window judged on its own
-    rows: a run's cost is mostly fixed) and the windows that passed are loaded, a source at a time,
-    in batches of rows over one warehouse connection. A typed error stops only its window, at the stage it
-    happened, exactly as in the DAGs; the lake and warehouse end as window-by-window runs leave them.
+    process (:mod:`pipelines.validator`; in the background here if there is none). The validator is sent,
+    whenever it is idle, every window normalized since its last batch, whatever its source (a GX run's cost
+    is mostly fixed; each window is judged on its own rows), and each batch's windows that passed are loaded
+    as soon as it is judged, a source at a time, in batches of rows over one warehouse connection. Without
+    a validator process, all windows are validated here together at the end. A typed error stops only its
+    window, at the stage it happened, exactly as in the DAGs; the lake and warehouse end as window-by-window
+    runs leave them.
     """
     began = perf_counter()
     refs = steps.plan_range(start, end, list(sources))
@@ -208,7 +210,7 @@ def run_pipeline(
 
 
 def _open_warehouse(url: str) -> Warehouse | SkysmartError:
-    """The run's one warehouse connection, its schema ready; the error if it cannot be opened."""
+    """The connection a run's loads share, its schema ready; the error if it cannot be opened."""
     from pipelines.warehouse import open_warehouse
 
     try:
