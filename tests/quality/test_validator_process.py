@@ -8,6 +8,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from pipelines.lake import CUSTOMERS, NORMALIZED, Lake
 from pipelines.steps import validate_refs
 from pipelines.validator import ValidatorProcess
@@ -61,3 +63,15 @@ def test_a_window_the_worker_cannot_read_answers_none(tmp_path: Path) -> None:
     missing = Window("skybiz", date(2023, 1, 1), date(2023, 1, 31))
     with ValidatorProcess() as validator:
         assert validator.validate(lake.url, [WINDOWS[0].ref, missing.ref]) is None
+
+
+def test_a_bug_in_the_worker_reaches_the_caller_and_later_batches_are_still_answered(tmp_path: Path) -> None:
+    """An error that is not a SkysmartError is a bug: raised where the answer is read, never read as None."""
+    lake = _lake(tmp_path)
+    with ValidatorProcess() as validator:
+        broken = validator.submit(123, [WINDOWS[0].ref])  # type: ignore[arg-type]  # not a lake URL
+        first, second = (validator.submit(lake.url, [w.ref]) for w in WINDOWS[:2])
+        with pytest.raises(AttributeError):
+            broken.result(timeout=300)
+        answers = [first.result(timeout=300), second.result(timeout=300)]
+    assert [[r["window"] for r in a or []] for a in answers] == [[WINDOWS[0].key], [WINDOWS[1].key]]
