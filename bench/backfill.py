@@ -18,14 +18,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections import Counter
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import duckdb
 
+from scripts.airflow_local import AirflowApi
 from tests.fixtures.airflow import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,7 +50,7 @@ def main(argv: list[str]) -> None:
         )
         try:
             login = _wait_ready(launcher, ready)
-            api = _Api(login)
+            api = AirflowApi(login["url"], login["username"], login["password"])
             api.call("PATCH", f"/api/v2/dags/{DAG_ID}", {"is_paused": False})
             began = time.perf_counter()
             conf = {"start": start.isoformat(), "end": end.isoformat(), "sources": ["skybiz", "smartacc"]}
@@ -72,29 +71,7 @@ def main(argv: list[str]) -> None:
     print(f"windows loaded (load_audit succeeded): {loaded[0][0]}")
 
 
-class _Api:
-    """The REST API with a token from the launcher's generated login."""
-
-    def __init__(self, login: dict[str, str]) -> None:
-        self.url = login["url"]
-        token = self._request("POST", "/auth/token", {k: login[k] for k in ("username", "password")}, {})
-        self.headers = {"Authorization": f"Bearer {token['access_token']}"}
-
-    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        return self._request(method, path, body, self.headers)
-
-    def _request(self, method: str, path: str, body: Any, headers: dict[str, str]) -> Any:
-        request = urllib.request.Request(
-            f"{self.url}{path}",
-            data=json.dumps(body).encode() if body is not None else None,
-            method=method,
-            headers={"Content-Type": "application/json", **headers},
-        )
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return json.loads(response.read())
-
-
-def _task_instances(api: _Api, run_id: str) -> Counter[str]:
+def _task_instances(api: AirflowApi, run_id: str) -> Counter[str]:
     """Task instances per task id, every page of them (the API answers 100 at most at a time)."""
     per_task: Counter[str] = Counter()
     path = f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances?limit=100&offset="
@@ -115,7 +92,7 @@ def _wait_ready(launcher: subprocess.Popen[bytes], ready: Path) -> dict[str, str
     return login
 
 
-def _wait_run(api: _Api, run_id: str) -> str:
+def _wait_run(api: AirflowApi, run_id: str) -> str:
     deadline = time.monotonic() + 7200
     while time.monotonic() < deadline:
         state = str(api.call("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}")["state"])

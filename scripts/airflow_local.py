@@ -46,6 +46,27 @@ class LaunchError(RuntimeError):
     """A part of the local stack did not come up; the message says which and where its log is."""
 
 
+class AirflowApi:
+    """Airflow's REST API as a user: a token from ``/auth/token``, then JSON requests with it."""
+
+    def __init__(self, url: str, username: str, password: str) -> None:
+        self.url = url
+        self._headers: dict[str, str] = {}
+        token = self.call("POST", "/auth/token", {"username": username, "password": password})
+        self._headers = {"Authorization": f"Bearer {token['access_token']}"}
+
+    def call(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
+        """One request; the answer's JSON."""
+        request = urllib.request.Request(
+            f"{self.url}{path}",
+            data=json.dumps(body).encode() if body is not None else None,
+            method=method,
+            headers={"Content-Type": "application/json", **self._headers},
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read())
+
+
 @dataclass
 class LocalAirflow:
     """The processes of one local stack, stopped together."""
@@ -84,13 +105,12 @@ class LocalAirflow:
     def _wait_for_dags(self, *, timeout: float) -> None:
         """Ready means every DAG file is parsed: the UI then shows the DAGs, or the import errors."""
         expected = len(list((ROOT / "dags").glob("*.py")))
-        token = self._api("POST", "/auth/token", {"username": USERNAME, "password": self._password()})
-        headers = {"Authorization": f"Bearer {token['access_token']}"}
+        api = AirflowApi(self.url, USERNAME, self._password())
         deadline = time.monotonic() + timeout
         while True:
             self._require_running("dag-processor")
-            dags = self._api("GET", "/api/v2/dags?limit=1000", headers=headers)["total_entries"]
-            errors = self._api("GET", "/api/v2/importErrors", headers=headers)
+            dags = api.call("GET", "/api/v2/dags?limit=1000")["total_entries"]
+            errors = api.call("GET", "/api/v2/importErrors")
             if dags + errors["total_entries"] >= expected:
                 for error in errors["import_errors"]:
                     print(
@@ -102,23 +122,6 @@ class LocalAirflow:
                     f"{dags} of {expected} DAG files parsed in {timeout:.0f} s; see {self.logs}"
                 )
             time.sleep(1)
-
-    def _api(
-        self,
-        method: str,
-        path: str,
-        body: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            f"{self.url}{path}",
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json", **(headers or {})},
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read())
 
     def stop(self) -> None:
         """SIGTERM every process group we started, newest first; SIGKILL any group still alive after 20 s.
