@@ -186,19 +186,19 @@ def run_pipeline(
             sent.append((unsent, validator.submit(settings.lake_url, unsent)))
         elif unsent:  # no validator process: validated here, all together
             sent.append((unsent, None))
-        # The warehouse is opened (and its schema checked) while the windows are validated, and only then:
-        # a DuckDB file stays free for other processes while the range is extracted.
-        opening = pool.submit(_open_warehouse, settings.warehouse_url) if normalized else None
-        with _opened(opening.result() if opening else None) as warehouse:
-            # Each batch is loaded as soon as it is judged, while the validator works on the next one.
-            for batch, answer in sent:
-                checked = answer.result() if answer else None
-                valid = _validate(settings, batch, results, outcomes, progress, checked)
-                if answer is sent[-1][1] and validator:
-                    validator.close(wait=False)  # its exit overlaps the last loads
-                for source in sources:
-                    mine = [r for r in valid if Window.from_ref(r).source == source]
-                    _load(settings, warehouse, mine, results, outcomes, progress)
+        # The warehouse is opened (and its schema checked) while the validator works, and only then: a
+        # DuckDB file stays free for other processes while the range is extracted.
+        if sent:
+            with _opened(_open_warehouse(settings.warehouse_url)) as warehouse:
+                # Each batch is loaded as soon as it is judged, while the validator works on the next one.
+                for n, (batch, answer) in enumerate(sent, 1):
+                    checked = answer.result() if answer else None
+                    if validator and n == len(sent):
+                        validator.close(wait=False)  # every answer is in: its exit overlaps the last loads
+                    valid = _validate(settings, batch, results, outcomes, progress, checked)
+                    for source in sources:
+                        mine = [r for r in valid if Window.from_ref(r).source == source]
+                        _load(settings, warehouse, mine, results, outcomes, progress)
     if any("load" in results[r] for r in normalized):  # which records are one business, over what was loaded
         from pipelines.identity.store import rebuild_step
 
@@ -229,11 +229,11 @@ def _open_warehouse(url: str) -> Warehouse | SkysmartError:
 
 
 @contextlib.contextmanager
-def _opened(warehouse: Warehouse | SkysmartError | None) -> Iterator[Warehouse | SkysmartError | None]:
+def _opened(warehouse: Warehouse | SkysmartError) -> Iterator[Warehouse | SkysmartError]:
     try:
         yield warehouse
     finally:
-        if warehouse is not None and not isinstance(warehouse, SkysmartError):
+        if not isinstance(warehouse, SkysmartError):
             warehouse.close()
 
 
@@ -342,7 +342,7 @@ def _quality_summary(result: dict[str, Any]) -> str:
 
 def _load(
     settings: Settings,
-    warehouse: Warehouse | SkysmartError | None,
+    warehouse: Warehouse | SkysmartError,
     refs: list[str],
     results: dict[str, dict[str, dict[str, Any]]],
     outcomes: dict[str, WindowOutcome],
@@ -362,7 +362,6 @@ def _load(
         for ref in refs:
             outcomes[ref] = _stopped(ref, results[ref], "load", warehouse)
         return
-    assert warehouse is not None, "windows to load mean the warehouse was opened"
     lake = Lake(settings.lake_url)
     for batch in _by_rows(refs, results, LOAD_BATCH_ROWS):
         for ref in batch:
@@ -379,18 +378,13 @@ def _load(
                 progress(ref, "load", results[ref]["load"])
 
 
-def _window_rows(results: dict[str, dict[str, Any]]) -> int:
-    """A normalized window's rows: those normalized and those quarantined."""
-    done = results["normalize"]
-    return int(done.get("normalized", 0)) + int(done.get("quarantined", 0))
-
-
 def _by_rows(refs: list[str], results: dict[str, dict[str, dict[str, Any]]], limit: int) -> list[list[str]]:
     """Consecutive runs of windows holding at most ``limit`` normalized rows each (a bigger window alone)."""
     batches: list[list[str]] = []
     rows = 0
     for ref in refs:
-        size = _window_rows(results[ref])
+        done = results[ref]["normalize"]
+        size = int(done.get("normalized", 0)) + int(done.get("quarantined", 0))
         if not batches or (rows + size > limit and rows):
             batches.append([])
             rows = 0

@@ -53,10 +53,6 @@ class ValidatorProcess:
         work.add_done_callback(settle)
         return answer
 
-    def validate(self, lake_url: str, window_refs: Sequence[str]) -> list[dict[str, Any]] | None:
-        """:meth:`submit`, waiting for the answer."""
-        return self.submit(lake_url, window_refs).result()
-
     def close(self, *, wait: bool = True) -> None:
         """Stop the worker (a batch it is working on is finished); ``wait=False`` returns before it exits."""
         self._pool.shutdown(wait=wait, cancel_futures=True)

@@ -42,7 +42,7 @@ def test_the_worker_answers_what_validating_in_this_process_answers(tmp_path: Pa
     here = validate_refs(lake.url, refs)
 
     with ValidatorProcess() as validator:
-        there = validator.validate(lake.url, refs)
+        there = validator.submit(lake.url, refs).result()
 
     assert there is not None
     assert [_outcome(r) for r in there] == [_outcome(r) for r in here]
@@ -52,17 +52,17 @@ def test_the_worker_answers_what_validating_in_this_process_answers(tmp_path: Pa
 def test_a_worker_that_died_answers_none_so_the_caller_validates_itself(tmp_path: Path) -> None:
     lake = _lake(tmp_path)
     with ValidatorProcess() as validator:
-        assert validator.validate(lake.url, [WINDOWS[0].ref]) is not None
+        assert validator.submit(lake.url, [WINDOWS[0].ref]).result() is not None
         (pid,) = validator._pool._processes  # the one worker
         os.kill(pid, signal.SIGKILL)
-        assert validator.validate(lake.url, [WINDOWS[0].ref]) is None
+        assert validator.submit(lake.url, [WINDOWS[0].ref]).result() is None
 
 
 def test_a_window_the_worker_cannot_read_answers_none(tmp_path: Path) -> None:
     lake = _lake(tmp_path)
     missing = Window("skybiz", date(2023, 1, 1), date(2023, 1, 31))
     with ValidatorProcess() as validator:
-        assert validator.validate(lake.url, [WINDOWS[0].ref, missing.ref]) is None
+        assert validator.submit(lake.url, [WINDOWS[0].ref, missing.ref]).result() is None
 
 
 def test_a_bug_in_the_worker_reaches_the_caller_and_later_batches_are_still_answered(tmp_path: Path) -> None:
