@@ -319,6 +319,23 @@ def test_concurrent_window_equals_sequential_paging(sandbox) -> None:
     assert all(p.request_id in sent_ids and 0 < len(p.rows) <= PAGE_SIZE for p in pages)
 
 
+@pytest.mark.parametrize("size", [4000, 20000])
+def test_a_pass_requests_about_the_pages_its_window_needs_not_a_full_width_of_guesses(
+    sandbox_factory, size: int
+) -> None:
+    server = sandbox_factory(size=size)
+    with client_for(server, max_concurrency=8) as client:
+        rows = [r for p in client.iter_window(MAY) for r in p.rows]
+        stats = client.last_window_stats
+    edit_date_pages = [r for r in server.smartacc.received if r.path.startswith("/Customers/EditDate/")]
+    needed = len(rows) // PAGE_SIZE + 1  # the page holding the row past the window's end included
+    assert stats is not None and stats.passes == 1 and len(rows) > 2 * PAGE_SIZE
+    # The pass (after page 1, only as far as the density read so far reaches: a few pages more when it
+    # misjudges) and the edited-since check. Guessing two widths ahead whatever the window's size sent 12
+    # requests for 4 pages and 29 for 15.
+    assert needed + 1 <= len(edit_date_pages) == stats.requests <= needed + 5
+
+
 def test_keyset_fallback_reads_the_same_window(sandbox) -> None:
     with client_for(sandbox) as concurrent, client_for(sandbox) as keyset:
         keyset.max_passes = 0

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import email.utils
 import json
+import math
 import re
+import sys
 import threading
 import time
 import uuid
@@ -429,6 +431,7 @@ class SmartAccClient:
         last: int | None = None
         scanned = 0
         next_page = 1
+        horizon = 1  # the last page worth requesting yet: page 1 alone, until a page shows how dense it is
 
         def fetch(n: int) -> _Fetched:
             ctx = CallContext(SOURCE, f"window pass {number}", window=window.key, page=n)
@@ -441,7 +444,7 @@ class SmartAccClient:
             while last is None:
                 # Speculate at most two widths ahead of the page being read, so a slow page 1 cannot
                 # make the pass run through the whole table.
-                while len(pending) < width and next_page <= scanned + 2 * width:
+                while len(pending) < width and next_page <= min(horizon, scanned + 2 * width):
                     pending[pool.submit(fetch, next_page)] = next_page
                     next_page += 1
                 done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
@@ -458,6 +461,8 @@ class SmartAccClient:
                         after = recs[-1].at
                     if past_end or len(page.page.rows) < PAGE_SIZE:
                         last = scanned
+                    else:
+                        horizon = max(scanned + 1, _pages_expected(window, after, len(listed)))
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
         return [results[n].result() for n in range(1, last + 1)], listed
@@ -867,3 +872,17 @@ __all__ = [
     "parse_servicestack_date",
     "parse_servicestack_dates",
 ]
+
+
+def _pages_expected(window: Window, reached: datetime, rows: int) -> int:
+    """Pages a pass over ``window`` should need, judged from the ``rows`` read up to EditDate ``reached``.
+
+    The rows so far cover a share of the window's time; at that density (plus a tenth) the window holds so
+    many rows, and the page after its last row shows the end. Requesting only up to there keeps a small
+    window from costing ``max_concurrency`` speculative pages; a wrong guess costs a round trip, not a row.
+    """
+    began = datetime.combine(window.start, datetime.min.time(), MYT)
+    covered = (reached - began) / (window.end_utc_exclusive - began)
+    if covered <= 0:
+        return sys.maxsize  # every row so far at the window's first instant: no density to go by
+    return math.ceil((rows / min(covered, 1.0) * 1.1 + 1) / PAGE_SIZE)
