@@ -8,13 +8,18 @@ subclassing it. :class:`pipelines.warehouse.base.Warehouse` and
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pipelines.sources import Page
 from pipelines.sources.skybiz.client import CreateResult
 from pipelines.windows import Window
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from pipelines.contracts import Contract
 
 
 class WarehouseLike(Protocol):
@@ -53,6 +58,14 @@ class WarehouseLike(Protocol):
 
     def ensure_schema(self) -> None:
         """Create the warehouse's tables and views if missing (identity rebuilds need them)."""
+        ...
+
+    def stage(self, table: str, contract: Contract, batches: Iterable[pa.RecordBatch]) -> int:
+        """Bulk-load Arrow batches into a new temporary table (identity rebuilds write matches so)."""
+        ...
+
+    def drop_temp(self, *names: str) -> None:
+        """Drop temporary tables if they exist."""
         ...
 
 
