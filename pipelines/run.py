@@ -156,9 +156,9 @@ def run_pipeline(
             for ref in refs
         }
         normalized: list[str] = []
-        # With a validator process, normalized windows go to it whenever it is idle (all those normalized
-        # since the last batch), so GX works on the second core while this thread normalizes the rest; a
-        # batch pays GX's fixed cost once, and the batches grow while it is busy.
+        # With a validator process, normalized windows go to it whenever it is idle (warm, and done with
+        # its last batch: all those normalized since), so GX works on the second core while this thread
+        # normalizes the rest; a batch pays GX's fixed cost once, and the batches grow while it is busy.
         sent: list[tuple[list[str], Future[list[dict[str, Any]] | None] | None]] = []
         unsent: list[str] = []
         for source in sources:
@@ -179,7 +179,7 @@ def run_pipeline(
                 passed = _normalize(settings, source, extracted, results, outcomes, progress)
                 normalized += passed
                 unsent += passed
-                if validator and unsent and (not sent or (sent[-1][1] and sent[-1][1].done())):
+                if validator and unsent and validator.idle():
                     sent.append((unsent, validator.submit(settings.lake_url, unsent)))
                     unsent = []
         if validator and unsent:

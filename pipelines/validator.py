@@ -28,7 +28,17 @@ class ValidatorProcess:
         self._pool = ProcessPoolExecutor(
             max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_warm
         )
-        self._pool.submit(_ready)  # start the worker (and its warm-up) now, not at the first batch
+        # Start the worker (and its warm-up) now, not at the first batch; answered once it is warm.
+        self._warm: Future[bool] = self._pool.submit(_ready)
+        self._last: Future[list[dict[str, Any]] | None] | None = None
+
+    def idle(self) -> bool:
+        """Warm, and every batch submitted is answered: a batch sent now would start at once.
+
+        Windows held back until then go in one batch, whose great-expectations run costs about what a
+        small one does.
+        """
+        return self._warm.done() and (self._last is None or self._last.done())
 
     def submit(self, lake_url: str, window_refs: Sequence[str]) -> Future[list[dict[str, Any]] | None]:
         """:func:`pipelines.steps.validate_refs` in the worker, answered later (``None``: it could not).
@@ -51,6 +61,7 @@ class ValidatorProcess:
                 answer.set_exception(error)
 
         work.add_done_callback(settle)
+        self._last = answer
         return answer
 
     def close(self, *, wait: bool = True) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -75,3 +76,17 @@ def test_a_bug_in_the_worker_reaches_the_caller_and_later_batches_are_still_answ
             broken.result(timeout=300)
         answers = [first.result(timeout=300), second.result(timeout=300)]
     assert [[r["window"] for r in a or []] for a in answers] == [[WINDOWS[0].key], [WINDOWS[1].key]]
+
+
+def test_idle_only_once_warm_and_every_batch_it_was_sent_is_answered(tmp_path: Path) -> None:
+    lake = _lake(tmp_path)
+    with ValidatorProcess() as validator:
+        assert not validator.idle()  # just spawned: still importing great-expectations
+        deadline = time.monotonic() + 120
+        while not validator.idle() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert validator.idle()
+        answer = validator.submit(lake.url, [w.ref for w in WINDOWS])
+        assert not validator.idle()  # a batch of four windows takes GX far longer than this line
+        assert answer.result() is not None
+        assert validator.idle()
