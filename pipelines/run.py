@@ -87,7 +87,7 @@ _STAGE_FUNCTIONS: dict[str, Callable[[Settings, str], dict[str, Any]]] = {
 }
 
 #: Windows extracted at the same time per source; their requests share the vendor's one HTTP budget.
-EXTRACT_WINDOWS: Final = 2
+EXTRACT_WINDOWS: Final = 4
 #: Extracted windows of a source normalized together at most (small ones as one table: the normalizer's cost
 #: is per call and column, not per row; 12 small windows normalize in about the time of 3 one by one).
 NORMALIZE_WINDOWS: Final = 12
