@@ -120,6 +120,19 @@ class Contract:
         return [check for col in self.columns for check in col.checks]
 
 
+# libyaml's parser where PyYAML was built with it: a tenth of the pure-Python parser's time, the same values.
+_SAFE_LOADER: Final = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def parse_yaml(text: str) -> Any:
+    """YAML text as plain Python values (safe: no tag builds an object), as every YAML file here is read.
+
+    Raises:
+        yaml.YAMLError: the text is not valid YAML.
+    """
+    return yaml.load(text, Loader=_SAFE_LOADER)
+
+
 def load_contract(name: str, directory: Path = CONTRACTS_DIR) -> Contract:
     """Load ``<directory>/<name>.yaml`` (default ``data_contracts/``), with ``{sources}`` resolved.
 
@@ -134,7 +147,7 @@ def load_contract(name: str, directory: Path = CONTRACTS_DIR) -> Contract:
 def _load_contract(name: str, directory: Path, sources: tuple[str, ...]) -> Contract:
     path = directory / f"{name}.yaml"
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = parse_yaml(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ContractError(f"no contract {name!r} in {directory}") from None
     except yaml.YAMLError as exc:

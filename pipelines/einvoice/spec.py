@@ -15,9 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Final
 
-import yaml
-
-from pipelines.contracts import CONTRACTS_DIR, Contract, load_contract
+from pipelines.contracts import CONTRACTS_DIR, Contract, load_contract, parse_yaml
 from pipelines.errors import ContractError
 
 CONTRACT: Final = "customer"
@@ -139,7 +137,7 @@ def load_spec(directory: Path = CONTRACTS_DIR) -> EinvoiceSpec:
         ContractError: a column or property the rules need is missing or malformed.
     """
     contract = load_contract(CONTRACT, directory)
-    doc = yaml.safe_load((directory / f"{CONTRACT}.yaml").read_text(encoding="utf-8"))
+    doc = parse_yaml((directory / f"{CONTRACT}.yaml").read_text(encoding="utf-8"))
     props = {p["name"]: p for p in doc["schema"][0]["properties"]}
     try:
         kind = _custom(props["tin_kind"])

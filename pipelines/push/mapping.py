@@ -20,7 +20,7 @@ from typing import Any, Final
 
 import yaml
 
-from pipelines.contracts import CONTRACTS_DIR, load_contract
+from pipelines.contracts import CONTRACTS_DIR, load_contract, parse_yaml
 from pipelines.errors import ContractError, PushValidationError
 
 DEFAULT_MAPPING: Final = "smartacc_to_skybiz"
@@ -115,7 +115,7 @@ def load_mapping(name: str = DEFAULT_MAPPING, directory: Path = CONTRACTS_DIR) -
     """Load and check ``data_contracts/<name>.yaml`` against the contracts it names."""
     path = directory / f"{name}.yaml"
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = parse_yaml(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ContractError(f"no mapping {name!r} in {directory}") from None
     except yaml.YAMLError as exc:
