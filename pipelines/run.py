@@ -190,6 +190,7 @@ def run_pipeline(
         # DuckDB file stays free for other processes while the range is extracted.
         if sent:
             with _opened(_open_warehouse(settings.warehouse_url)) as warehouse:
+                unwritten = 0  # rows loaded since the warehouse last wrote its changes to the file
                 # Each batch is loaded as soon as it is judged, while the validator works on the next one.
                 for n, (batch, answer) in enumerate(sent, 1):
                     checked = answer.result() if answer else None
@@ -198,7 +199,13 @@ def run_pipeline(
                     valid = _validate(settings, batch, results, outcomes, progress, checked)
                     for source in sources:
                         mine = [r for r in valid if Window.from_ref(r).source == source]
-                        _load(settings, warehouse, mine, results, outcomes, progress)
+                        unwritten += _load(settings, warehouse, mine, results, outcomes, progress)
+                    if unwritten >= LOAD_BATCH_ROWS and not isinstance(warehouse, SkysmartError):
+                        # A checkpoint costs about as much for a few windows as for many (0.2-0.3 s on
+                        # DuckDB), so not after every batch; but the loads' changes must not all stay in
+                        # memory until the connection closes (which checkpoints what is left).
+                        warehouse.checkpoint()
+                        unwritten = 0
     if any("load" in results[r] for r in normalized):  # which records are one business, over what was loaded
         from pipelines.identity.store import rebuild_step
 
@@ -347,22 +354,23 @@ def _load(
     results: dict[str, dict[str, dict[str, Any]]],
     outcomes: dict[str, WindowOutcome],
     progress: ProgressCallback | None,
-) -> None:
-    """Load a source's valid windows in order, :data:`LOAD_BATCH_ROWS` per transaction.
+) -> int:
+    """Load a source's valid windows in order, :data:`LOAD_BATCH_ROWS` per transaction; the rows loaded.
 
     Each window keeps its own audit row and counts, and a failing one stops only itself. ``warehouse`` is
     the error that kept it from opening, which then stops every window.
     """
     if not refs:
-        return
+        return 0
     from pipelines.lake import Lake
     from pipelines.warehouse import load_windows
 
     if isinstance(warehouse, SkysmartError):
         for ref in refs:
             outcomes[ref] = _stopped(ref, results[ref], "load", warehouse)
-        return
+        return 0
     lake = Lake(settings.lake_url)
+    rows = 0
     for batch in _by_rows(refs, results, LOAD_BATCH_ROWS):
         for ref in batch:
             if progress:
@@ -374,8 +382,10 @@ def _load(
                 outcomes[ref] = _stopped(ref, results[ref], "load", outcome)
                 continue
             results[ref]["load"] = steps.to_small_dict(outcome)
+            rows += _rows(results[ref])
             if progress:
                 progress(ref, "load", results[ref]["load"])
+    return rows
 
 
 def _by_rows(refs: list[str], results: dict[str, dict[str, dict[str, Any]]], limit: int) -> list[list[str]]:
@@ -383,14 +393,19 @@ def _by_rows(refs: list[str], results: dict[str, dict[str, dict[str, Any]]], lim
     batches: list[list[str]] = []
     rows = 0
     for ref in refs:
-        done = results[ref]["normalize"]
-        size = int(done.get("normalized", 0)) + int(done.get("quarantined", 0))
+        size = _rows(results[ref])
         if not batches or (rows + size > limit and rows):
             batches.append([])
             rows = 0
         batches[-1].append(ref)
         rows += size
     return batches
+
+
+def _rows(results: dict[str, dict[str, Any]]) -> int:
+    """A normalized window's rows: those it normalized and those it quarantined."""
+    done = results["normalize"]
+    return int(done.get("normalized", 0)) + int(done.get("quarantined", 0))
 
 
 def _stopped(

@@ -124,6 +124,9 @@ def load_windows(
     that window's own load would have reported. If any window fails, the whole batch is rolled back, its
     ``running`` rows are removed, and the windows are loaded one by one, so a bad window stops only itself
     and is recorded as ``failed`` on its own.
+
+    A caller that keeps the connection for many batches checkpoints it now and then
+    (:meth:`~pipelines.warehouse.base.Warehouse.checkpoint`), so that they do not all stay in memory.
     """
     wins = [w if isinstance(w, Window) else Window.parse(source, w) for w in windows]
     foreign = [w for w in wins if w.source != source]
@@ -145,7 +148,6 @@ def load_windows(
                 f"DELETE FROM {quote_ident(schema.AUDIT)} WHERE load_id IN ({marks})", tuple(load_ids)
             )
         return [_load_one(warehouse, lake, source, w) for w in wins]
-    warehouse.checkpoint()  # a connection serving many batches must not keep them all in memory
     return results
 
 
