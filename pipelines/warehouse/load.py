@@ -456,9 +456,11 @@ def _merge_history(warehouse: Warehouse, loaded_at: datetime, *, repeated_versio
                 schema.newest_first(),
             ),
         )
+    # The version columns only: whole rows are read from the staged ones (one per version) where history
+    # needs them; SmartAcc's carry a kilobyte of source_extras each.
     warehouse.create_temp_table(
         "_new_versions",
-        f"SELECT {schema.column_list(all_cols, 's')}, s._load_id FROM {staged} s "
+        f"SELECT {schema.column_list(version_cols, 's')}, s._load_id FROM {staged} s "
         f"WHERE NOT EXISTS (SELECT 1 FROM {versions} v WHERE {same_version})",
     )
     # Known versions seen here in a more canonical sighting (an earlier extraction than the one kept).
@@ -510,14 +512,17 @@ def _merge_history(warehouse: Warehouse, loaded_at: datetime, *, repeated_versio
             f"SELECT {vcols}, $1, _load_id FROM _new_versions ORDER BY customer_key",
             (loaded_at,),
         )
-        _append_history(warehouse, history, all_cols)
+        _append_history(warehouse, history, all_cols, staged)
     if int(warehouse.query("SELECT count(*) FROM _rebuild")[0][0]):
-        _rebuild_history(warehouse, history, versions, all_cols)
+        _rebuild_history(warehouse, history, versions, all_cols, staged)
     return {int(w): int(count) for w, count in firsts}
 
 
-def _append_history(warehouse: Warehouse, history: str, all_cols: list[str]) -> None:
-    """New versions that all come after a key's known ones: close its current row, add the kept ones."""
+def _append_history(warehouse: Warehouse, history: str, all_cols: list[str], staged: str) -> None:
+    """New versions that all come after a key's known ones: close its current row, add the kept ones.
+
+    ``staged`` holds the batch's whole rows, one per version.
+    """
     version_cols = list(schema.VERSION_COLUMNS)
     # A new version is kept when its content differs from its predecessor's: the previous new version,
     # or for the first one the key's current history row (the run the newest known version belongs to).
@@ -543,17 +548,23 @@ def _append_history(warehouse: Warehouse, history: str, all_cols: list[str]) -> 
         f"SELECT {schema.column_list(all_cols, 'n')}, k.modified_at, k._next, k._next IS NULL "
         "FROM (SELECT customer_key, modified_at, record_hash, lead(modified_at) OVER (PARTITION BY "
         f"customer_key ORDER BY {schema.oldest_first()}) AS _next FROM _kept) k "
-        "JOIN _new_versions n ON n.customer_key = k.customer_key AND n.modified_at = k.modified_at "
+        f"JOIN {staged} n ON n.customer_key = k.customer_key AND n.modified_at = k.modified_at "
         "AND n.record_hash = k.record_hash "
         f"ORDER BY n.customer_key, {schema.oldest_first('n')}"
     )
 
 
-def _rebuild_history(warehouse: Warehouse, history: str, versions: str, all_cols: list[str]) -> None:
-    """Recompute the whole history of the keys in ``_rebuild`` from their versions."""
+def _rebuild_history(
+    warehouse: Warehouse, history: str, versions: str, all_cols: list[str], staged: str
+) -> None:
+    """Recompute the whole history of the keys in ``_rebuild`` from their versions.
+
+    ``staged`` holds the batch's whole rows, one per version: the content of its new versions.
+    """
     version_cols = list(schema.VERSION_COLUMNS)
     content = schema.content_columns()
-    ccols = schema.column_list(["customer_key", "record_hash", *content])
+    content_of = ["customer_key", "record_hash", *content]
+    ccols = schema.column_list(content_of)
     in_rebuild = "customer_key IN (SELECT customer_key FROM _rebuild)"
     # Prefer content already in history (priority 0) so rewriting a key never changes a kept row's content.
     warehouse.create_temp_table(
@@ -561,7 +572,9 @@ def _rebuild_history(warehouse: Warehouse, history: str, versions: str, all_cols
         schema.first_per_group(
             ccols,
             f"(SELECT 0 AS _priority, {ccols} FROM {history} WHERE {in_rebuild} "
-            f"UNION ALL SELECT 1 AS _priority, {ccols} FROM _new_versions WHERE {in_rebuild}) _candidates",
+            f"UNION ALL SELECT 1 AS _priority, {schema.column_list(content_of, 's')} FROM {staged} s "
+            "JOIN _new_versions n ON n.customer_key = s.customer_key AND n.modified_at = s.modified_at "
+            f"AND n.record_hash = s.record_hash WHERE s.{in_rebuild}) _candidates",
             "customer_key, record_hash",
             "_priority",
         ),
