@@ -149,10 +149,20 @@ def run_pipeline(
     with (
         ValidatorProcess() if separate else contextlib.nullcontext() as validator,
         steps.sharing_http(settings, list(sources)),
-        ThreadPoolExecutor(EXTRACT_WINDOWS * len(sources), thread_name_prefix="skysmart-extract") as pool,
+        contextlib.ExitStack() as pools,
     ):
+        # A pool per source: each vendor's budget is busy from the start (one pool fed the sources in turn
+        # left SmartAcc idle while SkyBiz windows were extracted).
+        pool = {
+            source: pools.enter_context(
+                ThreadPoolExecutor(EXTRACT_WINDOWS, thread_name_prefix=f"skysmart-extract-{source}")
+            )
+            for source in sources
+        }
         extracting = {
-            ref: pool.submit(contextvars.copy_context().run, _stage, settings, ref, "extract", progress)
+            ref: pool[Window.from_ref(ref).source].submit(
+                contextvars.copy_context().run, _stage, settings, ref, "extract", progress
+            )
             for ref in refs
         }
         normalized: list[str] = []
