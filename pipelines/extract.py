@@ -233,8 +233,10 @@ def _rows_to_batch(
         dicts = [row if isinstance(row, dict) else dict(row) for row in rows]
         arrays: list[pa.Array] = pa.array(dicts, type=struct).flatten()
     except (pa.ArrowTypeError, pa.ArrowInvalid):
-        _raise_for_non_text(rows, spans, window, vendor)
-        raise
+        error = _non_text_error(rows, spans, window, vendor)
+        if error is None:
+            raise
+        raise error from None
     n = len(rows)
     lineage: dict[str, pa.Array] = {
         "_extracted_at": pa.array(
@@ -249,22 +251,23 @@ def _rows_to_batch(
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
-def _raise_for_non_text(
+def _non_text_error(
     rows: Sequence[Mapping[str, Any]], spans: Sequence[_Span], window: Window, vendor: Sequence[str]
-) -> None:
+) -> ContractError | None:
     """The :class:`ContractError` naming the first vendor value that is not text, column by column."""
     for name in vendor:
         values = [row.get(name) for row in rows]
         position = next((i for i, v in enumerate(values) if v is not None and not isinstance(v, str)), None)
         if position is not None:
             kind = type(values[position]).__name__
-            raise ContractError(
+            return ContractError(
                 f"value of type {kind} where the raw contract keeps the vendor's text",
                 source=window.source,
                 window=window.key,
                 field=name,
                 request_id=_span_at(spans, position).page.request_id,
             )
+    return None
 
 
 def _span_at(spans: Sequence[_Span], position: int) -> _Span:
