@@ -440,9 +440,7 @@ def _merge_history(warehouse: Warehouse, loaded_at: datetime, *, repeated_versio
     version_cols = list(schema.VERSION_COLUMNS)
     cols = schema.column_list(all_cols)
     vcols = schema.column_list(version_cols)
-    same_version = (
-        "v.customer_key = s.customer_key AND v.modified_at = s.modified_at AND v.record_hash = s.record_hash"
-    )
+    same_version = _same_version("v", "s")
     # One row per version: the canonical sighting (highest stamp, earliest extraction) when seen twice.
     staged = STG_WINDOWED
     if repeated_versions:
@@ -518,6 +516,11 @@ def _merge_history(warehouse: Warehouse, loaded_at: datetime, *, repeated_versio
     return {int(w): int(count) for w, count in firsts}
 
 
+def _same_version(a: str, b: str) -> str:
+    """A join condition: rows ``a`` and ``b`` (table aliases) are one version of one customer."""
+    return " AND ".join(f"{a}.{c} = {b}.{c}" for c in ("customer_key", "modified_at", "record_hash"))
+
+
 def _append_history(warehouse: Warehouse, history: str, all_cols: list[str], staged: str) -> None:
     """New versions that all come after a key's known ones: close its current row, add the kept ones.
 
@@ -548,8 +551,7 @@ def _append_history(warehouse: Warehouse, history: str, all_cols: list[str], sta
         f"SELECT {schema.column_list(all_cols, 'n')}, k.modified_at, k._next, k._next IS NULL "
         "FROM (SELECT customer_key, modified_at, record_hash, lead(modified_at) OVER (PARTITION BY "
         f"customer_key ORDER BY {schema.oldest_first()}) AS _next FROM _kept) k "
-        f"JOIN {staged} n ON n.customer_key = k.customer_key AND n.modified_at = k.modified_at "
-        "AND n.record_hash = k.record_hash "
+        f"JOIN {staged} n ON {_same_version('n', 'k')} "
         f"ORDER BY n.customer_key, {schema.oldest_first('n')}"
     )
 
@@ -573,8 +575,7 @@ def _rebuild_history(
             ccols,
             f"(SELECT 0 AS _priority, {ccols} FROM {history} WHERE {in_rebuild} "
             f"UNION ALL SELECT 1 AS _priority, {schema.column_list(content_of, 's')} FROM {staged} s "
-            "JOIN _new_versions n ON n.customer_key = s.customer_key AND n.modified_at = s.modified_at "
-            f"AND n.record_hash = s.record_hash WHERE s.{in_rebuild}) _candidates",
+            f"JOIN _new_versions n ON {_same_version('n', 's')} WHERE s.{in_rebuild}) _candidates",
             "customer_key, record_hash",
             "_priority",
         ),
