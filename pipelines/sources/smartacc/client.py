@@ -865,15 +865,6 @@ def _pages(recs: Sequence[_Rec]) -> Iterator[Page]:
         yield Page(rows=rows, request_id=source[0], page=source[1])
 
 
-__all__ = [
-    "PAGE_SIZE",
-    "SmartAccClient",
-    "WindowStats",
-    "parse_servicestack_date",
-    "parse_servicestack_dates",
-]
-
-
 def _pages_expected(window: Window, reached: datetime, rows: int) -> int:
     """Pages a pass over ``window`` should need, judged from the ``rows`` read up to EditDate ``reached``.
 
@@ -881,8 +872,16 @@ def _pages_expected(window: Window, reached: datetime, rows: int) -> int:
     many rows, and the page after its last row shows the end. Requesting only up to there keeps a small
     window from costing ``max_concurrency`` speculative pages; a wrong guess costs a round trip, not a row.
     """
-    began = datetime.combine(window.start, datetime.min.time(), MYT)
-    covered = (reached - began) / (window.end_utc_exclusive - began)
+    covered = (reached - window.start_utc) / (window.end_utc_exclusive - window.start_utc)
     if covered <= 0:
         return sys.maxsize  # every row so far at the window's first instant: no density to go by
     return math.ceil((rows / min(covered, 1.0) * 1.1 + 1) / PAGE_SIZE)
+
+
+__all__ = [
+    "PAGE_SIZE",
+    "SmartAccClient",
+    "WindowStats",
+    "parse_servicestack_date",
+    "parse_servicestack_dates",
+]
