@@ -71,8 +71,8 @@ def test_windows_of_every_source_are_validated_together_in_few_great_expectation
     assert {r["meta"]["skysmart"]["source"] for r in reports} == {"skybiz", "smartacc"}
     runs = {r["meta"]["validation_id"] for r in reports}
     if separate:
-        # Windows go to the validator whenever it is idle, so a batch holds all those normalized meanwhile:
-        # the first while GX is still being imported there, then the rest together.
+        # Windows go to the validator whenever it is idle (warm, its last batch answered), so a batch holds
+        # all those normalized meanwhile: one batch, or a few.
         assert 1 <= len(runs) < len(reports)
     else:
         # The row checks of every window come from one GX validation (the structure check is its own run).
