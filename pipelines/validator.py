@@ -10,11 +10,17 @@ and window refs, never the settings: no secret crosses the process boundary.
 from __future__ import annotations
 
 import multiprocessing
+import sys
 from collections.abc import Sequence
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from types import TracebackType
-from typing import Any
+from typing import Any, Final
+
+#: Optional backends great-expectations imports whenever they are installed (Airflow brings both), for
+#: datasources the validator never uses: it only validates pandas frames. Hidden in its process they read as
+#: not installed, which GX supports; its start is about 0.35 s shorter (of about 1.7 s).
+UNUSED_GX_BACKENDS: Final = ("sqlalchemy", "boto3")
 
 
 class ValidatorProcess:
@@ -79,6 +85,9 @@ class ValidatorProcess:
 
 def _warm() -> None:
     """Import GX and build the customer suite before the first batch arrives (failures surface later)."""
+    for name in UNUSED_GX_BACKENDS:
+        # None in sys.modules makes ``import name`` raise ImportError; a backend already imported stays.
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]
     try:
         from pipelines.contracts import load_contract
         from pipelines.quality.suite import build_suite

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from datetime import date
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 
 from pipelines.lake import CUSTOMERS, NORMALIZED, Lake
 from pipelines.steps import validate_refs
-from pipelines.validator import ValidatorProcess
+from pipelines.validator import UNUSED_GX_BACKENDS, ValidatorProcess
 from pipelines.windows import Window
 from tests.quality.frames import customer_table
 
@@ -48,6 +49,21 @@ def test_the_worker_answers_what_validating_in_this_process_answers(tmp_path: Pa
     assert there is not None
     assert [_outcome(r) for r in there] == [_outcome(r) for r in here]
     assert {r["source"] for r in there} == {"skybiz", "smartacc"} and all(r["success"] for r in there)
+
+
+def _imported(names: tuple[str, ...]) -> dict[str, bool]:
+    return {name: sys.modules.get(name) is not None for name in names}
+
+
+def test_the_worker_validates_without_importing_the_backends_gx_would_load_for_nothing(
+    tmp_path: Path,
+) -> None:
+    lake = _lake(tmp_path)
+    with ValidatorProcess() as validator:
+        answer = validator.submit(lake.url, [w.ref for w in WINDOWS]).result()
+        imported = validator._pool.submit(_imported, UNUSED_GX_BACKENDS).result()
+    assert answer is not None and all(r["success"] for r in answer)
+    assert imported == dict.fromkeys(UNUSED_GX_BACKENDS, False)
 
 
 def test_a_worker_that_died_answers_none_so_the_caller_validates_itself(tmp_path: Path) -> None:
