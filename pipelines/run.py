@@ -10,8 +10,9 @@ import contextlib
 import contextvars
 import dataclasses
 import importlib
+import queue
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -135,7 +136,8 @@ def run_pipeline(
     process (:mod:`pipelines.validator`; in the background here if there is none). The validator is sent,
     whenever it is idle, every window normalized since its last batch, whatever its source (a GX run's cost
     is mostly fixed; each window is judged on its own rows), and each batch's windows that passed are loaded
-    as soon as it is judged, a source at a time, in batches of rows over one warehouse connection. Without
+    as soon as it is judged, in a thread of its own while this one goes on normalizing (:class:`_Loader`: a
+    source at a time, in batches of rows over one warehouse connection). Without
     a validator process, all windows are validated here together at the end. A typed error stops only its
     window, at the stage it happened, exactly as in the DAGs; the lake and warehouse end as window-by-window
     runs leave them.
@@ -169,8 +171,10 @@ def run_pipeline(
         # With a validator process, normalized windows go to it whenever it is idle (warm, and done with
         # its last batch: all those normalized since), so GX works on the second core while this thread
         # normalizes the rest; a batch pays GX's fixed cost once, and the batches grow while it is busy.
-        sent: list[tuple[list[str], Future[list[dict[str, Any]] | None] | None]] = []
+        # Each batch is loaded as soon as it is judged, in a thread of its own, while this one normalizes.
+        loader = pools.enter_context(_Loader(settings, sources, results, outcomes, progress))
         unsent: list[str] = []
+        last: Future[list[dict[str, Any]] | None] | None = None
         for source in sources:
             mine = [ref for ref in refs if Window.from_ref(ref).source == source]
             while mine:
@@ -190,32 +194,19 @@ def run_pipeline(
                 normalized += passed
                 unsent += passed
                 if validator and unsent and validator.idle():
-                    sent.append((unsent, validator.submit(settings.lake_url, unsent)))
+                    last = validator.submit(settings.lake_url, unsent)
+                    loader.put(unsent, last)
                     unsent = []
         if validator and unsent:
-            sent.append((unsent, validator.submit(settings.lake_url, unsent)))
+            last = validator.submit(settings.lake_url, unsent)
+            loader.put(unsent, last)
         elif unsent:  # no validator process: validated here, all together
-            sent.append((unsent, None))
-        # The warehouse is opened (and its schema checked) while the validator works, and only then: a
-        # DuckDB file stays free for other processes while the range is extracted.
-        if sent:
-            with _opened(_open_warehouse(settings.warehouse_url)) as warehouse:
-                unwritten = 0  # rows loaded since the warehouse last wrote its changes to the file
-                # Each batch is loaded as soon as it is judged, while the validator works on the next one.
-                for n, (batch, answer) in enumerate(sent, 1):
-                    checked = answer.result() if answer else None
-                    if validator and n == len(sent):
-                        validator.close(wait=False)  # every answer is in: its exit overlaps the last loads
-                    valid = _validate(settings, batch, results, outcomes, progress, checked)
-                    for source in sources:
-                        mine = [r for r in valid if Window.from_ref(r).source == source]
-                        unwritten += _load(settings, warehouse, mine, results, outcomes, progress)
-                    if unwritten >= LOAD_BATCH_ROWS and not isinstance(warehouse, SkysmartError):
-                        # A checkpoint costs about as much for a few windows as for many (0.2-0.3 s on
-                        # DuckDB), so not after every batch; but the loads' changes must not all stay in
-                        # memory until the connection closes (which checkpoints what is left).
-                        warehouse.checkpoint()
-                        unwritten = 0
+            loader.put(unsent, None)
+        if validator:
+            if last is not None:
+                last.result()  # the batches are answered in turn: every answer is in
+            validator.close(wait=False)  # its exit overlaps the last loads
+        loader.finish()
     if any("load" in results[r] for r in normalized):  # which records are one business, over what was loaded
         from pipelines.identity.store import rebuild_step
 
@@ -224,6 +215,77 @@ def run_pipeline(
         rebuild_step(settings.warehouse_url)
     ordered = tuple(outcomes.get(ref) or WindowOutcome(ref, results[ref]) for ref in refs)
     return _summary(start, end, sources, ordered, began)
+
+
+class _Loader:
+    """Loads judged batches in a thread of its own, in the order they were put, one warehouse connection.
+
+    While the run's thread normalizes, a batch's windows are judged (the validator's answer) and those that
+    passed are loaded, a source at a time, :data:`LOAD_BATCH_ROWS` per transaction: DuckDB works without
+    the GIL, so loading overlaps normalizing instead of following it. The warehouse is opened (and its
+    schema checked) at the first batch, not before: a DuckDB file stays free for other processes while
+    the range's first windows are extracted.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        sources: Sequence[str],
+        results: dict[str, dict[str, dict[str, Any]]],
+        outcomes: dict[str, WindowOutcome],
+        progress: ProgressCallback | None,
+    ) -> None:
+        self._settings, self._sources = settings, sources
+        self._results, self._outcomes, self._progress = results, outcomes, progress
+        self._batches: queue.SimpleQueue[_Batch | None] = queue.SimpleQueue()
+        self._stopping = threading.Event()
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="skysmart-load")
+        self._done = self._thread.submit(contextvars.copy_context().run, self._work)
+
+    def put(self, refs: list[str], answer: Future[list[dict[str, Any]] | None] | None) -> None:
+        """A batch to judge (``answer``: the validator's; ``None``: validate here) and load."""
+        self._batches.put((refs, answer))
+
+    def finish(self) -> None:
+        """Wait until every batch put is loaded; a failure of the loading thread is raised here."""
+        self._batches.put(None)
+        self._done.result()
+
+    def __enter__(self) -> _Loader:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        if kind is not None:  # the run stopped: load nothing more than the batch under way
+            self._stopping.set()
+        self._batches.put(None)
+        self._thread.shutdown(wait=True)
+
+    def _work(self) -> None:
+        warehouse: Warehouse | SkysmartError | None = None
+        unwritten = 0  # rows loaded since the warehouse last wrote its changes to the file
+        try:
+            while (batch := self._batches.get()) is not None and not self._stopping.is_set():
+                refs, answer = batch
+                checked = answer.result() if answer else None
+                if warehouse is None:
+                    warehouse = _open_warehouse(self._settings.warehouse_url)
+                judged = (self._results, self._outcomes, self._progress)
+                valid = _validate(self._settings, refs, *judged, checked)
+                for source in self._sources:
+                    mine = [r for r in valid if Window.from_ref(r).source == source]
+                    unwritten += _load(self._settings, warehouse, mine, *judged)
+                if unwritten >= LOAD_BATCH_ROWS and not isinstance(warehouse, SkysmartError):
+                    # A checkpoint costs about as much for a few windows as for many (0.2-0.3 s on DuckDB),
+                    # so not after every batch; but the loads' changes must not all stay in memory until
+                    # the connection closes (which checkpoints what is left).
+                    warehouse.checkpoint()
+                    unwritten = 0
+        finally:
+            if warehouse is not None and not isinstance(warehouse, SkysmartError):
+                warehouse.close()
+
+
+_Batch = tuple[list[str], "Future[list[dict[str, Any]] | None] | None"]
 
 
 def _open_warehouse(url: str) -> Warehouse | SkysmartError:
@@ -243,15 +305,6 @@ def _open_warehouse(url: str) -> Warehouse | SkysmartError:
         warehouse.close()
         raise
     return warehouse
-
-
-@contextlib.contextmanager
-def _opened(warehouse: Warehouse | SkysmartError) -> Iterator[Warehouse | SkysmartError]:
-    try:
-        yield warehouse
-    finally:
-        if not isinstance(warehouse, SkysmartError):
-            warehouse.close()
 
 
 def _stage(settings: Settings, ref: str, stage: str, progress: ProgressCallback | None) -> dict[str, Any]:

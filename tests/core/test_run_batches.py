@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import pipelines.run
 from pipelines.config import Settings
-from pipelines.run import run_pipeline, run_window
-from pipelines.steps import plan_range
+from pipelines.run import WindowOutcome, _Loader, run_pipeline, run_window
+from pipelines.steps import extract_step, normalize_step, plan_range
 from skysmart_sandbox.server import SandboxServer
 from tests.warehouse.snapshot import checksums
 
@@ -77,3 +79,28 @@ def test_windows_of_every_source_are_validated_together_in_few_great_expectation
     else:
         # The row checks of every window come from one GX validation (the structure check is its own run).
         assert len(runs) == 1
+
+
+def test_a_judged_batch_is_loaded_at_once_not_after_the_range_is_normalized(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    settings = _settings(sandbox, tmp_path)
+    first, later = plan_range(date(2024, 1, 1), date(2024, 2, 29), ["skybiz"])
+    results: dict[str, dict[str, dict[str, Any]]] = {}
+    for ref in (first, later):
+        results[ref] = {"extract": extract_step(settings, ref), "normalize": normalize_step(settings, ref)}
+    outcomes: dict[str, WindowOutcome] = {}
+    with _Loader(settings, ["skybiz"], results, outcomes, None) as loader:
+        loader.put([first], None)  # None: judged in this process
+        deadline = time.monotonic() + 120
+        while "load" not in results[first] and time.monotonic() < deadline and not outcomes:
+            time.sleep(0.05)
+        # Loaded while the run could still be normalizing: finish() has not been called.
+        assert "load" in results[first], outcomes
+        assert "load" not in results[later]
+        loader.put([later], None)
+        loader.finish()
+    assert not outcomes
+    assert results[later]["load"]["inserted"] > 0
+    audit = checksums(settings.warehouse_url)["load_audit"]
+    assert audit[0] == 2  # both windows' audit rows
