@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Callable
+from concurrent.futures import Future
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ import pytest
 import pipelines.run
 from pipelines.config import Settings
 from pipelines.run import WindowOutcome, _Loader, run_pipeline, run_window
-from pipelines.steps import extract_step, normalize_step, plan_range
+from pipelines.steps import extract_step, normalize_step, plan_range, validate_batch_step
 from skysmart_sandbox.server import SandboxServer
 from tests.warehouse.snapshot import checksums
 
@@ -81,26 +83,41 @@ def test_windows_of_every_source_are_validated_together_in_few_great_expectation
         assert len(runs) == 1
 
 
-def test_a_judged_batch_is_loaded_at_once_not_after_the_range_is_normalized(
-    sandbox: SandboxServer, tmp_path: Path
+def _until(done: Callable[[], bool], seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def test_judged_windows_load_early_once_enough_rows_wait_and_at_once_when_all_are_normalized(
+    sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = _settings(sandbox, tmp_path)
-    first, later = plan_range(date(2024, 1, 1), date(2024, 2, 29), ["skybiz"])
+    first, second, third = plan_range(date(2024, 1, 1), date(2024, 3, 31), ["skybiz"])
     results: dict[str, dict[str, dict[str, Any]]] = {}
-    for ref in (first, later):
+    for ref in (first, second, third):
         results[ref] = {"extract": extract_step(settings, ref), "normalize": normalize_step(settings, ref)}
+    rows = {
+        ref: results[ref]["normalize"]["normalized"] + results[ref]["normalize"]["quarantined"]
+        for ref in results
+    }
+    monkeypatch.setattr(pipelines.run, "EARLY_LOAD_ROWS", rows[first] + rows[second])  # reached by both
+    answer: Future[list[dict[str, Any]] | None] = Future()
     outcomes: dict[str, WindowOutcome] = {}
     with _Loader(settings, ["skybiz"], results, outcomes, None) as loader:
         loader.put([first], None)  # None: judged in this process
-        deadline = time.monotonic() + 120
-        while "load" not in results[first] and time.monotonic() < deadline and not outcomes:
-            time.sleep(0.05)
-        # Loaded while the run could still be normalizing: finish() has not been called.
-        assert "load" in results[first], outcomes
-        assert "load" not in results[later]
-        loader.put([later], None)
+        loader.put([second], answer)
+        # The loading thread took the second batch (it waits for its answer), so it is done with the first:
+        # judged, and not loaded, for its rows alone are fewer than EARLY_LOAD_ROWS.
+        _until(lambda: "validate" in results[first] and loader._batches.empty())
+        assert "validate" in results[first] and "load" not in results[first], outcomes
+        answer.set_result(validate_batch_step(settings, [second]))
+        _until(lambda: "load" in results[second] or bool(outcomes))
+        assert "load" in results[first] and "load" in results[second], outcomes  # enough rows: loaded early
+        loader.normalized()
+        loader.put([third], None)
+        _until(lambda: "load" in results[third] or bool(outcomes))
+        assert "load" in results[third], outcomes  # at once, before finish() is called
         loader.finish()
     assert not outcomes
-    assert results[later]["load"]["inserted"] > 0
-    audit = checksums(settings.warehouse_url)["load_audit"]
-    assert audit[0] == 2  # both windows' audit rows
+    assert checksums(settings.warehouse_url)["load_audit"][0] == 3
