@@ -139,9 +139,9 @@ def run_pipeline(
     the warehouse engine is imported in the background meanwhile, and great-expectations in the validator
     process (:mod:`pipelines.validator`; in the background here if there is none). The validator is sent,
     whenever it is idle, every window normalized since its last batch, whatever its source (a GX run's cost
-    is mostly fixed; each window is judged on its own rows), and each batch's windows that passed are loaded
-    as soon as it is judged, in a thread of its own while this one goes on normalizing (:class:`_Loader`: a
-    source at a time, in batches of rows over one warehouse connection). Without
+    is mostly fixed; each window is judged on its own rows), and the windows that passed are loaded in a
+    thread of its own (:class:`_Loader`: a source at a time, in batches of rows over one warehouse
+    connection) — beside normalizing on a long range, as each batch is judged after it. Without
     a validator process, all windows are validated here together at the end. A typed error stops only its
     window, at the stage it happened, exactly as in the DAGs; the lake and warehouse end as window-by-window
     runs leave them.
@@ -175,7 +175,8 @@ def run_pipeline(
         # With a validator process, normalized windows go to it whenever it is idle (warm, and done with
         # its last batch: all those normalized since), so GX works on the second core while this thread
         # normalizes the rest; a batch pays GX's fixed cost once, and the batches grow while it is busy.
-        # Each batch is loaded as soon as it is judged, in a thread of its own, while this one normalizes.
+        # Judged batches are loaded in a thread of their own: beside normalizing once enough rows wait (a
+        # long range), and each as soon as it is judged once every window is normalized.
         loader = pools.enter_context(_Loader(settings, sources, results, outcomes, progress))
         unsent: list[str] = []
         last: Future[list[dict[str, Any]] | None] | None = None
@@ -226,10 +227,11 @@ class _Loader:
     """Loads judged batches in a thread of its own, in the order they were put, over one warehouse connection.
 
     A batch's windows are judged (the validator's answer) as it comes, and those that passed are loaded a
-    source at a time, :data:`LOAD_BATCH_ROWS` per transaction: at once once every window is normalized,
-    and before that as soon as :data:`EARLY_LOAD_ROWS` wait, so a long range's loads overlap its
-    normalizing (DuckDB works without the GIL) instead of following it. The warehouse is opened (and its
-    schema checked) at the first load: a DuckDB file stays free for other processes meanwhile.
+    source at a time, :data:`LOAD_BATCH_ROWS` per transaction. While the run still normalizes they wait
+    until :data:`EARLY_LOAD_ROWS` of them do, so a long range's loads overlap its normalizing (DuckDB works
+    without the GIL) instead of following it; after, each batch is loaded as soon as it is judged. The
+    warehouse is opened (and its schema checked) at the first load: a DuckDB file stays free for other
+    processes until then.
     """
 
     def __init__(
