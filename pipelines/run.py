@@ -179,7 +179,6 @@ def run_pipeline(
         # long range), and each as soon as it is judged once every window is normalized.
         loader = pools.enter_context(_Loader(settings, sources, results, outcomes, progress))
         unsent: list[str] = []
-        last: Future[list[dict[str, Any]] | None] | None = None
         for source in sources:
             mine = [ref for ref in refs if Window.from_ref(ref).source == source]
             while mine:
@@ -199,19 +198,15 @@ def run_pipeline(
                 normalized += passed
                 unsent += passed
                 if validator and unsent and validator.idle():
-                    last = validator.submit(settings.lake_url, unsent)
-                    loader.put(unsent, last)
+                    loader.put(unsent, validator.submit(settings.lake_url, unsent))
                     unsent = []
         loader.normalized()
         if validator and unsent:
-            last = validator.submit(settings.lake_url, unsent)
-            loader.put(unsent, last)
+            loader.put(unsent, validator.submit(settings.lake_url, unsent))
         elif unsent:  # no validator process: validated here, all together
             loader.put(unsent, None)
         if validator:
-            if last is not None:
-                last.result()  # the batches are answered in turn: every answer is in
-            validator.close(wait=False)  # its exit overlaps the last loads
+            validator.finish()  # every answer is in; its exit overlaps the last loads
         loader.finish()
     if any("load" in results[r] for r in normalized):  # which records are one business, over what was loaded
         from pipelines.identity.store import rebuild_step
@@ -262,7 +257,6 @@ class _Loader:
 
     def finish(self) -> None:
         """Wait until every batch put is loaded; a failure of the loading thread is raised here."""
-        self._normalized.set()
         self._batches.put(None)
         self._done.result()
 
@@ -279,13 +273,10 @@ class _Loader:
         waiting: list[str] = []  # windows judged fit to load, not loaded yet
         put_any = False
         try:
-            while not self._stopping.is_set():
-                batch = self._batches.get()
+            while not self._stopping.is_set() and (batch := self._batches.get()) is not None:
                 if self._normalized.is_set() and waiting:  # before waiting for the next answer
                     self._load(waiting)
                     waiting = []
-                if batch is None:
-                    break
                 put_any = True
                 refs, answer = batch
                 checked = answer.result() if answer else None

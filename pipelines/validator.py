@@ -70,9 +70,15 @@ class ValidatorProcess:
         self._last = answer
         return answer
 
-    def close(self, *, wait: bool = True) -> None:
-        """Stop the worker (a batch it is working on is finished); ``wait=False`` returns before it exits."""
-        self._pool.shutdown(wait=wait, cancel_futures=True)
+    def finish(self) -> None:
+        """Wait until every batch submitted is answered, then let the worker exit without waiting for it."""
+        if self._last is not None:
+            self._last.result()
+        self._pool.shutdown(wait=False)
+
+    def close(self) -> None:
+        """Stop the worker (a batch it is working on is finished; those not started are dropped)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> ValidatorProcess:
         return self

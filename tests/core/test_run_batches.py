@@ -23,7 +23,7 @@ import pytest
 
 import pipelines.run
 from pipelines.config import Settings
-from pipelines.run import WindowOutcome, _Loader, run_pipeline, run_window
+from pipelines.run import WindowOutcome, _Loader, _rows, run_pipeline, run_window
 from pipelines.steps import extract_step, normalize_step, plan_range, validate_batch_step
 from skysmart_sandbox.server import SandboxServer
 from tests.warehouse.snapshot import checksums
@@ -97,11 +97,8 @@ def test_judged_windows_load_early_once_enough_rows_wait_and_at_once_when_all_ar
     results: dict[str, dict[str, dict[str, Any]]] = {}
     for ref in (first, second, third):
         results[ref] = {"extract": extract_step(settings, ref), "normalize": normalize_step(settings, ref)}
-    rows = {
-        ref: results[ref]["normalize"]["normalized"] + results[ref]["normalize"]["quarantined"]
-        for ref in results
-    }
-    monkeypatch.setattr(pipelines.run, "EARLY_LOAD_ROWS", rows[first] + rows[second])  # reached by both
+    both = _rows(results[first]) + _rows(results[second])
+    monkeypatch.setattr(pipelines.run, "EARLY_LOAD_ROWS", both)  # reached by the first two together
     answer: Future[list[dict[str, Any]] | None] = Future()
     outcomes: dict[str, WindowOutcome] = {}
     with _Loader(settings, ["skybiz"], results, outcomes, None) as loader:
