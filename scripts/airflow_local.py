@@ -33,6 +33,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 USERNAME = "admin"
+#: Seconds an Airflow process waits for another one's write to the SQLite metadata file before failing.
+SQLITE_BUSY_SECONDS = 30
 SERVICES = (
     ("api-server", ("api-server",)),
     ("dag-processor", ("dag-processor",)),
@@ -180,7 +182,7 @@ class LocalAirflow:
             "AIRFLOW__API__PORT": str(self.port),
             "AIRFLOW__API_AUTH__JWT_SECRET": self._kept_secret("jwt_secret", 64),
             "AIRFLOW__API_AUTH__JWT_ISSUER": "skysmart-local",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.metadata_url or f"sqlite:///{self.home}/airflow.db",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.metadata_url or self._sqlite_url(),
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.logs / "tasks"),
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
@@ -188,6 +190,15 @@ class LocalAirflow:
             "PYTHONWARNINGS": "ignore",
             "SKYSMART_LAKE": str(self.home / "lake"),
         }
+
+    def _sqlite_url(self) -> str:
+        """The metadata file, each connection waiting up to SQLITE_BUSY_SECONDS for another's write.
+
+        SQLite lets one writer in at a time, and sqlite3 gives up after 5 s: with the scheduler and the
+        dag-processor writing on a busy machine, the UI's Trigger (which unpauses the DAG and creates the run
+        at once) got a 500 for "database is locked". The timeout reaches the api-server's async engine too.
+        """
+        return f"sqlite:///{self.home}/airflow.db?timeout={SQLITE_BUSY_SECONDS}"
 
     def _passwords_file(self) -> Path:
         """The simple auth manager's password file, made once with a random password and then kept."""
