@@ -338,3 +338,71 @@ def test_one_client_serves_many_threads(sandbox) -> None:
     assert not errors
     ids = [i for n in range(1, 33) for i in results[n]]
     assert len(ids) == 32 * 20 and ids == sorted(ids) and len(set(ids)) == len(ids)
+
+
+# -- proxies from the environment -------------------------------------------------------------------------
+
+
+class _ForwardingProxy:
+    """A plain HTTP forward proxy on 127.0.0.1 that records the absolute URLs it is asked for."""
+
+    def __init__(self) -> None:
+        import http.server
+        import urllib.request
+
+        self.asked: list[str] = []
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        asked = self.asked
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                asked.append(self.path)  # a proxy is sent the whole URL
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                with direct.open(urllib.request.Request(self.path, headers=headers), timeout=5) as answer:
+                    body = answer.read()
+                    self.send_response(answer.status)
+                    for name, value in answer.headers.items():
+                        if name.lower() not in ("transfer-encoding", "connection", "content-length"):
+                            self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def forwarding_proxy():
+    proxy = _ForwardingProxy()
+    yield proxy
+    proxy.close()
+
+
+def test_requests_go_through_the_proxy_the_environment_names(
+    sandbox, forwarding_proxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", forwarding_proxy.url)
+    monkeypatch.setenv("HTTP_PROXY", forwarding_proxy.url)
+    with smartacc_client(sandbox) as client:
+        page = client.page(2)
+    assert len(page.rows) == 20
+    assert [url.partition("?")[0] for url in forwarding_proxy.asked] == [
+        f"{sandbox.endpoints.smartacc_url}/Customers/page/2"
+    ]
+
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    with smartacc_client(sandbox) as client:
+        assert client.page(2).rows == page.rows
+    assert len(forwarding_proxy.asked) == 1  # a host NO_PROXY names is reached directly
