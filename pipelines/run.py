@@ -92,6 +92,10 @@ EXTRACT_WINDOWS: Final = 4
 #: Extracted windows of a source normalized together at most (small ones as one table: the normalizer's cost
 #: is per call and column, not per row; 12 small windows normalize in about the time of 3 one by one).
 NORMALIZE_WINDOWS: Final = 12
+#: Raw rows normalized together at most, whatever the number of windows. Large windows gain nothing from
+#: being normalized together, and a long call holds back the validator (which is sent windows when a call
+#: ends); at the end of a range, the last batch to validate and load would be that large.
+NORMALIZE_ROWS: Final = 5_000
 #: Rows (normalized + quarantined) loaded in one warehouse transaction at most, whatever the number of
 #: windows: a batch costs the same statements however many windows it holds (each window still gets its own
 #: load_audit row and counts), and its memory follows its rows.
@@ -184,6 +188,7 @@ def run_pipeline(
             while mine:
                 # Wait for the next window, then take every later one already extracted along with it.
                 extracted: list[str] = []
+                taken = 0
                 while mine and (not extracted or extracting[mine[0]].done()):
                     ref = mine.pop(0)
                     try:
@@ -192,7 +197,8 @@ def run_pipeline(
                         outcomes[ref] = _stopped(ref, results[ref], "extract", error)
                         continue
                     extracted.append(ref)
-                    if len(extracted) == NORMALIZE_WINDOWS:
+                    taken += int(results[ref]["extract"].get("rows", 0))
+                    if len(extracted) == NORMALIZE_WINDOWS or taken >= NORMALIZE_ROWS:
                         break
                 passed = _normalize(settings, source, extracted, results, outcomes, progress)
                 normalized += passed

@@ -118,3 +118,26 @@ def test_judged_windows_load_early_once_enough_rows_wait_and_at_once_when_all_ar
         loader.finish()
     assert not outcomes
     assert checksums(settings.warehouse_url)["load_audit"][0] == 3
+
+
+def test_windows_are_normalized_together_only_up_to_the_row_cap(
+    sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[list[str]] = []
+    normalize = pipelines.run._normalize
+
+    def recorded(settings: Settings, source: str, refs: list[str], *args: Any) -> list[str]:
+        calls.append(list(refs))
+        return normalize(settings, source, refs, *args)
+
+    monkeypatch.setattr(pipelines.run, "_normalize", recorded)
+    monkeypatch.setattr(pipelines.run, "NORMALIZE_ROWS", 60)  # two or three of these sandbox months
+    settings = _settings(sandbox, tmp_path)
+    summary = run_pipeline(settings, START, END)
+    assert summary.ok, summary.failed
+
+    rows = {o.window_ref: o.results["extract"]["rows"] for o in summary.outcomes}
+    assert sorted(r for call in calls for r in call) == sorted(rows)  # every window once
+    for call in calls:  # a call stops at the window that reaches the cap
+        assert sum(rows[r] for r in call[:-1]) < 60, [rows[r] for r in call]
+    assert any(len(call) > 1 for call in calls) or all(rows[c[0]] >= 60 for c in calls)
