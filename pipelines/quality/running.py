@@ -13,12 +13,13 @@ history. Here one call validates any number of windows of one contract:
   keeps the flagged rows whose value repeats *within the window*, so a customer met in two windows fails
   neither, exactly as when each was validated alone;
 * the **structural checks** (column order, dtypes) read only metadata, so they run once per distinct
-  structure among the windows, on the first window with it.
+  structure, on the first window with it; their results are kept (:data:`STRUCTURES_KEPT` of them) and
+  told to later windows of the same structure, in this call or a later one, without running GX again.
 
 Only GX's public API is used: a fresh ephemeral context per call with the suite and validation definitions
 registered, and ``ValidationDefinition.run``. GX keeps its current context in a process-wide slot that
 ``run`` reads its stores from, so calls are serialised by a lock and the slot is emptied afterwards — nothing
-of a batch outlives the call.
+of a batch's rows outlives the call.
 """
 
 from __future__ import annotations
@@ -67,6 +68,13 @@ BATCH_ROWS: Final = 50_000
 _ROW: Final = "__skysmart_row__"
 # GX's current-context slot is process-wide and read by ValidationDefinition.run: one call at a time.
 _GX_LOCK: Final = threading.Lock()
+#: Structures whose structural results are kept for later windows. A structure pass costs a GX run (about
+#: 0.1 s) and a process meets a handful of structures: one per source and contract version.
+STRUCTURES_KEPT: Final = 16
+# (the contract's id, the frame's (column, dtype) in order, whether it has the key column) -> the contract
+# (held, so that its id is not reused while the entry lives) and the structural results.
+_StructureKey = tuple[int, tuple[tuple[str, str], ...], bool]
+_structures: dict[_StructureKey, tuple[Contract, list[ExpectationValidationResult]]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,8 +358,17 @@ def _validate_batch(frames: Sequence[pd.DataFrame], contract: Contract, key_colu
                 .add_dataframe_asset("frame")
                 .add_batch_definition_whole_dataframe("whole")
             )
+            keyed = {
+                structure: key_column in frames[members[0]].columns for structure, members in groups.items()
+            }
+            known = {
+                structure: _known_structure(contract, structure, keyed[structure]) if checks else None
+                for structure in groups
+            }
             definitions = {}
             for label, expectations in (("structure", structural), ("checks", checks)):
+                if label == "structure" and all(found is not None for found in known.values()):
+                    continue  # every structure's results are known already
                 if expectations:
                     registered = context.suites.add(
                         ge.ExpectationSuite(
@@ -363,18 +380,22 @@ def _validate_batch(frames: Sequence[pd.DataFrame], contract: Contract, key_colu
                     )
                     order = {e.id: n for n, e in enumerate(registered.expectations)}
                     definitions[label] = (definition, order)
-            for members in groups.values():
+            for structure, members in groups.items():
                 group = [frames[i] for i in members]
-                if "structure" in definitions:
+                ordered = known[structure]
+                if ordered is None and "structure" in definitions:
                     definition, order = definitions["structure"]
                     outcome = definition.run(
                         batch_parameters={"dataframe": _keyed(group[0], key_column)},
-                        result_format=_result_format(key_column if key_column in group[0].columns else None),
+                        result_format=_result_format(key_column if keyed[structure] else None),
                     )
                     ordered = sorted(outcome.results, key=lambda r: order.get(_config_id(r), len(order)))
                     for i in members:
-                        results[i] += ordered
-                        metas[i] = dict(outcome.meta)
+                        metas[i] = dict(outcome.meta)  # the checks' run, if any, replaces it below
+                    if checks:
+                        _keep_structure(contract, structure, keyed[structure], ordered)
+                for i in members:
+                    results[i] += ordered or []
                 if "checks" in definitions:
                     definition, order = definitions["checks"]
                     split = _validate_checks(definition, order, group, checks, key_column)
@@ -390,6 +411,26 @@ def _validate_batch(frames: Sequence[pd.DataFrame], contract: Contract, key_colu
         Run(results=r, meta=m, seconds=seconds * (len(f) or 1) / max(total, len(frames)))
         for r, m, f in zip(results, metas, frames, strict=True)
     ]
+
+
+def _known_structure(
+    contract: Contract, structure: tuple[tuple[str, str], ...], keyed: bool
+) -> list[ExpectationValidationResult] | None:
+    """The structural results kept for this contract and structure, if any (callers hold ``_GX_LOCK``)."""
+    found = _structures.get((id(contract), structure, keyed))
+    return found[1] if found is not None and found[0] is contract else None
+
+
+def _keep_structure(
+    contract: Contract,
+    structure: tuple[tuple[str, str], ...],
+    keyed: bool,
+    results: list[ExpectationValidationResult],
+) -> None:
+    """Keep a structure's results (the oldest kept is let go beyond :data:`STRUCTURES_KEPT`)."""
+    if len(_structures) >= STRUCTURES_KEPT:
+        del _structures[next(iter(_structures))]
+    _structures[(id(contract), structure, keyed)] = (contract, results)
 
 
 def _validate_checks(

@@ -144,17 +144,47 @@ def test_many_windows_take_one_gx_run_per_pass(tmp_path: Path, monkeypatch: pyte
         return run(self, **kwargs)
 
     monkeypatch.setattr(gx.ValidationDefinition, "run", counted)
+    monkeypatch.setattr(running, "_structures", {})  # no structure met before in this process
     results = validate_windows(lake, "skybiz", MONTHS)
 
     assert [r.window for r in results] == [w.key for w in MONTHS]
     assert all(r.success and r.rows == 20 for r in results)
-    assert len(calls) == 2  # the structure pass and the row checks, for all six windows
+    passes = [name.rpartition("#")[2] for name in calls]
+    assert passes == ["structure", "checks"]  # for all six windows
 
     calls.clear()
     monkeypatch.setattr(running, "BATCH_ROWS", 50)  # three windows of 20 rows fill more than one batch
     again = validate_windows(lake, "skybiz", MONTHS)
-    assert len(calls) == 2 * 3
+    # Three batches, each its row checks; the structure's results are known from the first call.
+    assert [name.rpartition("#")[2] for name in calls] == ["checks"] * 3
     assert [_plain(r) for r in again] == [_plain(r) for r in results]
+
+
+def test_a_structure_met_before_is_told_its_results_without_running_gx_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import great_expectations as gx
+
+    calls: list[str] = []
+    run = gx.ValidationDefinition.run
+
+    def counted(self: Any, **kwargs: Any) -> Any:
+        calls.append(self.name.rpartition("#")[2])
+        return run(self, **kwargs)
+
+    monkeypatch.setattr(gx.ValidationDefinition, "run", counted)
+    monkeypatch.setattr(running, "_structures", {})
+    frames = _frames()  # five of one structure, the last without "website"
+    first = validate_frames([FrameToValidate(f.copy()) for f in frames[:2]], "customer")
+    assert calls == ["structure", "checks"]
+
+    calls.clear()
+    again = validate_frames([FrameToValidate(f.copy()) for f in frames], "customer")
+    # The known structure only has its rows checked; the other one is met here first.
+    assert sorted(calls) == ["checks", "checks", "structure"]
+    assert [_plain(r) for r in again[:2]] == [_plain(r) for r in first]
+    assert [_plain(r) for r in again] == [_plain(r) for r in _alone(frames)]
+    assert {f.check for f in again[5].failures} >= {"table:columns"}  # the other structure's own verdict
 
 
 def test_tables_converted_together_give_the_frames_converted_alone() -> None:
