@@ -486,6 +486,8 @@ def _validate_checks(
             else:
                 index_list = (mine - int(offsets[n])).tolist()
             window_res = _window_counts(res, len(frame), nulls[n], len(mine), config)
+            if keyed[n] and keys is not None:  # the rows are named by key, as GX names them alone
+                window_res["unexpected_index_column_names"] = [key_column]
             window_res["unexpected_index_list"] = index_list
             split[n][0].append(
                 ExpectationValidationResult(
@@ -516,7 +518,6 @@ def _window_counts(
         out["unexpected_percent_total"] = total
     if "unexpected_percent_nonmissing" in res:
         out["unexpected_percent_nonmissing"] = nonmissing
-    out["unexpected_index_column_names"] = res.get("unexpected_index_column_names")
     mostly = float((config.kwargs.get("mostly") if config else None) or 1.0)
     out["success"] = considered == 0 or (considered - unexpected) / considered >= mostly
     return out

@@ -118,6 +118,8 @@ def test_stored_counts_are_what_gx_computes_on_the_window_alone(tmp_path: Path) 
             got = {k: v for k, v in mine["result"].items() if k in COUNTED}
             listed = got.pop("unexpected_index_list", [{"customer_key": []}])
             assert _keys(listed) == their_keys, r.expectation_config.meta["check"]
+            named = (r.result or {}).get("unexpected_index_column_names")
+            assert mine["result"].get("unexpected_index_column_names") == named, r.expectation_config.meta
             assert got == pytest.approx(expected), r.expectation_config.meta["check"]
 
 
