@@ -74,6 +74,7 @@ E = TypeVar("E", bound=BaseException)
 log = logging.getLogger(__name__)
 
 USER_AGENT: Final = f"skysmart/{__version__} (+https://github.com/skysmart)"
+_DEFAULT_HEADERS: Final = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate", "Accept": "*/*"}
 # A server that asks us to come back later than this is not "transient" any more: give up now and let the
 # task-level retry (minutes later) try again, rather than holding a worker slot asleep.
 MAX_RETRY_AFTER_SECONDS: Final = 120.0
@@ -500,9 +501,6 @@ def _connection_failed(
     )
 
 
-_DEFAULT_HEADERS: Final = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate", "Accept": "*/*"}
-
-
 class _Pools:
     """Keep-alive connection pools, direct or through the proxy the environment names for a host.
 
@@ -531,18 +529,15 @@ class _Pools:
             with self._lock:
                 found = self._by_host.get(key)
                 if found is None:
-                    proxy = (
-                        None
-                        if urllib.request.proxy_bypass(parts.hostname or "")
-                        else (urllib.request.getproxies().get(parts.scheme))
-                    )
+                    bypass = urllib.request.proxy_bypass(parts.hostname or "")
+                    proxy = None if bypass else urllib.request.getproxies().get(parts.scheme)
                     found = urllib3.ProxyManager(proxy, **self._options) if proxy else self._direct
                     self._by_host[key] = found
         return found
 
     def clear(self) -> None:
         with self._lock:
-            for manager in {id(m): m for m in [self._direct, *self._by_host.values()]}.values():
+            for manager in {self._direct, *self._by_host.values()}:
                 manager.clear()
             self._by_host.clear()
 

@@ -132,58 +132,52 @@ def _keys(index_list: list[Any]) -> set[str]:
     return out
 
 
-def test_many_windows_take_one_gx_run_per_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def gx_passes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The pass (``structure``, ``checks``) of every GX run, in a process that has met no structure yet."""
     import great_expectations as gx
 
-    lake = Lake(str(tmp_path / "lake"))
-    for window in MONTHS:
-        lake.write_table(NORMALIZED, "skybiz", CUSTOMERS, window, customer_table(20, "skybiz", window))
-    calls: list[Any] = []
+    passes: list[str] = []
     run = gx.ValidationDefinition.run
 
     def counted(self: Any, **kwargs: Any) -> Any:
-        calls.append(self.name)
-        return run(self, **kwargs)
-
-    monkeypatch.setattr(gx.ValidationDefinition, "run", counted)
-    monkeypatch.setattr(running, "_structures", {})  # no structure met before in this process
-    results = validate_windows(lake, "skybiz", MONTHS)
-
-    assert [r.window for r in results] == [w.key for w in MONTHS]
-    assert all(r.success and r.rows == 20 for r in results)
-    passes = [name.rpartition("#")[2] for name in calls]
-    assert passes == ["structure", "checks"]  # for all six windows
-
-    calls.clear()
-    monkeypatch.setattr(running, "BATCH_ROWS", 50)  # three windows of 20 rows fill more than one batch
-    again = validate_windows(lake, "skybiz", MONTHS)
-    # Three batches, each its row checks; the structure's results are known from the first call.
-    assert [name.rpartition("#")[2] for name in calls] == ["checks"] * 3
-    assert [_plain(r) for r in again] == [_plain(r) for r in results]
-
-
-def test_a_structure_met_before_is_told_its_results_without_running_gx_again(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    import great_expectations as gx
-
-    calls: list[str] = []
-    run = gx.ValidationDefinition.run
-
-    def counted(self: Any, **kwargs: Any) -> Any:
-        calls.append(self.name.rpartition("#")[2])
+        passes.append(self.name.rpartition("#")[2])
         return run(self, **kwargs)
 
     monkeypatch.setattr(gx.ValidationDefinition, "run", counted)
     monkeypatch.setattr(running, "_structures", {})
+    return passes
+
+
+def test_many_windows_take_one_gx_run_per_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gx_passes: list[str]
+) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    for window in MONTHS:
+        lake.write_table(NORMALIZED, "skybiz", CUSTOMERS, window, customer_table(20, "skybiz", window))
+    results = validate_windows(lake, "skybiz", MONTHS)
+
+    assert [r.window for r in results] == [w.key for w in MONTHS]
+    assert all(r.success and r.rows == 20 for r in results)
+    assert gx_passes == ["structure", "checks"]  # for all six windows
+
+    gx_passes.clear()
+    monkeypatch.setattr(running, "BATCH_ROWS", 50)  # three windows of 20 rows fill more than one batch
+    again = validate_windows(lake, "skybiz", MONTHS)
+    # Three batches, each its row checks; the structure's results are known from the first call.
+    assert gx_passes == ["checks"] * 3
+    assert [_plain(r) for r in again] == [_plain(r) for r in results]
+
+
+def test_a_structure_met_before_is_told_its_results_without_running_gx_again(gx_passes: list[str]) -> None:
     frames = _frames()  # five of one structure, the last without "website"
     first = validate_frames([FrameToValidate(f.copy()) for f in frames[:2]], "customer")
-    assert calls == ["structure", "checks"]
+    assert gx_passes == ["structure", "checks"]
 
-    calls.clear()
+    gx_passes.clear()
     again = validate_frames([FrameToValidate(f.copy()) for f in frames], "customer")
     # The known structure only has its rows checked; the other one is met here first.
-    assert sorted(calls) == ["checks", "checks", "structure"]
+    assert sorted(gx_passes) == ["checks", "checks", "structure"]
     assert [_plain(r) for r in again[:2]] == [_plain(r) for r in first]
     assert [_plain(r) for r in again] == [_plain(r) for r in _alone(frames)]
     assert {f.check for f in again[5].failures} >= {"table:columns"}  # the other structure's own verdict
