@@ -107,6 +107,24 @@ def test_candidate_pairs_grow_with_the_records_not_their_product() -> None:
         assert set(pairs["match_class"]) == {SAME}
 
 
+def test_blocking_pairs_equal_keys_of_one_kind_only() -> None:
+    # A phone pairs across the three phone columns; the same text as another kind of key pairs nothing.
+    sky = records(
+        {"name": "Kedai Satu", "phone_1": "03-21421234"},
+        {"name": "Kedai Dua", "registration_no": "0398765432"},
+        {"name": "Kedai Tiga", "postcode": "47300"},
+    )
+    sma = records(
+        {"name": "Kedai Lain", "phone_3": "+603-2142 1234"},
+        {"name": "Kedai Empat", "phone_2": "03-98765432"},
+        {"name": "Kedai Tiga", "postcode": "47301"},
+    )
+
+    pairs = candidate_pairs(Features.of(sky).frame, Features.of(sma).frame)
+
+    assert list(zip(pairs["skybiz_row"], pairs["smartacc_row"], strict=True)) == [(0, 0)]
+
+
 def test_classify_reads_only_the_evidence() -> None:
     rows = [
         # name, phone, email, registration, postcode, phones differ, e-mails differ, expected
