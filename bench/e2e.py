@@ -52,6 +52,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import requests
 
+from bench import STARTED_ENV
 from pipelines.windows import MYT, Window, plan_windows
 from skysmart_sandbox.data import SandboxData, generate
 from skysmart_sandbox.server import SandboxServer
@@ -257,7 +258,7 @@ def run_skysmart(
     """
     tmp = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
     try:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SKYSMART_")}
+        env = {k: v for k, v in STARTED_ENV.items() if not k.startswith("SKYSMART_")}
         env.update(server.endpoints.as_env())
         env["SKYSMART_HTTP_REQUESTS_PER_SECOND"] = str(rps)
         env["COLUMNS"] = "120"

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from bench import STARTED_ENV
 from pipelines.windows import plan_windows
 from skysmart_sandbox.data import SandboxData, generate
 from skysmart_sandbox.server import SandboxServer
@@ -121,7 +121,7 @@ def _run_child(
     args: argparse.Namespace,
     concurrency: int | None = None,
 ) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SKYSMART_")}
+    env = {k: v for k, v in STARTED_ENV.items() if not k.startswith("SKYSMART_")}
     env.update(server.endpoints.as_env())
     env["SKYSMART_HTTP_REQUESTS_PER_SECOND"] = str(args.rps)
     if concurrency is not None:
