@@ -8,6 +8,6 @@ import os
 __version__ = "0.1.0"
 
 # Arrow's default pool (mimalloc) keeps what a run's many threads freed: at 200k customers a run's resident
-# set held 250 MB more with it than with the C library's allocator, at the same CPU. Read by pyarrow when it
-# is first imported, and inherited by the processes a run starts; a value already set is kept.
+# set peaked 180 MB higher with it than with the C library's allocator, at the same CPU. Read by pyarrow
+# when it is first imported, and inherited by the processes a run starts; a value already set is kept.
 os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
