@@ -96,10 +96,10 @@ NORMALIZE_WINDOWS: Final = 12
 #: being normalized together, and a long call holds back the validator (which is sent windows when a call
 #: ends); at the end of a range, the last batch to validate and load would be that large.
 NORMALIZE_ROWS: Final = 5_000
-#: Rows (normalized + quarantined) loaded in one warehouse transaction at most, whatever the number of
-#: windows: a batch costs the same statements however many windows it holds (each window still gets its own
-#: load_audit row and counts), and its memory follows its rows.
-LOAD_BATCH_ROWS: Final = 100_000
+#: Rows loaded over the run's warehouse connection between two checkpoints (a checkpoint costs about as much
+#: for a few windows as for many: 0.2-0.3 s on DuckDB). The rows of one transaction are capped where the
+#: loads are (:data:`pipelines.warehouse.load.LOAD_BATCH_ROWS`).
+CHECKPOINT_ROWS: Final = 100_000
 #: Rows judged fit to load that are loaded while the run still normalizes; fewer wait until every window is
 #: normalized, when the run's thread only waits for answers. Loading every batch at once made a 20k-customer
 #: run 0.3 s slower (the loads took CPU from normalizing, the critical path) and a 200k one 10 s faster.
@@ -228,11 +228,11 @@ class _Loader:
     """Loads judged batches in a thread of its own, in the order they were put, over one warehouse connection.
 
     A batch's windows are judged (the validator's answer) as it comes, and those that passed are loaded a
-    source at a time, :data:`LOAD_BATCH_ROWS` per transaction. While the run still normalizes they wait
-    until :data:`EARLY_LOAD_ROWS` of them do, so a long range's loads overlap its normalizing (DuckDB works
-    without the GIL) instead of following it; after, each batch is loaded as soon as it is judged. The
-    warehouse is opened (and its schema checked) at the first load: a DuckDB file stays free for other
-    processes until then.
+    source at a time (:func:`pipelines.warehouse.load_windows`: a few transactions however many windows).
+    While the run still normalizes they wait until :data:`EARLY_LOAD_ROWS` of them do, so a long range's
+    loads overlap its normalizing (DuckDB works without the GIL) instead of following it; after, each batch
+    is loaded as soon as it is judged. The warehouse is opened (and its schema checked) at the first load:
+    a DuckDB file stays free for other processes until then.
     """
 
     def __init__(
@@ -310,9 +310,8 @@ class _Loader:
             self._unwritten += _load(
                 self._settings, warehouse, mine, self._results, self._outcomes, self._progress
             )
-        if self._unwritten >= LOAD_BATCH_ROWS and not isinstance(warehouse, SkysmartError):
-            # A checkpoint costs about as much for a few windows as for many (0.2-0.3 s on DuckDB), so not
-            # after every batch; but the loads' changes must not all stay in memory until the connection
+        if self._unwritten >= CHECKPOINT_ROWS and not isinstance(warehouse, SkysmartError):
+            # Not after every batch, but the loads' changes must not all stay in memory until the connection
             # closes (which checkpoints what is left).
             warehouse.checkpoint()
             self._unwritten = 0
@@ -451,7 +450,7 @@ def _load(
     outcomes: dict[str, WindowOutcome],
     progress: ProgressCallback | None,
 ) -> int:
-    """Load a source's valid windows in order, :data:`LOAD_BATCH_ROWS` per transaction; the rows loaded.
+    """Load a source's valid windows in order (a few transactions, capped by rows); the rows loaded.
 
     Each window keeps its own audit row and counts, and a failing one stops only itself. ``warehouse`` is
     the error that kept it from opening, which then stops every window.
@@ -467,35 +466,19 @@ def _load(
         return 0
     lake = Lake(settings.lake_url)
     rows = 0
-    for batch in _by_rows(refs, results, LOAD_BATCH_ROWS):
-        for ref in batch:
-            if progress:
-                progress(ref, "load", None)
-        windows = [Window.from_ref(ref) for ref in batch]
-        loaded = load_windows(warehouse, lake, windows[0].source, windows)
-        for ref, outcome in zip(batch, loaded, strict=True):
-            if isinstance(outcome, SkysmartError):
-                outcomes[ref] = _stopped(ref, results[ref], "load", outcome)
-                continue
-            results[ref]["load"] = steps.to_small_dict(outcome)
-            rows += _rows(results[ref])
-            if progress:
-                progress(ref, "load", results[ref]["load"])
-    return rows
-
-
-def _by_rows(refs: list[str], results: dict[str, dict[str, dict[str, Any]]], limit: int) -> list[list[str]]:
-    """Consecutive runs of windows holding at most ``limit`` normalized rows each (a bigger window alone)."""
-    batches: list[list[str]] = []
-    rows = 0
     for ref in refs:
-        size = _rows(results[ref])
-        if not batches or (rows + size > limit and rows):
-            batches.append([])
-            rows = 0
-        batches[-1].append(ref)
-        rows += size
-    return batches
+        if progress:
+            progress(ref, "load", None)
+    windows = [Window.from_ref(ref) for ref in refs]
+    for ref, outcome in zip(refs, load_windows(warehouse, lake, windows[0].source, windows), strict=True):
+        if isinstance(outcome, SkysmartError):
+            outcomes[ref] = _stopped(ref, results[ref], "load", outcome)
+            continue
+        results[ref]["load"] = steps.to_small_dict(outcome)
+        rows += _rows(results[ref])
+        if progress:
+            progress(ref, "load", results[ref]["load"])
+    return rows
 
 
 def _rows(results: dict[str, dict[str, Any]]) -> int:

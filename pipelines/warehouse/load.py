@@ -11,6 +11,7 @@ and ``customer_history`` is a function of the set of versions seen, not of their
 from __future__ import annotations
 
 import itertools
+import logging
 import time
 import uuid
 from collections.abc import Sequence
@@ -25,6 +26,8 @@ from pipelines.warehouse import schema
 from pipelines.warehouse.base import Warehouse, placeholders
 from pipelines.windows import Window
 
+log = logging.getLogger(__name__)
+
 STG_CUSTOMERS: Final = "_stg_customers"
 STG_QUARANTINE: Final = "_stg_quarantine"
 BATCH_WINDOWS: Final = "_batch_windows"
@@ -37,6 +40,11 @@ STG_WINDOWED: Final = (
 # Rows per Arrow batch handed to the engine: a few MB of customers, so a load's memory does not grow with
 # the window.
 STAGE_BATCH_ROWS: Final = 65_536
+#: Rows (normalized + quarantined) one load transaction takes at most: more windows are loaded in several
+#: transactions, one after another (the same end state, as windows load in order). A transaction's memory
+#: follows its rows: at DuckDB's default limit (256 MB), 24 SmartAcc windows of a 200k-customer history
+#: (104,000 rows) ran out of memory in one, 16 (70,000) did not.
+LOAD_BATCH_ROWS: Final = 50_000
 _TEMP_TABLES: Final = (
     STG_CUSTOMERS,
     STG_QUARANTINE,
@@ -116,14 +124,15 @@ def load_window(warehouse: Warehouse, lake: Lake, source: str, window: Window | 
 def load_windows(
     warehouse: Warehouse, lake: Lake, source: str, windows: Sequence[Window | str]
 ) -> list[LoadResult | SkysmartError]:
-    """Load many windows of one source in one transaction; one result (or the error) per window, in order.
+    """Load many windows of one source together; one result (or the error) per window, in order.
 
-    The windows are staged together and merged by one set of statements, however many there are, and the
+    The windows are staged together and merged by one set of statements in one transaction, however many
+    there are (up to :data:`LOAD_BATCH_ROWS` rows: beyond, in consecutive batches of that many), and the
     warehouse ends exactly as after loading them one by one in the order given: the same rows, the same
     ``load_id`` on each (the window that wrote it), and one ``load_audit`` row per window with the counts
     that window's own load would have reported. If any window fails, the whole batch is rolled back, its
-    ``running`` rows are removed, and the windows are loaded one by one, so a bad window stops only itself
-    and is recorded as ``failed`` on its own.
+    ``running`` rows are removed (and a warning logged), and the windows are loaded one by one, so a bad
+    window stops only itself and is recorded as ``failed`` on its own.
 
     A caller that keeps the connection for many batches checkpoints it now and then
     (:meth:`~pipelines.warehouse.base.Warehouse.checkpoint`), so that they do not all stay in memory.
@@ -132,6 +141,9 @@ def load_windows(
     foreign = [w for w in wins if w.source != source]
     if foreign or len(wins) < 2 or len({w.key for w in wins}) < len(wins):
         return [_load_one(warehouse, lake, source, w) for w in wins]
+    batches = _by_rows(lake, source, wins, LOAD_BATCH_ROWS)
+    if len(batches) > 1:
+        return [outcome for batch in batches for outcome in load_windows(warehouse, lake, source, batch)]
     warehouse.ensure_schema()
     started_at = datetime.now(UTC)
     load_ids = [new_load_id() for _ in wins]
@@ -141,7 +153,13 @@ def load_windows(
             results: list[LoadResult | SkysmartError] = list(
                 _load(warehouse, lake, wins, load_ids, started_at, time.perf_counter())
             )
-    except Exception:
+    except Exception as error:
+        log.warning(
+            "loading %d %s windows together failed (%s); loading them one by one",
+            len(wins),
+            source,
+            redact(error).splitlines()[0][:300],
+        )
         marks = placeholders(len(load_ids))
         with warehouse.transaction():
             warehouse.execute(
@@ -149,6 +167,30 @@ def load_windows(
             )
         return [_load_one(warehouse, lake, source, w) for w in wins]
     return results
+
+
+def _by_rows(lake: Lake, source: str, wins: Sequence[Window], limit: int) -> list[list[Window]]:
+    """Consecutive runs of windows holding at most ``limit`` rows each (a bigger window alone).
+
+    Rows are read off the windows' manifests; one that cannot be read counts as empty here, and its load
+    reports the error.
+    """
+    batches: list[list[Window]] = []
+    rows = 0
+    for win in wins:
+        size = 0
+        for layer in (NORMALIZED, QUARANTINE):
+            try:
+                manifest = lake.manifest(layer, source, CUSTOMERS, win)
+            except SkysmartError:
+                manifest = None
+            size += manifest.rows if manifest else 0
+        if not batches or (rows and rows + size > limit):
+            batches.append([])
+            rows = 0
+        batches[-1].append(win)
+        rows += size
+    return batches
 
 
 def _load_one(warehouse: Warehouse, lake: Lake, source: str, win: Window) -> LoadResult | SkysmartError:

@@ -118,6 +118,38 @@ def test_a_batch_sends_the_same_statements_however_many_windows_it_holds(
     assert per_batch[0] == per_batch[1], per_batch
 
 
+def test_a_batch_over_the_row_cap_loads_in_consecutive_transactions_with_the_same_end(
+    warehouse_url: str, lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More rows than one transaction may take: cut between windows, the warehouse ends as one by one."""
+    import pipelines.warehouse.load as load_module
+
+    wins = random_lake(lake, seed=4)
+    sizes = [len(lake.read("normalized", SRC, "customers", w)) for w in wins]
+    monkeypatch.setattr(load_module, "LOAD_BATCH_ROWS", max(sizes))  # about one window a transaction
+    with open_warehouse(warehouse_url) as warehouse:
+        one_by_one = [_counts(load_window(warehouse, lake, SRC, w)) for w in wins]
+        expected, expected_audit = helpers.state(warehouse), _full_audit(warehouse)
+        helpers.wipe(warehouse)
+        began = warehouse.transaction
+        transactions = 0
+
+        def counted() -> Any:
+            nonlocal transactions
+            transactions += 1
+            return began()
+
+        monkeypatch.setattr(warehouse, "transaction", counted)
+        batched = load_windows(warehouse, lake, SRC, wins)
+
+        assert [_counts(r) for r in batched if isinstance(r, LoadResult)] == one_by_one
+        assert helpers.state(warehouse) == expected
+        assert _full_audit(warehouse) == expected_audit
+        assert _written_by_its_own_window(warehouse)
+    assert len(load_module._by_rows(lake, SRC, wins, max(sizes))) > 1
+    assert transactions == len(load_module._by_rows(lake, SRC, wins, max(sizes)))
+
+
 def test_a_bad_window_stops_only_itself(warehouse: Warehouse, lake: Lake) -> None:
     write_scenario(lake)
     rows = [customer(SRC, f"E{i}", APR, modified=at("2024-04-03")) for i in range(3)]
