@@ -142,8 +142,15 @@ def load_windows(
     if foreign or len(wins) < 2 or len({w.key for w in wins}) < len(wins):
         return [_load_one(warehouse, lake, source, w) for w in wins]
     batches = _by_rows(lake, source, wins, LOAD_BATCH_ROWS)
-    if len(batches) > 1:
-        return [outcome for batch in batches for outcome in load_windows(warehouse, lake, source, batch)]
+    return [outcome for batch in batches for outcome in _load_batch(warehouse, lake, source, batch)]
+
+
+def _load_batch(
+    warehouse: Warehouse, lake: Lake, source: str, wins: Sequence[Window]
+) -> list[LoadResult | SkysmartError]:
+    """One transaction over ``wins``; rolled back and loaded one by one if any window fails."""
+    if len(wins) < 2:
+        return [_load_one(warehouse, lake, source, w) for w in wins]
     warehouse.ensure_schema()
     started_at = datetime.now(UTC)
     load_ids = [new_load_id() for _ in wins]
@@ -154,11 +161,13 @@ def load_windows(
                 _load(warehouse, lake, wins, load_ids, started_at, time.perf_counter())
             )
     except Exception as error:
+        first_line = next(iter(redact(error).splitlines()), "")[:300]
         log.warning(
-            "loading %d %s windows together failed (%s); loading them one by one",
+            "loading %d %s windows together failed (%s: %s); loading them one by one",
             len(wins),
             source,
-            redact(error).splitlines()[0][:300],
+            type(error).__name__,
+            first_line,
         )
         marks = placeholders(len(load_ids))
         with warehouse.transaction():

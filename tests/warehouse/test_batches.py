@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import random
 from pathlib import Path
 from typing import Any
@@ -150,12 +151,19 @@ def test_a_batch_over_the_row_cap_loads_in_consecutive_transactions_with_the_sam
     assert transactions == len(load_module._by_rows(lake, SRC, wins, max(sizes)))
 
 
-def test_a_bad_window_stops_only_itself(warehouse: Warehouse, lake: Lake) -> None:
+def test_a_bad_window_stops_only_itself(
+    warehouse: Warehouse, lake: Lake, caplog: pytest.LogCaptureFixture
+) -> None:
     write_scenario(lake)
     rows = [customer(SRC, f"E{i}", APR, modified=at("2024-04-03")) for i in range(3)]
     write_window(lake, APR, rows, [quarantine_row(SRC, APR, 9)], raw_rows=5)  # normalized is stale
 
-    results = load_windows(warehouse, lake, SRC, [JAN, APR, FEB, MAR])
+    with caplog.at_level(logging.WARNING, logger="pipelines.warehouse.load"):
+        results = load_windows(warehouse, lake, SRC, [JAN, APR, FEB, MAR])
+
+    # The batch's failure is told, not only undone: the reload one by one is slower.
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == "pipelines.warehouse.load"]
+    assert "loading 4 " in warning and "LakeError" in warning and "one by one" in warning
 
     assert [type(r).__name__ for r in results] == ["LoadResult", "LakeError", "LoadResult", "LoadResult"]
     assert isinstance(results[1], LakeError) and "raw window has 5 rows" in str(results[1])
