@@ -58,8 +58,9 @@ def _ascii_apart(key: Callable[[pd.Series, bool], pd.Series]) -> Callable[[pd.Se
     def keyed(values: pd.Series) -> pd.Series:
         text = _text(values)
         ascii_rows = text.str.isascii().fillna(True).astype(bool)
-        if ascii_rows.all() or not ascii_rows.any():
-            return key(text, bool(ascii_rows.all()))
+        every = bool(ascii_rows.all())
+        if every or not ascii_rows.any():
+            return key(text, every)
         parts = [key(text[ascii_rows], True), key(text[~ascii_rows], False)]
         keyed_rows: pd.Series = pd.concat(parts).reindex(text.index)
         return keyed_rows

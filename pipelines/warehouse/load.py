@@ -45,6 +45,8 @@ STAGE_BATCH_ROWS: Final = 65_536
 #: follows its rows: at DuckDB's default limit (256 MB), 24 SmartAcc windows of a 200k-customer history
 #: (104,000 rows) ran out of memory in one, 16 (70,000) did not.
 LOAD_BATCH_ROWS: Final = 50_000
+# The layers whose manifests a window's load checks against each other, in :class:`Lineage`'s order.
+_LINEAGE_LAYERS: Final = (RAW, NORMALIZED, QUARANTINE)
 _TEMP_TABLES: Final = (
     STG_CUSTOMERS,
     STG_QUARANTINE,
@@ -146,9 +148,10 @@ def load_windows(
 
 
 def _load_batch(
-    warehouse: Warehouse, lake: Lake, source: str, wins: Sequence[Window]
+    warehouse: Warehouse, lake: Lake, source: str, batch: Sequence[tuple[Window, Lineage | None]]
 ) -> list[LoadResult | SkysmartError]:
-    """One transaction over ``wins``; rolled back and loaded one by one if any window fails."""
+    """One transaction over the batch's windows; rolled back and loaded one by one if any window fails."""
+    wins = [win for win, _ in batch]
     if len(wins) < 2:
         return [_load_one(warehouse, lake, source, w) for w in wins]
     warehouse.ensure_schema()
@@ -158,7 +161,15 @@ def _load_batch(
     try:
         with warehouse.transaction():
             results: list[LoadResult | SkysmartError] = list(
-                _load(warehouse, lake, wins, load_ids, started_at, time.perf_counter())
+                _load(
+                    warehouse,
+                    lake,
+                    wins,
+                    load_ids,
+                    started_at,
+                    time.perf_counter(),
+                    [lineage for _, lineage in batch],
+                )
             )
     except Exception as error:
         first_line = next(iter(redact(error).splitlines()), "")[:300]
@@ -178,26 +189,29 @@ def _load_batch(
     return results
 
 
-def _by_rows(lake: Lake, source: str, wins: Sequence[Window], limit: int) -> list[list[Window]]:
+def _by_rows(
+    lake: Lake, source: str, wins: Sequence[Window], limit: int
+) -> list[list[tuple[Window, Lineage | None]]]:
     """Consecutive runs of windows holding at most ``limit`` rows each (a bigger window alone).
 
-    Rows are read off the windows' manifests; one that cannot be read counts as empty here, and its load
-    reports the error.
+    Rows are read off the windows' manifests, which go with them to their load (``None``: one could not be
+    read; it counts as empty here, and its load reads it again and reports the error).
     """
-    batches: list[list[Window]] = []
+    batches: list[list[tuple[Window, Lineage | None]]] = []
     rows = 0
     for win in wins:
-        size = 0
-        for layer in (NORMALIZED, QUARANTINE):
-            try:
-                manifest = lake.manifest(layer, source, CUSTOMERS, win)
-            except SkysmartError:
-                manifest = None
-            size += manifest.rows if manifest else 0
+        try:
+            raw, normalized, quarantine = (
+                lake.manifest(layer, source, CUSTOMERS, win) for layer in _LINEAGE_LAYERS
+            )
+        except SkysmartError:
+            raw = normalized = quarantine = None
+        lineage = Lineage(raw, normalized, quarantine) if raw and normalized and quarantine else None
+        size = lineage.normalized.rows + lineage.quarantine.rows if lineage else 0
         if not batches or (rows and rows + size > limit):
             batches.append([])
             rows = 0
-        batches[-1].append(win)
+        batches[-1].append((win, lineage))
         rows += size
     return batches
 
@@ -232,6 +246,7 @@ def _load(
     load_ids: Sequence[str],
     started_at: datetime,
     clock: float,
+    lineages: Sequence[Lineage | None] | None = None,
 ) -> list[LoadResult]:
     """Load windows of one source as if one after another, with statements whose number does not grow.
 
@@ -240,13 +255,13 @@ def _load(
     rows at once, and what window ``n`` alone would have done is read off a ranking — it inserted a key no
     earlier window (nor the warehouse) had, and updated one when its row outranks every earlier row of the
     key. History and versions are functions of the set of versions seen, whatever the order.
+
+    ``lineages``: the windows' manifests if already read (``None`` for one not read: it is read here).
     """
     source = wins[0].source
     manifests = [
-        Lineage(
-            *(lake.require_manifest(layer, source, CUSTOMERS, w) for layer in (RAW, NORMALIZED, QUARANTINE))
-        )
-        for w in wins
+        found or Lineage(*(lake.require_manifest(layer, source, CUSTOMERS, w) for layer in _LINEAGE_LAYERS))
+        for w, found in zip(wins, lineages or [None] * len(wins), strict=True)
     ]
     warehouse.lock("load")
     _stage(warehouse, lake, STG_CUSTOMERS, "customer", NORMALIZED, wins, [m.normalized for m in manifests])
