@@ -22,6 +22,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check pipelines skysmart_airflow skysmart_sandbox dags tests bench scripts
 	$(BIN)/ruff format --check pipelines skysmart_airflow skysmart_sandbox dags tests bench scripts
 	$(BIN)/mypy pipelines skysmart_airflow skysmart_sandbox dags scripts
+	# A run of its own: the tests import scripts/ as the package ``scripts``, which the run above checks as files.
+	$(BIN)/mypy tests bench
 	$(BIN)/lint-imports --no-cache
 
 # Airflow's tests get a process of their own: dag.test() runs Airflow's execution API in-process, and a

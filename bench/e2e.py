@@ -189,18 +189,22 @@ def fetch_floor(server: SandboxServer, data: SandboxData, start: date, end: date
             "date_from": window.start.isoformat(),
             "date_to": window.end.isoformat(),
         }
-        calls.append(lambda body=body: _parse(session().post(skybiz_url, json=body, timeout=120)))
+
+        def read_skybiz(body: dict[str, Any] = body) -> None:
+            _parse(session().post(skybiz_url, json=body, timeout=120))
+
+        calls.append(read_skybiz)
     edited = data.smartacc.column("EditDate")
     for window in plan_windows("smartacc", start, end):
         windows += 1
         url = f"{e.smartacc_url.rstrip('/')}/Customers/EditDate/{window.start.isoformat()}"
         for page in range(1, _smartacc_rows(edited, window) // SMARTACC_PAGE_ROWS + 2):
             params = {"format": "json", "Page": str(page)}
-            calls.append(
-                lambda url=url, params=params: _parse(
-                    session().get(url, params=params, headers=headers, timeout=60)
-                )
-            )
+
+            def read_smartacc(url: str = url, params: dict[str, str] = params) -> None:
+                _parse(session().get(url, params=params, headers=headers, timeout=60))
+
+            calls.append(read_smartacc)
 
     began = time.perf_counter()
     with ThreadPoolExecutor(FLOOR_THREADS) as pool:

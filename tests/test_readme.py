@@ -19,7 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-BLOCKS = re.findall(r"^```\n(.*?)^```$", README, flags=re.S | re.M)
+BLOCKS: list[str] = re.findall(r"^```\n(.*?)^```$", README, flags=re.S | re.M)
 
 RUN_ELSEWHERE = {
     # target: (what its recipe runs, the file that runs the same thing, how that file names it)

@@ -11,7 +11,7 @@ import inspect
 import json
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pendulum
 import pytest
@@ -30,6 +30,9 @@ from skysmart_airflow.operators import (
     ValidateWindowOperator,
 )
 
+if TYPE_CHECKING:
+    from airflow.sdk import BaseOperator
+
 pytestmark = pytest.mark.xdist_group("airflow")
 
 OPERATORS = (
@@ -45,7 +48,7 @@ OPERATORS = (
 REQUIRED = {"window_ref": "skybiz:2025-01-01_2025-01-31", "window_refs": ["skybiz:2025-01-01_2025-01-31"]}
 
 
-def _args(cls: type) -> dict[str, Any]:
+def _args(cls: type[BaseOperator]) -> dict[str, Any]:
     names = inspect.signature(cls.__init__).parameters
     return {k: v for k, v in REQUIRED.items() if k in names}
 
@@ -62,7 +65,9 @@ def _dag(default_args: dict[str, Any] | None) -> Any:
 
 
 @pytest.mark.parametrize("cls", OPERATORS, ids=lambda c: c.__name__)
-def test_the_dags_retry_delay_wins_over_the_operators_default_as_for_airflows_own(cls: type) -> None:
+def test_the_dags_retry_delay_wins_over_the_operators_default_as_for_airflows_own(
+    cls: type[BaseOperator],
+) -> None:
     from airflow.providers.standard.operators.empty import EmptyOperator
 
     with _dag({"retries": 3, "retry_delay": timedelta(minutes=1)}):
@@ -75,7 +80,9 @@ def test_the_dags_retry_delay_wins_over_the_operators_default_as_for_airflows_ow
 
 
 @pytest.mark.parametrize("cls", OPERATORS, ids=lambda c: c.__name__)
-def test_an_explicit_argument_wins_over_default_args_and_our_default_applies_alone(cls: type) -> None:
+def test_an_explicit_argument_wins_over_default_args_and_our_default_applies_alone(
+    cls: type[BaseOperator],
+) -> None:
     with _dag({"retry_delay": timedelta(minutes=1)}):
         explicit = cls(task_id="explicit", retry_delay=timedelta(seconds=7), **_args(cls))
     assert explicit.retry_delay == timedelta(seconds=7)
@@ -120,7 +127,7 @@ def test_every_task_of_the_real_dags_retries_after_the_dags_own_delay(dagbag: An
 
 
 @pytest.mark.parametrize("cls", OPERATORS, ids=lambda c: c.__name__)
-def test_every_template_field_is_the_argument_of_the_same_name(cls: type) -> None:
+def test_every_template_field_is_the_argument_of_the_same_name(cls: type[BaseOperator]) -> None:
     """Airflow renders, maps (``expand``) and shows template fields by the ``__init__`` argument's name."""
     names = inspect.signature(cls.__init__).parameters
     assert set(cls.template_fields) <= set(names), cls.template_fields

@@ -237,7 +237,9 @@ def test_provider_info_lists_hooks_operators_and_the_registry_sources() -> None:
 def test_warehouse_url_is_masked_in_task_logs(airflow_env: Any) -> None:
     """Airflow masks extras by key name and ``url`` is not one; the hook registers the URL's password."""
     from airflow.sdk import Connection
-    from airflow.sdk.log import redact  # what task-log processors apply
+    from airflow.sdk.log import (  # type: ignore[attr-defined]  # Airflow re-exports it without __all__
+        redact,  # what task-log processors apply
+    )
 
     from skysmart_airflow.hooks import WarehouseHook
 

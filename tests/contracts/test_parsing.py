@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -35,7 +36,11 @@ VALID: dict[str, Any] = {
 }
 
 
-def _doc(change) -> dict[str, Any]:
+# A change made in place to the probe's list of properties.
+Change = Callable[[list[dict[str, Any]]], object]
+
+
+def _doc(change: Change) -> dict[str, Any]:
     doc = copy.deepcopy(VALID)
     change(doc["schema"][0]["properties"])
     return doc
@@ -102,7 +107,9 @@ def test_the_valid_probe_parses() -> None:
         ),
     ],
 )
-def test_malformed_contract_raises_contract_error_naming_the_field(change, field: str, message: str) -> None:
+def test_malformed_contract_raises_contract_error_naming_the_field(
+    change: Change, field: str, message: str
+) -> None:
     with pytest.raises(ContractError) as caught:
         parse_contract(_doc(change), origin="probe.yaml")
     assert caught.value.field == field

@@ -91,7 +91,7 @@ PLANTED = {
 def test_malformed_values_are_flagged_and_kept_as_sent(loaded_duckdb: Loaded) -> None:
     sent = {r["AcCustomerID"]: r for r in loaded_duckdb.data.smartacc.to_pylist()}
     rows = smartacc_rows(loaded_duckdb)
-    checked = Counter()
+    checked: Counter[str] = Counter()
     for sid, t in truth(loaded_duckdb).items():
         if sid not in rows or t["mistake"] not in PLANTED:
             continue

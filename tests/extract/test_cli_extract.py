@@ -10,7 +10,7 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -41,6 +41,9 @@ class Run:
     stderr: str
     lake: Lake
     env: dict[str, str]
+
+
+RunCase = Callable[[str], Run]
 
 
 def _closed_port() -> int:
@@ -144,13 +147,14 @@ def run_case(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-):
+) -> RunCase:
     """``run_case(case)``: the subprocess result, or the same command run in-process now."""
 
     def run(case: str) -> Run:
         command, args, _ = CASES[case]
         if command is not None:
-            return request.getfixturevalue("subprocess_runs")[case]
+            runs: dict[str, Run] = request.getfixturevalue("subprocess_runs")
+            return runs[case]
         lake = tmp_path / "lake"
         env = _env(case, sandbox, faulty, lake)
         for name in [k for k in os.environ if k.startswith("SKYSMART_")]:
@@ -164,7 +168,7 @@ def run_case(
     return run
 
 
-def test_extracts_a_range_and_prints_a_summary(run_case) -> None:
+def test_extracts_a_range_and_prints_a_summary(run_case: RunCase) -> None:
     run = run_case("ok-skybiz-range")
     assert run.code == 0, run.stderr
     planned = plan_windows("skybiz", date(2024, 1, 15), date(2024, 3, 10))
@@ -181,7 +185,7 @@ def test_extracts_a_range_and_prints_a_summary(run_case) -> None:
     assert "total" in run.stdout and run.stderr == ""
 
 
-def test_extracts_one_smartacc_window_with_its_terms(run_case) -> None:
+def test_extracts_one_smartacc_window_with_its_terms(run_case: RunCase) -> None:
     run = run_case("ok-smartacc-window")
     assert run.code == 0, run.stderr
     window = Window.parse("smartacc", "2024-03-01_2024-03-31")
@@ -191,7 +195,7 @@ def test_extracts_one_smartacc_window_with_its_terms(run_case) -> None:
     assert rows > 0 and f"extracted 1 window(s), {rows:,} rows" in run.stdout
 
 
-def test_source_is_an_option_like_every_command_and_v_is_accepted(run_case) -> None:
+def test_source_is_an_option_like_every_command_and_v_is_accepted(run_case: RunCase) -> None:
     by_option, by_position = run_case("ok-source-option"), run_case("ok-smartacc-window")
     assert by_option.code == 0, by_option.stderr
     window = Window.parse("smartacc", "2024-03-01_2024-03-31")
@@ -220,7 +224,7 @@ FAILURES = [
 
 @pytest.mark.parametrize(("case", "code", "reason"), FAILURES)
 def test_failures_exit_with_their_code_and_a_one_line_reason(
-    run_case, case: str, code: int, reason: str
+    run_case: RunCase, case: str, code: int, reason: str
 ) -> None:
     run = run_case(case)
     assert run.code == code, run.stderr
@@ -234,7 +238,9 @@ def test_failures_exit_with_their_code_and_a_one_line_reason(
     assert run.lake.windows(RAW, "skybiz") == run.lake.windows(RAW, "smartacc") == []
 
 
-def test_a_connection_failure_names_the_host_and_port_and_a_bad_host_name_is_not_retried(run_case) -> None:
+def test_a_connection_failure_names_the_host_and_port_and_a_bad_host_name_is_not_retried(
+    run_case: RunCase,
+) -> None:
     unreachable, unknown = run_case("vendor-unreachable"), run_case("host-not-found")
     port = urlsplit(unreachable.env["SKYSMART_SKYBIZ_URL"]).port
     assert f"connection to 127.0.0.1:{port} failed (ConnectionRefusedError)" in unreachable.stderr

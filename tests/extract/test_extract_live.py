@@ -24,13 +24,16 @@ from tests.extract.extract_oracles import (
     wire_smartacc_customers,
     wire_smartacc_window,
 )
+from tests.fixtures.sandbox import SandboxFactory
 
 FAULTS = ("500", "drop", "truncate", "non_json", "429", "500")
 HISTORY_START = date(2026, 1, 1)
 
 
 @pytest.mark.parametrize("source", ["skybiz", "smartacc"])
-def test_faults_are_recovered_and_the_lake_is_exact(sandbox_factory, tmp_path: Path, source: str) -> None:
+def test_faults_are_recovered_and_the_lake_is_exact(
+    sandbox_factory: SandboxFactory, tmp_path: Path, source: str
+) -> None:
     server = sandbox_factory(retry_after_seconds=0)
     state = server.skybiz if source == "skybiz" else server.smartacc
     lake = Lake(str(tmp_path / "lake"))
@@ -65,7 +68,7 @@ def _lake_union(lake: Lake, source: str) -> list[dict[str, str]]:
 # SkyBiz answers a window in one request, SmartAcc in dozens: edit often enough that both see many edits.
 @pytest.mark.parametrize(("source", "every"), [("skybiz", 1), ("smartacc", 3)])
 def test_history_extracted_while_customers_change_captures_every_latest_state(
-    sandbox_factory, tmp_path: Path, source: str, every: int
+    sandbox_factory: SandboxFactory, tmp_path: Path, source: str, every: int
 ) -> None:
     data = generate(1_000, 11, history_start=HISTORY_START, history_end=date(2026, 10, 31))
     server = sandbox_factory(data=data, seed=11, mutate_every_n_requests=every, mutate_count=2)

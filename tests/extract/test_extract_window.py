@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -23,7 +25,7 @@ from pipelines.extract import (
     raw_schema,
 )
 from pipelines.lake import CUSTOMERS, RAW, Lake
-from pipelines.sources import Page
+from pipelines.sources import Lookup, Page, Row
 from pipelines.sources.skybiz.client import SkyBizClient
 from pipelines.sources.smartacc.adapter import SmartAccWindows
 from pipelines.sources.smartacc.client import SmartAccClient
@@ -37,6 +39,7 @@ from tests.extract.extract_oracles import (
     wire_smartacc_terms,
     wire_smartacc_window,
 )
+from tests.fixtures.sandbox import SandboxFactory
 
 SKY_WINDOW = Window("skybiz", date(2024, 3, 1), date(2024, 3, 31))
 SMA_WINDOW = Window("smartacc", date(2024, 3, 1), date(2024, 3, 31))
@@ -127,7 +130,7 @@ def test_extract_range_commits_every_planned_window(sandbox: SandboxServer, tmp_
         assert result.rows == len(wire_skybiz_window(sandbox, window))
 
 
-def test_reextracting_a_window_replaces_it(sandbox_factory, tmp_path: Path) -> None:
+def test_reextracting_a_window_replaces_it(sandbox_factory: SandboxFactory, tmp_path: Path) -> None:
     server = sandbox_factory()
     lake = Lake(str(tmp_path / "lake"))
     settings = settings_for(server)
@@ -153,7 +156,9 @@ def test_reextracting_a_window_replaces_it(sandbox_factory, tmp_path: Path) -> N
     )
 
 
-def test_a_failing_extraction_leaves_the_previous_window(sandbox_factory, tmp_path: Path) -> None:
+def test_a_failing_extraction_leaves_the_previous_window(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
     server = sandbox_factory()
     lake = Lake(str(tmp_path / "lake"))
     settings = settings_for(server).require_smartacc()
@@ -177,7 +182,7 @@ def test_a_failing_extraction_leaves_the_previous_window(sandbox_factory, tmp_pa
 class _FailsAfterFirstPage(SmartAccWindows):
     """The real SmartAcc pages, then an error once the first page has been written to the temp file."""
 
-    def iter_pages(self, window: Window):
+    def iter_pages(self, window: Window) -> Iterator[Page]:
         pages = super().iter_pages(window)
         yield next(pages)
         raise ConnectionResetError("lost the vendor mid-window")
@@ -235,7 +240,9 @@ def test_a_value_that_is_not_text_is_refused() -> None:
     assert (error.value.field, error.value.request_id) == ("CreditLimit", "req_x")
 
 
-def test_small_pages_share_row_groups_and_keep_their_own_lineage(sandbox_factory, tmp_path: Path) -> None:
+def test_small_pages_share_row_groups_and_keep_their_own_lineage(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
     server = sandbox_factory()
     lake = Lake(str(tmp_path / "lake"))
     with SmartAccClient(settings_for(server).require_smartacc()) as client:
@@ -262,19 +269,19 @@ def test_small_pages_share_row_groups_and_keep_their_own_lineage(sandbox_factory
 
 
 def test_a_huge_page_is_converted_in_slices(sandbox: SandboxServer, tmp_path: Path) -> None:
-    rows = [{"CusCode": f"C{i:06d}", "CusName": f"Name {i}"} for i in range(10_000)]
+    rows: list[Row] = [{"CusCode": f"C{i:06d}", "CusName": f"Name {i}"} for i in range(10_000)]
     page = Page(rows=rows, request_id="req_00000000000ff", page=1)
 
     class OneBigPage:
         source = "skybiz"
 
-        def iter_pages(self, window: Window):
+        def iter_pages(self, window: Window) -> Iterator[Page]:
             yield page
 
-        def lookups(self, window: Window):
+        def lookups(self, window: Window) -> Sequence[Lookup]:
             return ()
 
-        def manifest_extra(self):
+        def manifest_extra(self) -> dict[str, Any]:
             return {"client": "test"}
 
     lake = Lake(str(tmp_path / "lake"))

@@ -77,7 +77,7 @@ def test_smartacc_window_keeps_an_item_that_is_not_a_record_in_its_place(
     replaced: list[str] = []
 
     def hostile_render(slots: np.ndarray, **kwargs: Any) -> list[str]:
-        rendered = honest(slots, **kwargs)
+        rendered: list[str] = honest(slots, **kwargs)
         ids = [state._id_of(int(slot)) for slot in slots]
         for i, ident in enumerate(ids):
             if ident in clean_raw.column("AcCustomerID").to_pylist()[3:4]:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
+from typing import Any, cast
 
 import pytest
 
@@ -29,13 +31,15 @@ from pipelines.sources.skybiz.settings import SkyBizSettings
 from pipelines.sources.smartacc.client import SmartAccClient
 from pipelines.sources.smartacc.settings import SmartAccSettings
 from pipelines.windows import Window
+from skysmart_sandbox.server import SandboxServer
+from tests.fixtures.sandbox import SandboxFactory
 
 WINDOW = Window("skybiz", date(2024, 5, 1), date(2024, 5, 31))
 RECOVERABLE = ["500", "429", "drop", "truncate", "non_json", "slow"]
 
 
 def fast_http(**overrides: float) -> HttpSettings:
-    values: dict[str, float] = {
+    values: dict[str, Any] = {
         "max_retries": 2,
         "backoff_initial": 0.01,
         "backoff_max": 0.05,
@@ -43,10 +47,10 @@ def fast_http(**overrides: float) -> HttpSettings:
         "read_timeout": 5.0,
         **overrides,
     }
-    return HttpSettings(**values)  # type: ignore[arg-type]
+    return HttpSettings(**values)
 
 
-def skybiz_client(server, **http: float) -> SkyBizClient:
+def skybiz_client(server: SandboxServer, **http: float) -> SkyBizClient:
     ep = server.endpoints
     return SkyBizClient(
         SkyBizSettings(
@@ -58,7 +62,7 @@ def skybiz_client(server, **http: float) -> SkyBizClient:
     )
 
 
-def smartacc_client(server, **http: float) -> SmartAccClient:
+def smartacc_client(server: SandboxServer, **http: float) -> SmartAccClient:
     ep = server.endpoints
     return SmartAccClient(
         SmartAccSettings(url=ep.smartacc_url, api_key=Secret(ep.smartacc_api_key), http=fast_http(**http))
@@ -68,7 +72,7 @@ def smartacc_client(server, **http: float) -> SmartAccClient:
 def retry_waits(caplog: pytest.LogCaptureFixture) -> list[float]:
     """The waits the layer decided before each retry (the last argument of its retry warning)."""
     return [
-        float(r.args[-1])  # type: ignore[index]
+        float(cast("tuple[float, ...]", r.args)[-1])
         for r in caplog.records
         if r.name == "pipelines.http" and r.levelno == logging.WARNING
     ]
@@ -161,7 +165,7 @@ def test_call_context_describes_the_call() -> None:
 
 
 @pytest.mark.parametrize("fault", RECOVERABLE)
-def test_skybiz_read_recovers_from(sandbox_factory, fault: str) -> None:
+def test_skybiz_read_recovers_from(sandbox_factory: SandboxFactory, fault: str) -> None:
     server = sandbox_factory(slow_seconds=0.4, retry_after_seconds=0)
     with skybiz_client(server, read_timeout=0.2) as client:
         expected = client.read_window(WINDOW)
@@ -179,7 +183,7 @@ def test_skybiz_read_recovers_from(sandbox_factory, fault: str) -> None:
 
 
 @pytest.mark.parametrize("fault", RECOVERABLE)
-def test_smartacc_page_recovers_from(sandbox_factory, fault: str) -> None:
+def test_smartacc_page_recovers_from(sandbox_factory: SandboxFactory, fault: str) -> None:
     server = sandbox_factory(slow_seconds=0.4, retry_after_seconds=0)
     with smartacc_client(server, read_timeout=0.2) as client:
         expected = client.page(3)
@@ -193,7 +197,7 @@ def test_smartacc_page_recovers_from(sandbox_factory, fault: str) -> None:
     assert server.smartacc.received[-1].headers.get("x-request-id") == page.request_id
 
 
-def test_several_faults_in_a_row_then_success(sandbox_factory) -> None:
+def test_several_faults_in_a_row_then_success(sandbox_factory: SandboxFactory) -> None:
     server = sandbox_factory()
     with skybiz_client(server, max_retries=4) as client:
         server.skybiz.switches.inject("500", "drop", "non_json", "truncate")
@@ -201,7 +205,9 @@ def test_several_faults_in_a_row_then_success(sandbox_factory) -> None:
     assert page.rows and not server.skybiz.switches.fail_next
 
 
-def test_429_retry_after_is_honoured(sandbox_factory, caplog: pytest.LogCaptureFixture) -> None:
+def test_429_retry_after_is_honoured(
+    sandbox_factory: SandboxFactory, caplog: pytest.LogCaptureFixture
+) -> None:
     server = sandbox_factory(retry_after_seconds=1)
     caplog.set_level(logging.WARNING, logger="pipelines.http")
     with smartacc_client(server, backoff_initial=0.01, backoff_max=0.02) as client:
@@ -213,7 +219,9 @@ def test_429_retry_after_is_honoured(sandbox_factory, caplog: pytest.LogCaptureF
     assert len(waits) == 1 and waits[0] >= 1.0
 
 
-def test_backoff_grows_between_attempts(sandbox_factory, caplog: pytest.LogCaptureFixture) -> None:
+def test_backoff_grows_between_attempts(
+    sandbox_factory: SandboxFactory, caplog: pytest.LogCaptureFixture
+) -> None:
     server = sandbox_factory()
     caplog.set_level(logging.WARNING, logger="pipelines.http")
     with skybiz_client(server, max_retries=3, backoff_initial=0.01, backoff_max=1.0) as client:
@@ -229,7 +237,9 @@ def test_backoff_grows_between_attempts(sandbox_factory, caplog: pytest.LogCaptu
 # -- exhausted and disabled retries ---------------------------------------------------------------------
 
 
-def test_skybiz_exhausted_retries_name_source_window_page_and_request(sandbox_factory) -> None:
+def test_skybiz_exhausted_retries_name_source_window_page_and_request(
+    sandbox_factory: SandboxFactory,
+) -> None:
     server = sandbox_factory()
     with skybiz_client(server, max_retries=2) as client:
         server.skybiz.switches.inject("500", "500", "500")
@@ -250,7 +260,7 @@ def test_skybiz_exhausted_retries_name_source_window_page_and_request(sandbox_fa
         assert fact in text
 
 
-def test_smartacc_exhausted_retries_carry_our_last_request_id(sandbox_factory) -> None:
+def test_smartacc_exhausted_retries_carry_our_last_request_id(sandbox_factory: SandboxFactory) -> None:
     server = sandbox_factory()
     with smartacc_client(server, max_retries=1) as client:
         server.smartacc.switches.inject("drop", "drop")
@@ -263,7 +273,7 @@ def test_smartacc_exhausted_retries_carry_our_last_request_id(sandbox_factory) -
     assert err.request_id in str(err)
 
 
-def test_rate_limited_to_the_end_keeps_the_429_as_cause(sandbox_factory) -> None:
+def test_rate_limited_to_the_end_keeps_the_429_as_cause(sandbox_factory: SandboxFactory) -> None:
     server = sandbox_factory(retry_after_seconds=0)
     with skybiz_client(server, max_retries=1) as client:
         server.skybiz.switches.inject("429", "429")
@@ -273,7 +283,7 @@ def test_rate_limited_to_the_end_keeps_the_429_as_cause(sandbox_factory) -> None
     assert info.value.__cause__.retry_after == 0.0
 
 
-def test_retry_can_be_disabled_per_call(sandbox_factory) -> None:
+def test_retry_can_be_disabled_per_call(sandbox_factory: SandboxFactory) -> None:
     server = sandbox_factory()
     with skybiz_client(server, max_retries=5) as client:
         server.skybiz.switches.inject("500", "500")
@@ -283,7 +293,7 @@ def test_retry_can_be_disabled_per_call(sandbox_factory) -> None:
     assert list(server.skybiz.switches.fail_next) == ["500"]  # one attempt, one fault used
 
 
-def test_4xx_is_never_retried(sandbox_factory) -> None:
+def test_4xx_is_never_retried(sandbox_factory: SandboxFactory) -> None:
     server = sandbox_factory()
     ep = server.endpoints
     settings = SkyBizSettings(
@@ -319,7 +329,7 @@ def test_a_refused_connection_is_transient_and_marked_unsent() -> None:
 # -- one client, many threads ---------------------------------------------------------------------------
 
 
-def test_one_client_serves_many_threads(sandbox) -> None:
+def test_one_client_serves_many_threads(sandbox: SandboxServer) -> None:
     with smartacc_client(sandbox, max_concurrency=4) as client:
         results: dict[int, list[str]] = {}
         errors: list[BaseException] = []
@@ -381,14 +391,14 @@ class _ForwardingProxy:
 
 
 @pytest.fixture
-def forwarding_proxy():
+def forwarding_proxy() -> Iterator[_ForwardingProxy]:
     proxy = _ForwardingProxy()
     yield proxy
     proxy.close()
 
 
 def test_requests_go_through_the_proxy_the_environment_names(
-    sandbox, forwarding_proxy, monkeypatch: pytest.MonkeyPatch
+    sandbox: SandboxServer, forwarding_proxy: _ForwardingProxy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(name, raising=False)

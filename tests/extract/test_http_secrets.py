@@ -21,6 +21,7 @@ from pipelines.sources.skybiz.settings import SkyBizSettings
 from pipelines.sources.smartacc.client import SmartAccClient
 from pipelines.sources.smartacc.settings import SmartAccSettings
 from pipelines.windows import Window
+from tests.fixtures.sandbox import SandboxFactory
 
 CANARY_KEY = "canary-key-4c1d9e7a"
 CANARY_SECRET = "canary-secret-b52f03e9"
@@ -58,7 +59,7 @@ def assert_clean(texts: list[str], secrets: tuple[str, ...]) -> None:
             assert secret not in text, f"secret leaked into: {text[:200]!r}"
 
 
-def test_canaries_never_leak(sandbox_factory, caplog: pytest.LogCaptureFixture) -> None:
+def test_canaries_never_leak(sandbox_factory: SandboxFactory, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     server = sandbox_factory(retry_after_seconds=0)
     ep = server.endpoints

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 import pytest
@@ -24,12 +24,16 @@ from pipelines.errors import (
 from pipelines.sources.skybiz.client import CreateResult, SkyBizClient
 from pipelines.sources.skybiz.settings import SkyBizSettings
 from pipelines.windows import Window
-from tests.fixtures.sandbox import sandbox_data
+from skysmart_sandbox.data import SandboxData
+from skysmart_sandbox.server import SandboxServer
+from tests.fixtures.sandbox import SandboxFactory, sandbox_data
 
 MAY = Window("skybiz", date(2024, 5, 1), date(2024, 5, 31))
 
 
-def client_for(server, *, key: str | None = None, secret: str | None = None, **http: Any) -> SkyBizClient:
+def client_for(
+    server: SandboxServer, *, key: str | None = None, secret: str | None = None, **http: Any
+) -> SkyBizClient:
     ep = server.endpoints
     settings = HttpSettings(
         **{"max_retries": 1, "backoff_initial": 0.01, "backoff_max": 0.02, "requests_per_second": 0, **http}
@@ -74,14 +78,15 @@ def forged_window(start: date, end: date) -> Window:
 # -- reading --------------------------------------------------------------------------------------------
 
 
-def test_read_window_returns_the_servers_rows_as_vendor_text(sandbox) -> None:
+def test_read_window_returns_the_servers_rows_as_vendor_text(sandbox: SandboxServer) -> None:
     with client_for(sandbox) as client:
         page = client.read_window(MAY)
 
     truth = sandbox.skybiz.read_window(MAY.start, MAY.end)
     assert page.page == 1 and page.request_id.startswith("req_")
     assert [r["CusCode"] for r in page.rows] == [r["CusCode"] for r in truth] and len(page.rows) > 10
-    assert [r["CusCode"] for r in page.rows] == sorted(r["CusCode"] for r in page.rows)  # ordered by CusCode
+    # Ordered by CusCode (every row has one).
+    assert [r["CusCode"] for r in page.rows] == sorted(cast(str, r["CusCode"]) for r in page.rows)
     for row, expected in zip(page.rows, truth, strict=True):
         assert all(v is None or isinstance(v, str) for v in row.values())
         # Numbers arrive as their JSON text, never as floats; the value is the server's.
@@ -91,7 +96,7 @@ def test_read_window_returns_the_servers_rows_as_vendor_text(sandbox) -> None:
         assert MAY.start <= modified.date() <= MAY.end
 
 
-def test_fields_and_filters_are_sent(sandbox) -> None:
+def test_fields_and_filters_are_sent(sandbox: SandboxServer) -> None:
     with client_for(sandbox) as client:
         every = client.read_window(MAY)
         town = next(r["Town"] for r in every.rows if r["Town"])
@@ -100,13 +105,13 @@ def test_fields_and_filters_are_sent(sandbox) -> None:
     assert {r["CusCode"] for r in page.rows} == {r["CusCode"] for r in every.rows if r["Town"] == town}
 
 
-def test_empty_window_is_one_empty_page(sandbox) -> None:
+def test_empty_window_is_one_empty_page(sandbox: SandboxServer) -> None:
     with client_for(sandbox) as client:
         page = client.read_window(Window("skybiz", date(2019, 1, 1), date(2019, 1, 31)))
     assert page.rows == [] and page.request_id.startswith("req_") and page.page == 1
 
 
-def test_test_connection(sandbox) -> None:
+def test_test_connection(sandbox: SandboxServer) -> None:
     with client_for(sandbox) as good, client_for(sandbox, secret="not-the-secret") as bad:
         ok, message = good.test_connection()
         failed, reason = bad.test_connection()
@@ -118,7 +123,7 @@ def test_test_connection(sandbox) -> None:
 # -- windows ------------------------------------------------------------------------------------------------
 
 
-def _edge_data():
+def _edge_data() -> tuple[SandboxData, dict[str, datetime]]:
     """The shared dataset with four customers moved onto the Malaysia midnight edges of May 2024."""
     data = sandbox_data()
     table = data.skybiz
@@ -137,7 +142,7 @@ def _edge_data():
     return dataclasses.replace(data, skybiz=table), {codes[row]: when for row, when in edges.items()}
 
 
-def test_window_days_are_inclusive_with_malaysia_midnight_edges(sandbox_factory) -> None:
+def test_window_days_are_inclusive_with_malaysia_midnight_edges(sandbox_factory: SandboxFactory) -> None:
     data, edges = _edge_data()
     server = sandbox_factory(data=data)
     with client_for(server) as client:
@@ -151,7 +156,7 @@ def test_window_days_are_inclusive_with_malaysia_midnight_edges(sandbox_factory)
     assert {c for c, w in edges.items() if w.date() == date(2024, 6, 1)} <= june
 
 
-def test_31_day_window_is_accepted(sandbox_factory) -> None:
+def test_31_day_window_is_accepted(sandbox_factory: SandboxFactory) -> None:
     server = sandbox_factory()
     window = Window("skybiz", date(2024, 1, 1), date(2024, 1, 31))
     with client_for(server) as client:
@@ -161,7 +166,7 @@ def test_31_day_window_is_accepted(sandbox_factory) -> None:
     assert server.skybiz.received[-1].body["date_to"] == "2024-01-31"
 
 
-def test_32_day_window_is_refused_before_sending(sandbox_factory) -> None:
+def test_32_day_window_is_refused_before_sending(sandbox_factory: SandboxFactory) -> None:
     server = sandbox_factory()
     with pytest.raises(WindowError):
         Window("skybiz", date(2024, 1, 1), date(2024, 2, 1))
@@ -190,7 +195,7 @@ ERRORS = [
 ]  # fmt: skip
 
 
-def _key_pair(server, which: str) -> tuple[str, str]:
+def _key_pair(server: SandboxServer, which: str) -> tuple[str, str]:
     creds = server.skybiz_credentials
     return {
         "good": (creds.api_key, creds.api_secret),
@@ -202,7 +207,12 @@ def _key_pair(server, which: str) -> tuple[str, str]:
 
 @pytest.mark.parametrize(("keys", "payload", "error", "status", "message"), ERRORS)
 def test_vendor_error_maps_to_its_type_and_is_not_retried(
-    sandbox_factory, keys: str, payload: dict[str, Any], error: type[ApiError], status: int, message: str
+    sandbox_factory: SandboxFactory,
+    keys: str,
+    payload: dict[str, Any],
+    error: type[ApiError],
+    status: int,
+    message: str,
 ) -> None:
     server = sandbox_factory()
     key, secret = _key_pair(server, keys)
@@ -222,14 +232,16 @@ def test_vendor_error_maps_to_its_type_and_is_not_retried(
         pytest.param("1", "HTTPS is required in Production mode", id="production-over-http"),
     ],
 )
-def test_integration_mode_refusals_are_permission_errors(sandbox_factory, mode: str, message: str) -> None:
+def test_integration_mode_refusals_are_permission_errors(
+    sandbox_factory: SandboxFactory, mode: str, message: str
+) -> None:
     server = sandbox_factory(skybiz_mode=mode)
     with client_for(server) as client, pytest.raises(PermissionDeniedError, match=message):
         client.read_window(MAY)
     assert len(server.skybiz.received) == 1
 
 
-def test_rate_limit_is_recognised_by_status(sandbox_factory) -> None:
+def test_rate_limit_is_recognised_by_status(sandbox_factory: SandboxFactory) -> None:
     server = sandbox_factory(rate_limit_per_key_per_min=1, retry_after_seconds=0)
     with client_for(server, max_retries=0) as client:
         client.read_window(MAY)
@@ -243,7 +255,7 @@ def test_rate_limit_is_recognised_by_status(sandbox_factory) -> None:
 # -- creating ---------------------------------------------------------------------------------------------
 
 
-def test_create_success(sandbox_factory) -> None:
+def test_create_success(sandbox_factory: SandboxFactory) -> None:
     server = sandbox_factory()
     with client_for(server) as client:
         result = client.create([document("ZZ-NEW-1"), document("ZZ-NEW-2", CurCode="SGD")])
@@ -255,7 +267,7 @@ def test_create_success(sandbox_factory) -> None:
     assert stored is not None and stored["FinCatCode"] == "B55"
 
 
-def test_failed_batch_is_a_result_with_parsed_details(sandbox_factory) -> None:
+def test_failed_batch_is_a_result_with_parsed_details(sandbox_factory: SandboxFactory) -> None:
     server = sandbox_factory()
     existing = sandbox_data().skybiz.column("CusCode")[0].as_py()
     docs = [
@@ -299,7 +311,7 @@ def test_failed_batch_is_a_result_with_parsed_details(sandbox_factory) -> None:
     ],
 )
 def test_client_side_rules_refuse_before_sending(
-    sandbox_factory, docs: list[dict[str, Any]], message: str
+    sandbox_factory: SandboxFactory, docs: list[dict[str, Any]], message: str
 ) -> None:
     server = sandbox_factory()
     with client_for(server) as client, pytest.raises(PushValidationError, match=message):
@@ -307,7 +319,7 @@ def test_client_side_rules_refuse_before_sending(
     assert len(server.skybiz.received) == 0
 
 
-def test_500_documents_are_sent(sandbox_factory) -> None:
+def test_500_documents_are_sent(sandbox_factory: SandboxFactory) -> None:
     server = sandbox_factory()
     with client_for(server) as client:
         result = client.create([document(f"ZZ-{i:04d}") for i in range(500)])
@@ -315,7 +327,9 @@ def test_500_documents_are_sent(sandbox_factory) -> None:
 
 
 @pytest.mark.parametrize("fault", ["500", "drop", "truncate", "non_json"])
-def test_create_is_never_retried_and_reports_an_unknown_outcome(sandbox_factory, fault: str) -> None:
+def test_create_is_never_retried_and_reports_an_unknown_outcome(
+    sandbox_factory: SandboxFactory, fault: str
+) -> None:
     server = sandbox_factory()
     server.skybiz.switches.inject(fault, fault)
     with client_for(server, max_retries=5) as client, pytest.raises(CreateOutcomeUnknownError) as info:
@@ -324,7 +338,7 @@ def test_create_is_never_retried_and_reports_an_unknown_outcome(sandbox_factory,
     assert isinstance(info.value.__cause__, ApiError) and "outcome unknown" in str(info.value)
 
 
-def test_lost_create_response_really_may_have_committed(sandbox_factory) -> None:
+def test_lost_create_response_really_may_have_committed(sandbox_factory: SandboxFactory) -> None:
     server = sandbox_factory()
     server.skybiz.switches.inject("drop_after_commit")
     with client_for(server) as client, pytest.raises(CreateOutcomeUnknownError):
@@ -333,7 +347,7 @@ def test_lost_create_response_really_may_have_committed(sandbox_factory) -> None
     assert len(server.skybiz.received) == 1
 
 
-def test_rate_limited_create_is_known_not_created(sandbox_factory) -> None:
+def test_rate_limited_create_is_known_not_created(sandbox_factory: SandboxFactory) -> None:
     server = sandbox_factory(retry_after_seconds=0)
     server.skybiz.switches.inject("429")
     with client_for(server) as client, pytest.raises(RateLimitedError):
@@ -341,7 +355,9 @@ def test_rate_limited_create_is_known_not_created(sandbox_factory) -> None:
     assert server.skybiz.customer("ZZ-LATER") is None and not server.skybiz.switches.fail_next
 
 
-def test_created_customer_reads_back_from_its_window_with_exact_numbers(sandbox_factory) -> None:
+def test_created_customer_reads_back_from_its_window_with_exact_numbers(
+    sandbox_factory: SandboxFactory,
+) -> None:
     server = sandbox_factory()
     with client_for(server) as client:
         assert client.create([document("ZZ-TODAY", CreditLimit=1234.5, D_ay=45)]).ok

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 import pytest
@@ -26,12 +26,15 @@ from pipelines.sources import Page
 from pipelines.sources.smartacc.client import (
     PAGE_SIZE,
     SmartAccClient,
+    WindowStats,
     raise_for_response_status,
 )
 from pipelines.sources.smartacc.dates import parse_servicestack_date
 from pipelines.sources.smartacc.settings import SmartAccSettings
 from pipelines.windows import MYT, Window, plan_windows
-from tests.fixtures.sandbox import sandbox_data
+from skysmart_sandbox.data import SandboxData
+from skysmart_sandbox.server import SandboxServer
+from tests.fixtures.sandbox import SandboxFactory, sandbox_data
 
 MAY = Window("smartacc", date(2024, 5, 1), date(2024, 5, 31))
 
@@ -41,7 +44,7 @@ def http_settings(**overrides: Any) -> HttpSettings:
     return HttpSettings(**{**values, **overrides})
 
 
-def client_for(server, *, key: str | None = None, **http: Any) -> SmartAccClient:
+def client_for(server: SandboxServer, *, key: str | None = None, **http: Any) -> SmartAccClient:
     ep = server.endpoints
     return SmartAccClient(
         SmartAccSettings(
@@ -50,7 +53,7 @@ def client_for(server, *, key: str | None = None, **http: Any) -> SmartAccClient
     )
 
 
-def login_client(server, *, password: str | None = None, **http: Any) -> SmartAccClient:
+def login_client(server: SandboxServer, *, password: str | None = None, **http: Any) -> SmartAccClient:
     ep = server.endpoints
     settings = SmartAccSettings(
         url=ep.smartacc_url,
@@ -82,7 +85,7 @@ def sequential_window(client: SmartAccClient, window: Window) -> list[dict[str, 
 # -- paging and lookups -------------------------------------------------------------------------------------
 
 
-def test_pages_of_20_until_a_short_page(sandbox_factory) -> None:
+def test_pages_of_20_until_a_short_page(sandbox_factory: SandboxFactory) -> None:
     server = sandbox_factory(size=205, seed=11)
     expected = sorted(server.data.smartacc.column("AcCustomerID").to_pylist())
     with client_for(server) as client:
@@ -93,7 +96,7 @@ def test_pages_of_20_until_a_short_page(sandbox_factory) -> None:
     assert math.ceil(len(expected) / PAGE_SIZE) == 11
 
 
-def test_every_call_sends_json_format_accept_and_our_request_id(sandbox) -> None:
+def test_every_call_sends_json_format_accept_and_our_request_id(sandbox: SandboxServer) -> None:
     with client_for(sandbox) as client:
         page = client.page(2)
     sent = next(r for r in sandbox.smartacc.received if r.headers.get("x-request-id") == page.request_id)
@@ -102,7 +105,7 @@ def test_every_call_sends_json_format_accept_and_our_request_id(sandbox) -> None
     assert sent.headers["accept"] == "application/json" and sent.headers["authorization"] == "Bearer ***"
 
 
-def test_rows_are_vendor_text(sandbox) -> None:
+def test_rows_are_vendor_text(sandbox: SandboxServer) -> None:
     with client_for(sandbox) as client:
         row = client.page(1).rows[0]
     truth = sandbox.smartacc.customer_json(row["AcCustomerID"] or "")
@@ -114,7 +117,7 @@ def test_rows_are_vendor_text(sandbox) -> None:
     assert all(v is None or isinstance(v, str) for v in row.values())
 
 
-def test_by_edit_date_paths_and_order(sandbox_factory) -> None:
+def test_by_edit_date_paths_and_order(sandbox_factory: SandboxFactory) -> None:
     server = sandbox_factory()
     since = datetime(2024, 5, 1, 10, 30, tzinfo=MYT)
     with client_for(server) as client:
@@ -128,7 +131,7 @@ def test_by_edit_date_paths_and_order(sandbox_factory) -> None:
         assert len(moments) == PAGE_SIZE and moments == sorted(moments) and moments[0] >= floor
 
 
-def test_by_id_and_by_mobile_return_lists(sandbox) -> None:
+def test_by_id_and_by_mobile_return_lists(sandbox: SandboxServer) -> None:
     table = sandbox_data().smartacc
     some_id = table.column("AcCustomerID")[17].as_py()
     mobile = next(m for m in table.column("MobileNo").to_pylist() if m)
@@ -142,7 +145,7 @@ def test_by_id_and_by_mobile_return_lists(sandbox) -> None:
     assert by_mobile and all(r["MobileNo"] == mobile for r in by_mobile)
 
 
-def test_lookups(sandbox) -> None:
+def test_lookups(sandbox: SandboxServer) -> None:
     data = sandbox_data()
     with client_for(sandbox) as client:
         terms = client.terms()
@@ -154,13 +157,13 @@ def test_lookups(sandbox) -> None:
         zip(data.terms.column("AcTermID").to_pylist(), map(str, term_days), strict=True)
     )
     area_ids = data.customer_areas.column("AcAreaID").to_pylist()
-    assert sorted(r["AcAreaID"] for r in areas.rows) == sorted(area_ids)
-    assert sorted(r["AcCusGroupID"] for r in groups.rows) == sorted(
+    assert sorted(cast(str, r["AcAreaID"]) for r in areas.rows) == sorted(area_ids)
+    assert sorted(cast(str, r["AcCusGroupID"]) for r in groups.rows) == sorted(
         data.customer_groups.column("AcCusGroupID").to_pylist()
     )
 
 
-def test_customer_groups_page_until_total_records(sandbox_factory) -> None:
+def test_customer_groups_page_until_total_records(sandbox_factory: SandboxFactory) -> None:
     groups = pa.table({"AcCusGroupID": [f"G{i:03d}" for i in range(230)], "AcCusGroupDesc": ["x"] * 230})
     server = sandbox_factory(data=dataclasses.replace(sandbox_data(), customer_groups=groups))
     with client_for(server) as client:
@@ -190,7 +193,7 @@ AUTH_ERRORS = [
 
 @pytest.mark.parametrize(("case", "error", "status", "message"), AUTH_ERRORS)
 def test_auth_errors_map_to_types_and_are_not_retried(
-    sandbox_factory, case: str, error: type[ApiError], status: int, message: str
+    sandbox_factory: SandboxFactory, case: str, error: type[ApiError], status: int, message: str
 ) -> None:
     server = sandbox_factory()
     creds = server.smartacc.credentials
@@ -216,7 +219,7 @@ def test_auth_errors_map_to_types_and_are_not_retried(
     assert err.request_id == server.smartacc.received[-1].headers.get("x-request-id")
 
 
-def test_readonly_key_reads(sandbox_factory) -> None:
+def test_readonly_key_reads(sandbox_factory: SandboxFactory) -> None:
     server = sandbox_factory()
     with client_for(server, key=server.smartacc.credentials.readonly_api_key) as client:
         assert len(client.page(1).rows) == PAGE_SIZE
@@ -261,7 +264,7 @@ def test_success_is_not_an_error() -> None:
     raise_for_response_status(_body(200, None, None), CallContext("smartacc", "page"))
 
 
-def test_credentials_login_then_session_cookies(sandbox_factory) -> None:
+def test_credentials_login_then_session_cookies(sandbox_factory: SandboxFactory) -> None:
     server = sandbox_factory()
     with login_client(server) as client:
         page = client.page(1)
@@ -276,7 +279,7 @@ def test_credentials_login_then_session_cookies(sandbox_factory) -> None:
     assert len(page.rows) == len(again.rows) == PAGE_SIZE
 
 
-def test_expired_session_logs_in_again_once(sandbox_factory) -> None:
+def test_expired_session_logs_in_again_once(sandbox_factory: SandboxFactory) -> None:
     server = sandbox_factory()
     ep = server.endpoints
     with login_client(server) as client:
@@ -294,7 +297,7 @@ def test_expired_session_logs_in_again_once(sandbox_factory) -> None:
     assert len(page.rows) == PAGE_SIZE
 
 
-def test_api_key_401_is_not_followed_by_a_login(sandbox_factory) -> None:
+def test_api_key_401_is_not_followed_by_a_login(sandbox_factory: SandboxFactory) -> None:
     server = sandbox_factory()
     with client_for(server, key="B" * 32) as client, pytest.raises(AuthenticationError):
         client.page(1)
@@ -304,7 +307,7 @@ def test_api_key_401_is_not_followed_by_a_login(sandbox_factory) -> None:
 # -- windows --------------------------------------------------------------------------------
 
 
-def test_concurrent_window_equals_sequential_paging(sandbox) -> None:
+def test_concurrent_window_equals_sequential_paging(sandbox: SandboxServer) -> None:
     with client_for(sandbox, max_concurrency=6) as client:
         pages = list(client.iter_window(MAY))
         stats = client.last_window_stats
@@ -321,7 +324,7 @@ def test_concurrent_window_equals_sequential_paging(sandbox) -> None:
 
 @pytest.mark.parametrize("size", [4000, 20000])
 def test_a_pass_requests_about_the_pages_its_window_needs_not_a_full_width_of_guesses(
-    sandbox_factory, size: int
+    sandbox_factory: SandboxFactory, size: int
 ) -> None:
     server = sandbox_factory(size=size)
     with client_for(server, max_concurrency=8) as client:
@@ -336,7 +339,7 @@ def test_a_pass_requests_about_the_pages_its_window_needs_not_a_full_width_of_gu
     assert needed + 1 <= len(edit_date_pages) == stats.requests <= needed + 5
 
 
-def test_keyset_fallback_reads_the_same_window(sandbox) -> None:
+def test_keyset_fallback_reads_the_same_window(sandbox: SandboxServer) -> None:
     with client_for(sandbox) as concurrent, client_for(sandbox) as keyset:
         keyset.max_passes = 0
         expected = [r for p in concurrent.iter_window(MAY) for r in p.rows]
@@ -346,18 +349,18 @@ def test_keyset_fallback_reads_the_same_window(sandbox) -> None:
     assert stats is not None and stats.fallback and stats.passes == 0
 
 
-def test_empty_window_yields_nothing(sandbox) -> None:
+def test_empty_window_yields_nothing(sandbox: SandboxServer) -> None:
     with client_for(sandbox) as client:
         assert list(client.iter_window(Window("smartacc", date(2019, 1, 1), date(2019, 1, 31)))) == []
         assert client.last_window_stats is not None and client.last_window_stats.rows == 0
 
 
-def test_window_of_another_source_is_refused(sandbox) -> None:
+def test_window_of_another_source_is_refused(sandbox: SandboxServer) -> None:
     with client_for(sandbox) as client, pytest.raises(WindowError):
         list(client.iter_window(Window("skybiz", date(2024, 5, 1), date(2024, 5, 31))))
 
 
-def _edge_data():
+def _edge_data() -> tuple[SandboxData, dict[str, datetime]]:
     """The shared dataset with customers moved onto the Malaysia midnight edges of May 2024."""
     data = sandbox_data()
     table = data.smartacc
@@ -377,7 +380,7 @@ def _edge_data():
     return dataclasses.replace(data, smartacc=table), {ids[row]: when for row, when in edges.items()}
 
 
-def test_window_edges_are_malaysia_midnights(sandbox_factory) -> None:
+def test_window_edges_are_malaysia_midnights(sandbox_factory: SandboxFactory) -> None:
     data, edges = _edge_data()
     server = sandbox_factory(data=data)
     with client_for(server) as client:
@@ -392,7 +395,7 @@ def test_window_edges_are_malaysia_midnights(sandbox_factory) -> None:
     assert {i for i, when in edges.items() if when.month == 6} <= june_1
 
 
-def test_keyset_reads_ties_longer_than_a_page(sandbox_factory) -> None:
+def test_keyset_reads_ties_longer_than_a_page(sandbox_factory: SandboxFactory) -> None:
     # 45 customers edited in the same millisecond (a bulk update): the keyset cursor cannot move past them
     # with one page, so the fallback pages under one cursor and re-reads the tie until two reads agree.
     data = sandbox_data()
@@ -417,7 +420,9 @@ def test_keyset_reads_ties_longer_than_a_page(sandbox_factory) -> None:
 # -- live data ----------------------------------------------------------------------------------------------
 
 
-def test_live_mutation_captures_every_customer_once_in_its_latest_state(sandbox_factory) -> None:
+def test_live_mutation_captures_every_customer_once_in_its_latest_state(
+    sandbox_factory: SandboxFactory,
+) -> None:
     """Iterate every window of the whole history while the server edits customers every few requests.
 
     Per window every customer appears at most once; over all windows, the newest version captured of each
@@ -451,9 +456,9 @@ def test_live_mutation_captures_every_customer_once_in_its_latest_state(sandbox_
     ids = server.data.smartacc.column("AcCustomerID").to_pylist()
     original_stamps = dict(zip(ids, server.data.smartacc.column("Stamp").to_pylist(), strict=True))
     truth = {i: state.customer_json(i) for i in ids}
-    changed = [i for i in ids if truth[i]["Stamp"] != original_stamps[i]]  # type: ignore[index]
+    changed = [i for i in ids if cast("dict[str, Any]", truth[i])["Stamp"] != original_stamps[i]]
     assert len(changed) >= 100, "the data must really change while it is read"
-    assert any(s.fallback or s.passes > 1 for s in stats)
+    assert any(s.fallback or s.passes > 1 for s in cast("list[WindowStats]", stats))
     assert set(latest) == set(ids)  # nobody skipped
 
     def differs(i: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -46,7 +47,8 @@ def test_scalar_parse(text: str | None, expected: datetime | None) -> None:
     got = parse_servicestack_date(text)
     assert got == expected
     if got is not None:
-        assert got.utcoffset() is not None and got.utcoffset().total_seconds() == 0
+        offset = got.utcoffset()
+        assert offset is not None and offset.total_seconds() == 0
 
 
 @pytest.mark.parametrize("text", INVALID)
@@ -63,7 +65,7 @@ def test_wall_time_round_trip_malaysia() -> None:
 
 
 def test_vectorized_agrees_with_scalar_on_the_table() -> None:
-    texts = [case.values[0] for case in CASES]
+    texts = [cast("str | None", case.values[0]) for case in CASES]
     got = parse_servicestack_dates(pa.array(texts, pa.string()))
     assert got.type == pa.timestamp("ms", tz="UTC")
     assert got.to_pylist() == [parse_servicestack_date(t) for t in texts]

@@ -154,8 +154,14 @@ def test_reading_a_page_never_fails_whatever_its_rows_hold(rows: list[dict[str, 
 
 
 def test_rows_after_the_first_row_past_the_window_are_not_read() -> None:
-    inside = {"AcCustomerID": "A", "EditDate": _date_text(datetime(2024, 1, 10, tzinfo=UTC))}
-    beyond = {"AcCustomerID": "B", "EditDate": _date_text(datetime(2024, 2, 2, tzinfo=UTC))}
+    inside: dict[str, str | None] = {
+        "AcCustomerID": "A",
+        "EditDate": _date_text(datetime(2024, 1, 10, tzinfo=UTC)),
+    }
+    beyond: dict[str, str | None] = {
+        "AcCustomerID": "B",
+        "EditDate": _date_text(datetime(2024, 2, 2, tzinfo=UTC)),
+    }
     page = _Fetched(Page(rows=[inside, beyond, _Untouchable(), _Untouchable()], request_id="r", page=3), None)
     recs, past_end = page.recs(datetime(2024, 1, 1, tzinfo=MYT), 0, JAN.end_utc_exclusive)
     assert past_end
@@ -187,6 +193,7 @@ def test_a_record_becomes_text_with_numbers_exactly_as_sent(record: dict[str, An
         elif isinstance(value, int | float):
             assert got == json.dumps(value)  # the literal as sent, never re-printed
         else:
+            assert got is not None
             assert json.loads(got) == value
 
 
@@ -268,7 +275,9 @@ def test_a_row_nothing_can_place_fails_its_window_naming_the_row() -> None:
     """The keyset read moves its cursor by readable EditDates; a listing with none fails, naming a row."""
     from pipelines.errors import ApiError
 
-    rows = [{"AcCustomerID": f"300-X{i:04d}", "EditDate": "/Date(abc)/"} for i in range(PAGE_SIZE)]
+    rows: list[dict[str, str | None]] = [
+        {"AcCustomerID": f"300-X{i:04d}", "EditDate": "/Date(abc)/"} for i in range(PAGE_SIZE)
+    ]
     client = _offline_client()
     client._read_at = lambda cursor, window, counter: (  # type: ignore[method-assign]
         [_Fetched(Page(rows=rows, request_id="sa-r1", page=1), None)],
@@ -309,4 +318,6 @@ def test_a_skybiz_answer_keeps_every_item_whatever_it_holds(items: list[Any]) ->
         if isinstance(item, dict):
             assert set(row) == set(item)
         else:
-            assert json.loads(row["_record"]) == item
+            record = row["_record"]
+            assert record is not None
+            assert json.loads(record) == item

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
 import pyarrow as pa
@@ -44,7 +45,7 @@ vendor_text = st.lists(
 ).map("".join)
 
 
-def _arr(values: list[str | None]) -> pa.Array:
+def _arr(values: Sequence[str | None]) -> pa.Array:
     return pa.array(values, pa.string())
 
 

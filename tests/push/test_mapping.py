@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -131,7 +132,7 @@ def test_payload_hash_is_stable_and_content_sensitive() -> None:
     ],
     ids=["unknown-target", "unknown-column", "unknown-transform", "unknown-translation"],
 )
-def test_a_broken_mapping_is_refused(fields: dict, message: str) -> None:
+def test_a_broken_mapping_is_refused(fields: dict[str, Any], message: str) -> None:
     doc = {
         "kind": "Mapping",
         "source": {"contract": "customer"},

@@ -23,6 +23,7 @@ import skysmart_sandbox.skybiz as skybiz_emulator
 from pipelines.config import Settings
 from pipelines.errors import ConfigError, PermissionDeniedError, RateLimitedError
 from pipelines.push import push_customers
+from pipelines.push.ports import SkyBizLike
 from pipelines.sources.skybiz.client import CreateResult, SkyBizClient
 from pipelines.warehouse import open_warehouse
 from tests.push.conftest import PushRig
@@ -93,7 +94,7 @@ class Crash(BaseException):
 class CrashingClient:
     """The real client, but the process 'dies' around the ``crash_on``-th create."""
 
-    def __init__(self, real: SkyBizClient, crash_on: int, *, before_sending: bool = False) -> None:
+    def __init__(self, real: SkyBizLike, crash_on: int, *, before_sending: bool = False) -> None:
         self.real, self.crash_on, self.before_sending, self.calls = real, crash_on, before_sending, 0
 
     def create(self, documents: Sequence[Mapping[str, Any]]) -> CreateResult:
@@ -272,7 +273,7 @@ def test_more_than_500_per_batch_is_refused_before_anything_runs() -> None:
 class TamperFirst:
     """The real client; the first batch is altered on its way out (a server stricter than our checks)."""
 
-    def __init__(self, real: SkyBizClient, tamper: Any) -> None:
+    def __init__(self, real: SkyBizLike, tamper: Any) -> None:
         self.real, self.tamper, self.calls = real, tamper, 0
 
     def create(self, documents: Sequence[Mapping[str, Any]]) -> CreateResult:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import date
 from decimal import Decimal
+from typing import cast
 
 import pandas as pd
 import pyarrow as pa
@@ -80,4 +81,4 @@ def customer_frame(n: int, source: str = "skybiz") -> pd.DataFrame:
     """``n`` clean customers as a pandas frame with exactly the contract's pandas dtypes."""
     contract = load_contract("customer")
     frame = customer_table(n, source).to_pandas(types_mapper=pd.ArrowDtype)
-    return frame.astype(pandas_dtypes(contract))
+    return cast(pd.DataFrame, frame.astype(pandas_dtypes(contract)))

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from pipelines.contracts import load_contract
 from pipelines.lake import CUSTOMERS, NORMALIZED, QUALITY, Lake
 from pipelines.quality import (
     REPORT_JSON,
@@ -185,7 +186,7 @@ def test_a_structure_met_before_is_told_its_results_without_running_gx_again(gx_
 
 def test_tables_converted_together_give_the_frames_converted_alone() -> None:
     """Runs of one schema convert as one table; a table with another schema breaks the run, none is lost."""
-    contract = running.load_contract("customer")
+    contract = load_contract("customer")
     plain = [customer_table(n, window=w) for n, w in zip((3, 0, 5, 2, 4), MONTHS, strict=False)]
     odd = plain[2].drop_columns(["nickname"])  # another schema between two runs of the same one
     tables = [plain[0], plain[1], odd, plain[3], plain[4]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from pipelines.cli import main
@@ -19,7 +20,7 @@ SMART_JAN = Window("smartacc", date(2024, 1, 1), date(2024, 1, 31))
 MAR = Window("skybiz", date(2024, 3, 1), date(2024, 3, 31))
 
 
-def _with(table, column: str, row: int, value):
+def _with(table: pa.Table, column: str, row: int, value: object) -> pa.Table:
     values = table.column(column).to_pylist()
     values[row] = value
     return table.set_column(table.schema.get_field_index(column), column, [values])

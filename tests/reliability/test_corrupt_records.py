@@ -105,7 +105,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, RunResult]:
 
 
 def _rows(lake: Lake, layer: str, source: str, window: Any) -> list[dict[str, Any]]:
-    return lake.read(layer, source, CUSTOMERS, window).to_pylist()
+    rows: list[dict[str, Any]] = lake.read(layer, source, CUSTOMERS, window).to_pylist()
+    return rows
 
 
 def _vendor(row: dict[str, Any], id_field: str) -> dict[str, Any]:

@@ -72,7 +72,7 @@ def test_cli_prints_a_typed_error_whole(
     original = argparse.ArgumentParser.parse_args
 
     def parse(self: argparse.ArgumentParser, *a: Any, **k: Any) -> argparse.Namespace:
-        namespace = original(self, *a, **k)
+        namespace: argparse.Namespace = original(self, *a, **k)
         namespace.handler = boom  # the dispatcher's own error path, whatever the command
         return namespace
 

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import http.client
 import json
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 
 from skysmart_sandbox import skybiz as sb
+from skysmart_sandbox.server import SandboxServer
 from tests.sandbox.skybiz_helpers import VENDOR_DOC, assert_error, create_body, ok_data, post, read_body
 
 READ_WINDOW = ("2026-04-01", "2026-04-30")
 
 
-def _read(server, **kwargs):
+def _read(server: SandboxServer, **kwargs: Any) -> requests.Response:
     return post(server, read_body(server, *READ_WINDOW), **kwargs)
 
 
@@ -64,7 +66,9 @@ def test_truncate_sends_full_length_header_and_half_the_body(sandbox_factory):
         conn.request("POST", f"{parts.path}/customer.php", body, {"Content-Type": "application/json"})
         resp = conn.getresponse()
         assert resp.status == 200
-        length = int(resp.getheader("Content-Length"))
+        content_length = resp.getheader("Content-Length")
+        assert content_length is not None
+        length = int(content_length)
         with pytest.raises(http.client.IncompleteRead) as cut:
             resp.read()
         assert 0 < len(cut.value.partial) < length

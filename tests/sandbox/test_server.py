@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -126,7 +127,7 @@ def test_not_started_has_no_endpoints():
 # -- the CLI --------------------------------------------------------------------------------------------
 
 
-def _serve_args(*argv: str):
+def _serve_args(*argv: str) -> argparse.Namespace:
     return build_parser().parse_args(["sandbox", "serve", *argv])
 
 

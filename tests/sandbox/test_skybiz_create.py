@@ -6,6 +6,7 @@ Also the live dataset: edits move a customer to today's window (§9.5).
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 import pyarrow.compute as pc
 import pytest
@@ -24,7 +25,7 @@ from tests.sandbox.skybiz_helpers import (
     url,
 )
 
-EMPTY_DETAILS = {
+EMPTY_DETAILS: dict[str, list[Any]] = {
     "compulsory_fields_missing": [],
     "duplicate_customers": [],
     "invalid_currencies": [],

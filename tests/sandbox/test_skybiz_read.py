@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -12,6 +13,7 @@ import pytest
 import requests
 
 from skysmart_sandbox.data import SKYBIZ_READ_FIELDS
+from skysmart_sandbox.server import SandboxServer
 from tests.fixtures.sandbox import sandbox_data
 from tests.sandbox.skybiz_helpers import creds, ok_data, post, read_body, url
 
@@ -127,8 +129,10 @@ def test_fields_that_select_nothing_return_everything(sandbox, fields):
     assert rows and all(list(r) == list(SKYBIZ_READ_FIELDS) for r in rows)
 
 
-def _window(sandbox, **extra):
-    return ok_data(post(sandbox, read_body(sandbox, "2025-06-01", "2025-07-01", **extra)))["data"]
+def _window(sandbox: SandboxServer, **extra: Any) -> list[dict[str, Any]]:
+    data = ok_data(post(sandbox, read_body(sandbox, "2025-06-01", "2025-07-01", **extra)))
+    rows: list[dict[str, Any]] = data["data"]
+    return rows
 
 
 def test_filters_are_case_insensitive_exact_and_anded(sandbox):

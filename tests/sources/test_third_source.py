@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ACME_DIR = Path(acme.__file__).resolve().parent
 TOKEN = "acme-token-7f3c1e9a"
 ACME_WORD = re.compile(r"\bacme\b", re.IGNORECASE)
-CUSTOMERS = [
+CUSTOMERS: list[dict[str, Any]] = [
     {
         "id": "A-1",
         "name": "Kedai Runcit Ali",
