@@ -201,12 +201,9 @@ def _by_rows(
     rows = 0
     for win in wins:
         try:
-            raw, normalized, quarantine = (
-                lake.manifest(layer, source, CUSTOMERS, win) for layer in _LINEAGE_LAYERS
-            )
+            lineage: Lineage | None = Lineage.read(lake, source, win)
         except SkysmartError:
-            raw = normalized = quarantine = None
-        lineage = Lineage(raw, normalized, quarantine) if raw and normalized and quarantine else None
+            lineage = None
         size = lineage.normalized.rows + lineage.quarantine.rows if lineage else 0
         if not batches or (rows and rows + size > limit):
             batches.append([])
@@ -260,7 +257,7 @@ def _load(
     """
     source = wins[0].source
     manifests = [
-        found or Lineage(*(lake.require_manifest(layer, source, CUSTOMERS, w) for layer in _LINEAGE_LAYERS))
+        found or Lineage.read(lake, source, w)
         for w, found in zip(wins, lineages or [None] * len(wins), strict=True)
     ]
     warehouse.lock("load")
@@ -314,6 +311,11 @@ class Lineage:
     raw: Manifest
     normalized: Manifest
     quarantine: Manifest
+
+    @classmethod
+    def read(cls, lake: Lake, source: str, win: Window) -> Lineage:
+        """The window's committed manifests; a missing one is a :class:`LakeError` naming it."""
+        return cls(*(lake.require_manifest(layer, source, CUSTOMERS, win) for layer in _LINEAGE_LAYERS))
 
 
 def _stage(
