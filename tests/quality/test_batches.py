@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from pipelines.contracts import load_contract
@@ -194,3 +195,27 @@ def test_tables_converted_together_give_the_frames_converted_alone() -> None:
     assert len(frames) == len(tables)
     for table, frame in zip(tables, frames, strict=True):
         pd.testing.assert_frame_equal(frame, running.frame_from_table(table, contract))
+
+
+def test_the_checks_see_each_arrow_column_stacked_in_one_chunk_with_its_values() -> None:
+    """GX takes rows of the frame per expectation: a chunk per window made every take walk them all."""
+    contract = load_contract("customer")
+    frames = running.frames_from_tables(
+        [customer_table(n, window=w) for n, w in zip((3, 4, 2), MONTHS, strict=False)], contract
+    )
+    stacked = pd.concat(frames, ignore_index=True)
+    checks = [e for e in build_suite(contract).expectations if (e.meta or {}).get("rule") == "pattern"]
+    columns = ["customer_key", *(str(getattr(e, "column", "")) for e in checks)]
+
+    narrowed = running._checks_frame(stacked, checks, columns)
+
+    arrow = [c for c in narrowed.columns if isinstance(narrowed[c].array, pd.arrays.ArrowExtensionArray)]
+    assert arrow and "customer_key" in arrow
+    assert all(_chunks(stacked[c]) == 3 for c in arrow)  # as stacking leaves them
+    assert all(_chunks(narrowed[c]) == 1 for c in arrow)
+    pd.testing.assert_frame_equal(narrowed, stacked[list(narrowed.columns)])
+
+
+def _chunks(column: pd.Series) -> int:
+    arrow = pa.array(column.array)
+    return arrow.num_chunks if isinstance(arrow, pa.ChunkedArray) else 1
