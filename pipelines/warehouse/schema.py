@@ -20,11 +20,14 @@ Views:
                              is computed: the push reads its rows).
     ``v_businesses``         one row per business across both systems: its code in each, fields that disagree.
     ``v_einvoice_readiness`` one row per business: can it receive an e-invoice today, and if not, why.
+    ``v_schema``             the fingerprint of the statements that made this schema: an open whose
+                             statements have the same one skips them (:func:`v_schema_statements`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -51,6 +54,7 @@ V_COVERAGE: Final = "v_window_coverage"
 MATCHES: Final = "customer_matches"
 V_BUSINESSES: Final = "v_businesses"
 V_EINVOICE: Final = "v_einvoice_readiness"
+V_SCHEMA: Final = "v_schema"
 # Malaysia's zone: a load that started on a Malaysia date says nothing of customers modified after it.
 LOCAL_ZONE: Final = "Asia/Kuala_Lumpur"
 
@@ -407,8 +411,23 @@ FROM islands GROUP BY source, island"""
     return out
 
 
-def schema_statements(dialect: str) -> list[str]:
-    """Every statement :meth:`Warehouse.ensure_schema` runs, in order; all idempotent."""
+def schema_statements(dialect: str) -> tuple[str, ...]:
+    """Every statement :meth:`Warehouse.ensure_schema` runs, in order; all idempotent.
+
+    The last ones record the others' fingerprint in ``v_schema``.
+    """
+    made = _made_statements(dialect)
+    return (*made, *v_schema_statements(schema_fingerprint(made)))
+
+
+def current_fingerprint(dialect: str) -> str:
+    """The fingerprint this version of skysmart writes (what ``v_schema`` holds once its schema is made)."""
+    return schema_fingerprint(_made_statements(dialect))
+
+
+@cache
+def _made_statements(dialect: str) -> tuple[str, ...]:
+    """The tables, indexes and views, with their comments."""
     out: list[str] = []
     for spec in tables().values():
         out += table_statements(spec, dialect)
@@ -419,7 +438,30 @@ def schema_statements(dialect: str) -> list[str]:
     out += v_coverage_statements(dialect)
     out += v_businesses_statements()
     out += v_einvoice_statements()
-    return out
+    return tuple(out)
+
+
+def schema_fingerprint(statements: Sequence[str]) -> str:
+    """A short hash of the schema's statements: any change to a contract, a view or an index changes it."""
+    return hashlib.sha256("\n;\n".join(statements).encode("utf-8")).hexdigest()[:16]
+
+
+def v_schema_statements(fingerprint: str) -> list[str]:
+    """The ``v_schema`` view: one row holding the fingerprint of the statements that made the schema.
+
+    Created last, in the same transaction as the rest, so it only ever names a schema that is complete.
+    Opening a warehouse reads it and skips the ~300 statements when it matches (0.07-0.12 s on DuckDB, and
+    table locks on Postgres, for every process that opens the warehouse). Drop it to make the next open
+    run them all again (after changing a table by hand, say).
+    """
+    view = quote_ident(V_SCHEMA)
+    return [
+        f"CREATE OR REPLACE VIEW {view} AS SELECT {_literal(fingerprint)} AS fingerprint",
+        f"COMMENT ON VIEW {view} IS "
+        + _literal("The fingerprint of the schema's statements, as the skysmart that made it wrote them."),
+        f"COMMENT ON COLUMN {view}.fingerprint IS "
+        + _literal("A hash of every CREATE, ALTER and COMMENT statement of the schema."),
+    ]
 
 
 # Fields compared between the two records of one business in v_businesses (customers columns).

@@ -8,7 +8,7 @@ import pytest
 
 from pipelines.einvoice import COLUMNS, NOT_ASSESSED
 from pipelines.warehouse import open_warehouse
-from pipelines.warehouse.schema import CUSTOMERS, HISTORY, V_EINVOICE
+from pipelines.warehouse.schema import CUSTOMERS, HISTORY, V_EINVOICE, V_SCHEMA
 
 
 @pytest.mark.parametrize("engine", ["duckdb", "postgres"])
@@ -19,8 +19,10 @@ def test_an_old_warehouse_gains_the_columns_and_its_rows_read_not_assessed(
     with open_warehouse(url) as wh:
         wh.ensure_schema()
         # What 1.0.0 created: no view over the e-invoice columns, and customers without them (DuckDB cannot
-        # drop them from customer_history, whose key columns come after: its ADD COLUMN runs as a no-op).
+        # drop them from customer_history, whose key columns come after: its ADD COLUMN runs as a no-op),
+        # and no schema fingerprint.
         wh.execute(f"DROP VIEW {V_EINVOICE}")
+        wh.execute(f"DROP VIEW {V_SCHEMA}")
         for column in COLUMNS:
             wh.execute(f'ALTER TABLE {CUSTOMERS} DROP COLUMN "{column}"')
         wh.execute(

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from pipelines.contracts import load_contract
-from pipelines.warehouse import Warehouse
-from pipelines.warehouse.schema import V_CUSTOMERS_COLUMNS, tables
+from pipelines.warehouse import Warehouse, open_warehouse
+from pipelines.warehouse.schema import (
+    V_CUSTOMERS,
+    V_CUSTOMERS_COLUMNS,
+    V_SCHEMA,
+    current_fingerprint,
+    schema_statements,
+    tables,
+)
 
 # How each engine's information_schema spells the contract's portable types.
 TYPE_NAMES = {
@@ -140,3 +149,64 @@ def test_the_push_outbox_exists_empty_from_the_first_schema(warehouse: Warehouse
     outbox = load_contract("skybiz_push_outbox")
     assert [name for name, _, _ in columns(warehouse, "skybiz_push_outbox")] == outbox.column_names
     assert warehouse.query("SELECT count(*) FROM skybiz_push_outbox") == [(0,)]
+
+
+def _statements_run(wh: Warehouse, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every statement ``wh.execute`` is given from now on (queries go through ``query``)."""
+    run: list[str] = []
+    execute = wh.execute
+
+    def counted(sql: str, params: Any = None) -> None:
+        run.append(sql)
+        execute(sql, params)
+
+    monkeypatch.setattr(wh, "execute", counted)
+    return run
+
+
+def _schema_part(run: list[str], dialect: str) -> list[str]:
+    """The schema's statements among those run (the transaction's own and the lock's left out)."""
+    wanted = set(schema_statements(dialect))
+    return [sql for sql in run if sql in wanted]
+
+
+def test_a_warehouse_with_this_schema_is_opened_without_its_statements(
+    warehouse_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with open_warehouse(warehouse_url) as wh:
+        first = _statements_run(wh, monkeypatch)
+        wh.ensure_schema()
+        made = wh.query(f"SELECT fingerprint FROM {V_SCHEMA}")
+        dialect = wh.dialect
+    with open_warehouse(warehouse_url) as wh:
+        again = _statements_run(wh, monkeypatch)
+        wh.ensure_schema()
+        loadable = wh.query("SELECT count(*) FROM customers")
+
+    assert _schema_part(first, dialect) == list(schema_statements(dialect))
+    assert made == [(current_fingerprint(dialect),)]
+    assert again == []
+    assert loadable == [(0,)]
+
+
+@pytest.mark.parametrize("made_by", ["another version", "nobody: v_schema dropped"])
+def test_a_schema_another_version_made_gets_every_statement_again(
+    made_by: str, warehouse_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with open_warehouse(warehouse_url) as wh:
+        wh.ensure_schema()
+        wh.execute(f"DROP VIEW {V_CUSTOMERS}")  # what the statements would bring back
+        if made_by == "another version":
+            wh.execute(f"CREATE OR REPLACE VIEW {V_SCHEMA} AS SELECT 'from an older skysmart' AS fingerprint")
+        else:
+            wh.execute(f"DROP VIEW {V_SCHEMA}")
+    with open_warehouse(warehouse_url) as wh:
+        run = _statements_run(wh, monkeypatch)
+        wh.ensure_schema()
+        restored = wh.table_exists(V_CUSTOMERS)
+        made = wh.query(f"SELECT fingerprint FROM {V_SCHEMA}")
+        dialect = wh.dialect
+
+    assert _schema_part(run, dialect) == list(schema_statements(dialect))
+    assert restored
+    assert made == [(current_fingerprint(dialect),)]
