@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -602,3 +603,23 @@ def test_stored_gx_metadata_is_what_validation_definition_run_records(
     }
     assert list(ours["run_id"]) == list(theirs["run_id"])
     assert ours["validation_id"] and ours["validation_time"] and ours["batch_markers"]["ge_load_time"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"element_count": 30, "unexpected_percent": 6.25, "missing_percent": float("nan"), "ok": True},
+        {"unexpected_index_list": [{"customer_key": ["skybiz:C1", "skybiz:C2"]}], "nothing": None},
+        {1: (2, 3.5), "nested": [{"n": np.int64(7)}, np.float64(0.1), pd.Timestamp("2024-01-01T00:00Z")]},
+        [np.bool_(True), {"dtype": "str"}, (), {}],
+    ],
+)
+def test_stored_results_are_converted_as_gx_converts_them(value: Any) -> None:
+    """Plain JSON values are passed through without GX's converter; the stored JSON must not change."""
+    from great_expectations.util import convert_to_json_serializable
+
+    from pipelines.quality import report
+
+    mine = report._json_ready(value, convert_to_json_serializable)
+
+    assert json.dumps(mine) == json.dumps(convert_to_json_serializable(value))
