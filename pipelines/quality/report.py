@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -264,8 +264,8 @@ def stored_result(
             {
                 "success": bool(r.success),
                 "expectation_config": _config_json(config, configs),
-                "result": _json_ready(kept, convert_to_json_serializable),
-                "meta": _json_ready(dict(r.meta or {}), convert_to_json_serializable),
+                "result": _json_ready(kept),
+                "meta": _json_ready(dict(r.meta or {})),
                 "exception_info": {
                     "raised_exception": raised is not None,
                     "exception_message": raised,
@@ -288,12 +288,12 @@ def stored_result(
     }
 
 
-def _json_ready(value: Any, convert: Callable[[Any], Any]) -> Any:
+def _json_ready(value: Any) -> Any:
     """GX's ``convert_to_json_serializable`` of ``value``, with plain JSON values passed through here.
 
     A window's report holds ~110 results of counts and key lists; GX's converter asks each value first
     whether it is a pydantic model, which was most of the cost of writing a report. Anything not plain
-    (numpy numbers, timestamps, GX's own types) still goes to ``convert``.
+    (numpy numbers, timestamps, GX's own types) still goes to GX's converter.
     """
     kind = type(value)
     if kind is str or kind is int or kind is bool or value is None:
@@ -301,10 +301,12 @@ def _json_ready(value: Any, convert: Callable[[Any], Any]) -> Any:
     if kind is float:
         return None if value != value else value  # NaN, as GX turns it
     if kind is list or kind is tuple:
-        return [_json_ready(v, convert) for v in value]
+        return [_json_ready(v) for v in value]
     if kind is dict:
-        return {str(k): _json_ready(v, convert) for k, v in value.items()}
-    return convert(value)
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    from great_expectations.util import convert_to_json_serializable
+
+    return convert_to_json_serializable(value)
 
 
 def _config_json(config: Any, cache: dict[int, Any] | None) -> Any:

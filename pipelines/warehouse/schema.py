@@ -416,10 +416,10 @@ def schema_statements(dialect: str) -> tuple[str, ...]:
 
     The last ones record the others' fingerprint in ``v_schema``.
     """
-    made = _made_statements(dialect)
-    return (*made, *v_schema_statements(schema_fingerprint(made)))
+    return (*_made_statements(dialect), *v_schema_statements(current_fingerprint(dialect)))
 
 
+@cache
 def current_fingerprint(dialect: str) -> str:
     """The fingerprint this version of skysmart writes (what ``v_schema`` holds once its schema is made)."""
     return schema_fingerprint(_made_statements(dialect))

@@ -620,6 +620,6 @@ def test_stored_results_are_converted_as_gx_converts_them(value: Any) -> None:
 
     from pipelines.quality import report
 
-    mine = report._json_ready(value, convert_to_json_serializable)
+    mine = report._json_ready(value)
 
     assert json.dumps(mine) == json.dumps(convert_to_json_serializable(value))
