@@ -344,10 +344,15 @@ def _validate_batch(frames: Sequence[pd.DataFrame], contract: Contract, key_colu
             ProgressBarsConfig,
         )
 
+        from pipelines.quality.results_store import STORE_CONFIG, STORE_NAME
+
+        defaults = InMemoryStoreBackendDefaults()
         context = ge.get_context(
             mode="ephemeral",
             project_config=DataContextConfig(
-                store_backend_defaults=InMemoryStoreBackendDefaults(),
+                store_backend_defaults=defaults,
+                stores={**defaults.stores, STORE_NAME: STORE_CONFIG},
+                validation_results_store_name=STORE_NAME,
                 analytics_enabled=False,
                 progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
             ),

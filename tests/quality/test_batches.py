@@ -219,3 +219,33 @@ def test_the_checks_see_each_arrow_column_stacked_in_one_chunk_with_its_values()
 def _chunks(column: pd.Series) -> int:
     arrow = pa.array(column.array)
     return arrow.num_chunks if isinstance(arrow, pa.ChunkedArray) else 1
+
+
+def test_each_run_keeps_its_result_in_the_store_as_is_without_making_json(
+    monkeypatch: pytest.MonkeyPatch, gx_passes: list[str]
+) -> None:
+    """GX's own store turned every run's result into indented JSON that nothing read."""
+    from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResult
+
+    from pipelines.quality.results_store import KeptAsIsValidationResultsStore
+
+    kept: list[Any] = []
+    serialize = KeptAsIsValidationResultsStore.serialize
+
+    def recorded(self: Any, value: Any) -> Any:
+        kept.append(serialize(self, value))
+        return kept[-1]
+
+    def no_json(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a suite result was turned into JSON")
+
+    monkeypatch.setattr(KeptAsIsValidationResultsStore, "serialize", recorded)
+    monkeypatch.setattr(ExpectationSuiteValidationResult, "to_json_dict", no_json)
+    frames = _frames()
+
+    results = validate_frames([FrameToValidate(f.copy()) for f in frames], "customer")
+
+    assert len(kept) == len(gx_passes) == 4  # two structures, each its structure pass and its checks
+    assert all(isinstance(value, ExpectationSuiteValidationResult) for value in kept)
+    monkeypatch.undo()  # GX's own store again, for the reference
+    assert [_plain(r) for r in results] == [_plain(r) for r in _alone(frames)]
