@@ -156,17 +156,36 @@ def rebuild_matches(warehouse: IdentityWarehouse, *, workers: int = 1) -> MatchS
         batches = pa.Table.from_pandas(frame, schema=schema, preserve_index=False).to_batches()
     else:
         batches = schema.empty_table().to_batches()
-    table = quote_ident(MATCHES)
-    cols = ", ".join(quote_ident(c) for c in MATCH_COLUMNS)
     with warehouse.transaction():
         warehouse.lock(MATCHES)
         # Bulk-loaded (DuckDB scans the Arrow, Postgres COPYs it): at 200k customers, INSERTs of 500 rows
         # with bound parameters took longer than matching itself.
         warehouse.stage(_STAGED_MATCHES, contract, batches)
-        warehouse.execute(f"DELETE FROM {table}")
-        warehouse.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {quote_ident(_STAGED_MATCHES)}")
+        for statement in _replace_statements(contract):
+            warehouse.execute(statement)
         warehouse.drop_temp(_STAGED_MATCHES)
     return dataclasses.replace(summary, seconds=round(time.perf_counter() - began, 3))
+
+
+def _replace_statements(contract: Contract) -> list[str]:
+    """Make ``customer_matches`` hold exactly the staged rows, touching its key index only where pairs change.
+
+    Pairs that vanished are deleted, kept ones updated in place (their key columns unchanged), new ones
+    inserted. Deleting every row and inserting them all again, as a rebuild once did, made DuckDB take each
+    deleted key out of the primary key's index at commit: 2.5-3.3 s of a 200k-customer rebuild whose pairs
+    had hardly changed, against 0.4 s to update them.
+    """
+    table, staged = quote_ident(MATCHES), quote_ident(_STAGED_MATCHES)
+    key = contract.primary_key
+    same_pair = " AND ".join(f"s.{quote_ident(c)} = {table}.{quote_ident(c)}" for c in key)
+    cols = ", ".join(quote_ident(c) for c in MATCH_COLUMNS)
+    kept = ", ".join(f"{quote_ident(c)} = s.{quote_ident(c)}" for c in MATCH_COLUMNS if c not in key)
+    return [
+        f"DELETE FROM {table} WHERE NOT EXISTS (SELECT 1 FROM {staged} s WHERE {same_pair})",
+        f"UPDATE {table} SET {kept} FROM {staged} s WHERE {same_pair}",
+        f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {staged} s "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE {same_pair})",
+    ]
 
 
 def is_current(warehouse: IdentityWarehouse) -> bool:

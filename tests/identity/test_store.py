@@ -14,16 +14,14 @@ from tests.push.helpers import (
     smartacc_row,
 )
 
+_ROW_COLUMNS = (
+    "skybiz_code, smartacc_key, smartacc_id, skybiz_record, match_class, name_score, phone_match, "
+    "email_match, registration_match, postcode_match, town_match, evidence"
+)
+
 
 def _rows(warehouse: Warehouse) -> list[tuple[object, ...]]:
-    return sorted(
-        warehouse.query(
-            "SELECT skybiz_code, smartacc_key, smartacc_id, skybiz_record, match_class, name_score, "
-            "phone_match, "
-            "email_match, registration_match, postcode_match, town_match, evidence FROM customer_matches"
-        ),
-        key=str,
-    )
+    return sorted(warehouse.query(f"SELECT {_ROW_COLUMNS} FROM customer_matches"), key=str)
 
 
 def _business(warehouse: Warehouse) -> None:
@@ -67,6 +65,33 @@ def test_a_rebuild_is_idempotent(warehouse: Warehouse) -> None:
     rebuild_matches(warehouse)
 
     assert _rows(warehouse) == first and len(first) == 3
+
+
+def test_a_rebuild_over_older_matches_leaves_exactly_the_pairs_matching_finds_now(
+    warehouse: Warehouse,
+) -> None:
+    """Vanished pairs go, new ones come, kept ones take their new evidence and time (updated in place)."""
+    _business(warehouse)
+    rebuild_matches(warehouse)
+    before = {(r[0], r[1]): r for r in _rows(warehouse)}
+    built_before = warehouse.query("SELECT max(matched_at) FROM customer_matches")[0][0]
+    # C000009 loses the phone it shared with T00002; C000001 moves town; C000003 appears, T00003's twin.
+    warehouse.execute("UPDATE customers SET phone = '+60399999999' WHERE source_customer_id = 'C000009'")
+    warehouse.execute("UPDATE customers SET town = 'Shah Alam' WHERE source_customer_id = 'C000001'")
+    insert_customers(warehouse, [skybiz_row("C000003", name="BINTANG TIMUR HARDWARE", phone="+60370000003")])
+
+    rebuild_matches(warehouse)
+
+    after = {(r[0], r[1]): r for r in _rows(warehouse)}
+    expected, _ = compute_matches(warehouse)
+    columns = [c.strip() for c in _ROW_COLUMNS.split(",")]
+    assert sorted(after.values(), key=str) == sorted(map(tuple, expected[columns].values.tolist()), key=str)
+    assert ("C000009", "smartacc:300-T00002") in before and ("C000009", "smartacc:300-T00002") not in after
+    assert ("C000003", "smartacc:300-T00003") in after
+    kept = ("C000001", "smartacc:300-T00001")
+    assert before[kept][10] is True and after[kept][10] is False  # town_match, updated in place
+    times = warehouse.query("SELECT DISTINCT matched_at FROM customer_matches")
+    assert len(times) == 1 and times[0][0] > built_before  # every row is this rebuild's
 
 
 def test_a_quarantined_code_that_also_has_a_clean_version_is_matched_once(warehouse: Warehouse) -> None:
