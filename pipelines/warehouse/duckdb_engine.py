@@ -81,6 +81,9 @@ class DuckDBWarehouse(Warehouse):
         self._read_only = read_only
         # The warehouse keeps UTC; without this, TIMESTAMPTZ values print in the machine's zone.
         self.execute("SET TimeZone = 'UTC'")
+        # DuckDB draws a progress bar on stdout for any statement running over 2 s (a 200k-customer load's
+        # commit, an analyst's query): it would cut into skysmart's own output and a task's log.
+        self.execute("SET enable_progress_bar = false")
         if not read_only:
             # DuckDB checkpoints whenever the WAL passes 16 MB, i.e. after every sizeable load, and a
             # checkpoint after DELETE+INSERT rewrites the touched row groups: 2.5 of 6 s for a 100k-row

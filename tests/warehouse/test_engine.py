@@ -148,3 +148,9 @@ def test_missing_duckdb_file_read_only_says_what_to_do(tmp_path: Path) -> None:
         open_warehouse(str(tmp_path / "absent.duckdb"), read_only=True)
     assert not isinstance(info.value, TransientWarehouseError)
     assert not (tmp_path / "absent.duckdb").exists()
+
+
+def test_duckdb_draws_no_progress_bar_into_skysmarts_output(tmp_path: Path) -> None:
+    """DuckDB's own bar, drawn on stdout for statements over 2 s, would cut into a run's display."""
+    with open_warehouse(str(tmp_path / "w.duckdb")) as wh:
+        assert wh.query("SELECT current_setting('enable_progress_bar')") == [(False,)]
