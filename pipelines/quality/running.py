@@ -344,14 +344,14 @@ def _validate_batch(frames: Sequence[pd.DataFrame], contract: Contract, key_colu
             ProgressBarsConfig,
         )
 
-        from pipelines.quality.results_store import STORE_CONFIG, STORE_NAME
+        from pipelines.quality.results_store import STORE_NAME, store_config
 
         defaults = InMemoryStoreBackendDefaults()
         context = ge.get_context(
             mode="ephemeral",
             project_config=DataContextConfig(
                 store_backend_defaults=defaults,
-                stores={**defaults.stores, STORE_NAME: STORE_CONFIG},
+                stores={**defaults.stores, STORE_NAME: store_config()},
                 validation_results_store_name=STORE_NAME,
                 analytics_enabled=False,
                 progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
