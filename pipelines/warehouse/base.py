@@ -20,6 +20,7 @@ from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from pipelines.contracts import quote_ident
 from pipelines.warehouse import schema
 
 if TYPE_CHECKING:
@@ -119,7 +120,7 @@ class Warehouse(ABC):
     def _schema_is_current(self) -> bool:
         if not self.table_exists(schema.V_SCHEMA):
             return False
-        rows = self.query(f"SELECT fingerprint FROM {schema.V_SCHEMA}")
+        rows = self.query(f"SELECT fingerprint FROM {quote_ident(schema.V_SCHEMA)}")
         return rows == [(schema.current_fingerprint(self.dialect),)]
 
     def ensure_table(

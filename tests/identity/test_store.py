@@ -15,13 +15,23 @@ from tests.push.helpers import (
 )
 
 _ROW_COLUMNS = (
-    "skybiz_code, smartacc_key, smartacc_id, skybiz_record, match_class, name_score, phone_match, "
-    "email_match, registration_match, postcode_match, town_match, evidence"
+    "skybiz_code",
+    "smartacc_key",
+    "smartacc_id",
+    "skybiz_record",
+    "match_class",
+    "name_score",
+    "phone_match",
+    "email_match",
+    "registration_match",
+    "postcode_match",
+    "town_match",
+    "evidence",
 )
 
 
 def _rows(warehouse: Warehouse) -> list[tuple[object, ...]]:
-    return sorted(warehouse.query(f"SELECT {_ROW_COLUMNS} FROM customer_matches"), key=str)
+    return sorted(warehouse.query(f"SELECT {', '.join(_ROW_COLUMNS)} FROM customer_matches"), key=str)
 
 
 def _business(warehouse: Warehouse) -> None:
@@ -84,8 +94,8 @@ def test_a_rebuild_over_older_matches_leaves_exactly_the_pairs_matching_finds_no
 
     after = {(r[0], r[1]): r for r in _rows(warehouse)}
     expected, _ = compute_matches(warehouse)
-    columns = [c.strip() for c in _ROW_COLUMNS.split(",")]
-    assert sorted(after.values(), key=str) == sorted(map(tuple, expected[columns].values.tolist()), key=str)
+    now = expected[list(_ROW_COLUMNS)].values.tolist()
+    assert sorted(after.values(), key=str) == sorted(map(tuple, now), key=str)
     assert ("C000009", "smartacc:300-T00002") in before and ("C000009", "smartacc:300-T00002") not in after
     assert ("C000003", "smartacc:300-T00003") in after
     kept = ("C000001", "smartacc:300-T00001")
