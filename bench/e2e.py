@@ -8,7 +8,8 @@ the generated customers in this process with 20 ms added to every request (``--l
     EditDate-route pages that hold the window's customers, counted from the served data), bodies parsed as
     JSON and dropped. Nothing is written: it is what the network and the vendors' answers cost.
 (b) **``skysmart run``** over the same range, in a fresh subprocess writing a fresh lake and DuckDB
-    warehouse: wall time, CPU time (user + system of the process and its children) and peak RSS
+    warehouse: wall time, CPU time (user + system of the process and its children), the lake's size on disk
+    and peak RSS
     (its own ``VmHWM``, polled every 50 ms: the peak since its exec, whatever this process holds), and the
     peak of the resident sets of it and its children summed (``all procs``: the validator process included;
     polled, so a lower bound).
@@ -119,7 +120,7 @@ def main(argv: list[str]) -> None:
     )
     header = (
         f"{'case':<17} {'windows':>7} {'requests':>8} {'floor s':>7} {'run s':>6} {'ratio':>6} "
-        f"{'CPU s':>6} {'peak RSS MB':>11} {'all procs MB':>12} {'load avg':>8}"
+        f"{'CPU s':>6} {'peak RSS MB':>11} {'all procs MB':>12} {'lake MB':>7} {'load avg':>8}"
     )
     print(header, flush=True)
     by_size: dict[int, list[Case]] = {}
@@ -159,7 +160,8 @@ def _measure(server: SandboxServer, data: SandboxData, case: Case, args: argpars
         print(
             f"{name:<17} {floor['windows']:>7} {floor['requests']:>8,} {floor['seconds']:>7.2f} "
             f"{run['seconds']:>6.1f} {run['seconds'] / floor['seconds']:>5.1f}x {run['cpu']:>6.1f} "
-            f"{run['peak_rss_mb']:>11.0f} {run['tree_rss_mb']:>12.0f} {run['load']:>8.2f}",
+            f"{run['peak_rss_mb']:>11.0f} {run['tree_rss_mb']:>12.0f} {run['lake_mb']:>7.1f} "
+            f"{run['load']:>8.2f}",
             flush=True,
         )
 
@@ -248,6 +250,11 @@ def _tree_rss_mb(pid: int) -> float:
     return total
 
 
+def _tree_bytes(root: Path) -> int:
+    """Bytes of every file under ``root`` (the lake the run wrote)."""
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
 def _parse(response: requests.Response) -> None:
     response.raise_for_status()
     json.loads(response.content)
@@ -292,6 +299,7 @@ def run_skysmart(
             "cpu": usage.ru_utime + usage.ru_stime,
             "peak_rss_mb": peak,
             "tree_rss_mb": max(tree, peak),
+            "lake_mb": _tree_bytes(tmp / "lake") / 1e6,
         }
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

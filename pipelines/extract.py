@@ -29,8 +29,8 @@ from pipelines.sources import Lookup, Page, WindowSource, client_facts, registry
 from pipelines.windows import Window, plan_windows
 
 LINEAGE: Final = ("_extracted_at", "_request_id", "_page", "_window", "_unknown_fields")
-# Rows buffered before a Parquet row group is written: big enough for efficient row groups and zstd, small
-# enough (tens of MB at most) that a million-row window does not grow memory.
+# Rows buffered before a Parquet row group is written: big enough for efficient row groups and compression,
+# small enough (tens of MB at most) that a million-row window does not grow memory.
 DEFAULT_BATCH_ROWS: Final = 50_000
 # Rows converted to Arrow at a time: amortizes pyarrow's per-column cost over many 20-row SmartAcc pages.
 CONVERT_ROWS: Final = 4_096

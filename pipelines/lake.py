@@ -45,9 +45,12 @@ QUARANTINE: Final = "quarantine"
 QUALITY: Final = "quality"
 LAYERS: Final = (RAW, NORMALIZED, QUARANTINE, QUALITY)
 CUSTOMERS: Final = "customers"
-#: How every lake file is written. zstd; no dictionary pages: customer columns are mostly distinct strings,
-#: where dictionaries only cost (a 10k-row window writes 2.7x faster, reads faster and is 9 % smaller).
-PARQUET_OPTIONS: Final[dict[str, Any]] = {"compression": "zstd", "use_dictionary": False}
+#: How every lake file is written. No dictionary pages: customer columns are mostly distinct strings, where
+#: dictionaries only cost (a 10k-row window writes 2.7x faster, reads faster and is 9 % smaller). LZ4, not
+#: zstd: zstd's cost per column chunk made a window of 40 rows by 57 columns 2.4 ms to write and 2.1 ms to
+#: read against 1.1 and 1.2 ms (every window is written and read several times on its way to the warehouse),
+#: and LZ4 also reads large windows fastest; files are 10-15 % larger.
+PARQUET_OPTIONS: Final[dict[str, Any]] = {"compression": "lz4", "use_dictionary": False}
 MANIFEST: Final = "_manifest.json"
 STALE_TMP_SECONDS: Final = 3600
 OBJECT_STORE_PROTOCOLS: Final = ("s3", "s3a")
