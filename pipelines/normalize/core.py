@@ -8,7 +8,6 @@ one of them.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -239,14 +238,11 @@ def normalize_windows(
     pending: dict[int, _Pending] = {}
     for i, win in enumerate(wins):
         try:
-            read = _first_read(lake, spec, win)
-            batch_size = max(1, batch_rows)
-            batches = list(lake.iter_batches(RAW, source, CUSTOMERS, win, batch_size=batch_size))
+            read = _whole_read(lake, spec, win, max(1, batch_rows))
         except SkysmartError:
             continue  # normalized alone below, where the same error is raised for this window only
-        rows = sum(b.num_rows for b in batches)
-        if batches and rows == read.raw_manifest.rows == read.narrow.num_rows and rows <= GROUP_ROWS:
-            pending[i] = dataclasses.replace(read, batches=batches)
+        if read is not None:
+            pending[i] = read
     ready: dict[int, _Prepared] = {}
     shared: dict[int, list[tuple[int, Assembled]]] = {}
     for group in _groups(pending):
@@ -318,6 +314,27 @@ def _first_read(lake: Lake, spec: SourceSpec, window: Window) -> _Pending:
     lookups = read_lookups(lake, spec, window)
     narrow = lake.read(RAW, spec.name, CUSTOMERS, window, columns=list(spec.rule_fields))
     return _Pending(window, raw_manifest, lookups, narrow)
+
+
+def _whole_read(lake: Lake, spec: SourceSpec, window: Window, batch_rows: int) -> _Pending | None:
+    """A small window's reads for :func:`normalize_windows`, its raw file read once; ``None``: too large.
+
+    The narrow read is the whole read's rule columns (reading the file a second time for them cost as much as
+    the first read, per window).
+    """
+    raw_manifest = lake.require_manifest(RAW, spec.name, CUSTOMERS, window)
+    if not 0 < raw_manifest.rows <= GROUP_ROWS:
+        return None
+    lookups = read_lookups(lake, spec, window)
+    batches = list(
+        lake.iter_batches(RAW, spec.name, CUSTOMERS, window, batch_size=batch_rows, manifest=raw_manifest)
+    )
+    if sum(b.num_rows for b in batches) != raw_manifest.rows:
+        return None  # normalized alone, where the mismatch is raised for this window
+    whole = pa.Table.from_batches(batches)
+    # As a read of these columns gives them: in this order, those the file lacks left out.
+    narrow = whole.select([name for name in spec.rule_fields if name in whole.column_names])
+    return _Pending(window, raw_manifest, lookups, narrow, batches)
 
 
 def _groups(pending: Mapping[int, _Pending]) -> list[list[int]]:
