@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from typing import Any, cast
 
@@ -320,6 +322,28 @@ def test_concurrent_window_equals_sequential_paging(sandbox: SandboxServer) -> N
     assert keys == sorted(keys)
     sent_ids = {r.headers.get("x-request-id") for r in sandbox.smartacc.received}
     assert all(p.request_id in sent_ids and 0 < len(p.rows) <= PAGE_SIZE for p in pages)
+
+
+def test_windows_read_at_once_share_one_set_of_page_threads_closed_with_the_client(
+    sandbox: SandboxServer,
+) -> None:
+    windows = list(plan_windows("smartacc", date(2024, 1, 1), date(2024, 6, 30)))
+
+    def page_threads() -> set[int]:
+        return {t.ident or 0 for t in threading.enumerate() if t.name.startswith("smartacc-page")}
+
+    before = page_threads()
+
+    def rows_of(window: Window) -> list[dict[str, str | None]]:
+        return [r for p in client.iter_window(window) for r in p.rows]
+
+    with client_for(sandbox, max_concurrency=3) as client, ThreadPoolExecutor(3) as windows_at_once:
+        read = list(windows_at_once.map(rows_of, windows))
+        used = page_threads() - before
+        assert read == [sequential_window(client, w) for w in windows]
+    # At most as many threads as the vendor's bound, for all six windows, and none left once closed.
+    assert 0 < len(used) <= 3
+    assert not page_threads() - before
 
 
 @pytest.mark.parametrize("size", [4000, 20000])
