@@ -96,6 +96,10 @@ NORMALIZE_WINDOWS: Final = 12
 #: being normalized together, and a long call holds back the validator (which is sent windows when a call
 #: ends); at the end of a range, the last batch to validate and load would be that large.
 NORMALIZE_ROWS: Final = 5_000
+#: What a great-expectations run costs the validator whatever its rows (0.5 s for 2 windows, 0.9 s for 37 of
+#: 2,000 customers over four years, on the 2-core box): an idle validator is not sent a batch when the windows
+#: left would be normalized sooner (see :func:`_almost_normalized`).
+GX_RUN_SECONDS: Final = 0.5
 #: Rows loaded over the run's warehouse connection between two checkpoints (a checkpoint costs about as much
 #: for a few windows as for many: 0.2-0.3 s on DuckDB). The rows of one transaction are capped where the
 #: loads are (:data:`pipelines.warehouse.load.LOAD_BATCH_ROWS`).
@@ -183,6 +187,7 @@ def run_pipeline(
         # long range), and each as soon as it is judged once every window is normalized.
         loader = pools.enter_context(_Loader(settings, sources, results, outcomes, progress))
         unsent: list[str] = []
+        normalizing = 0.0  # seconds spent normalizing so far
         for source in sources:
             mine = [ref for ref in refs if Window.from_ref(ref).source == source]
             while mine:
@@ -200,10 +205,17 @@ def run_pipeline(
                     taken += int(results[ref]["extract"].get("rows", 0))
                     if len(extracted) == NORMALIZE_WINDOWS or taken >= NORMALIZE_ROWS:
                         break
+                began_normalizing = perf_counter()
                 passed = _normalize(settings, source, extracted, results, outcomes, progress)
+                normalizing += perf_counter() - began_normalizing
                 normalized += passed
                 unsent += passed
-                if validator and unsent and validator.idle():
+                if (
+                    validator
+                    and unsent
+                    and validator.idle()
+                    and not _almost_normalized(extracting, normalizing / max(1, len(refs) - len(extracting)))
+                ):
                     loader.put(unsent, validator.submit(settings.lake_url, unsent))
                     unsent = []
         loader.normalized()
@@ -222,6 +234,16 @@ def run_pipeline(
         rebuild_step(settings.warehouse_url)
     ordered = tuple(outcomes.get(ref) or WindowOutcome(ref, results[ref]) for ref in refs)
     return _summary(start, end, sources, ordered, began)
+
+
+def _almost_normalized(waiting: dict[str, Future[dict[str, Any]]], seconds_per_window: float) -> bool:
+    """Whether the windows left to normalize are all extracted and would be done within a GX run's fixed cost.
+
+    Then the validator, idle, is better sent them together with the windows normalized since its last batch:
+    one more run at the end of the range costs more than waiting for them (at 20,000 customers over two
+    years, a last batch of 4 windows took 0.8 s after one of 20 had taken 0.9 s).
+    """
+    return all(f.done() for f in waiting.values()) and len(waiting) * seconds_per_window < GX_RUN_SECONDS
 
 
 class _Loader:

@@ -141,3 +141,20 @@ def test_windows_are_normalized_together_only_up_to_the_row_cap(
     for call in calls:  # a call stops at the window that reaches the cap
         assert sum(rows[r] for r in call[:-1]) < 60, [rows[r] for r in call]
     assert any(len(call) > 1 for call in calls) or all(rows[c[0]] >= 60 for c in calls)
+
+
+def _settled(done: bool) -> Future[dict[str, Any]]:
+    future: Future[dict[str, Any]] = Future()
+    if done:
+        future.set_result({})
+    return future
+
+
+def test_an_idle_validator_waits_for_the_last_windows_only_if_extracted_and_quick_to_normalize() -> None:
+    quick = pipelines.run.GX_RUN_SECONDS / 10
+    extracted = {f"skybiz:w{n}": _settled(True) for n in range(3)}
+
+    assert pipelines.run._almost_normalized(extracted, quick)
+    # Too many windows left for a GX run's fixed cost, or one still being extracted: the batch goes now.
+    assert not pipelines.run._almost_normalized(extracted, pipelines.run.GX_RUN_SECONDS / 2)
+    assert not pipelines.run._almost_normalized({**extracted, "smartacc:w0": _settled(False)}, quick)
