@@ -27,6 +27,7 @@ or one and the postcode, then decide.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Final
 
@@ -108,7 +109,12 @@ def match(skybiz: pd.DataFrame, smartacc: pd.DataFrame, *, workers: int = 1) -> 
         Columns ``skybiz_row``, ``smartacc_row`` (positions in the frames given), :data:`EVIDENCE_COLUMNS`,
         ``match_class`` and ``evidence`` (a sentence a person can read), sorted by both positions.
     """
-    sky, sma = Features.of(skybiz).frame, Features.of(smartacc).frame
+    # The two sides' keys at once: their Arrow string kernels release the GIL, so the second core takes one
+    # side (at 200,000 customers a side, 0.8 s of a 3 s rebuild in series).
+    with ThreadPoolExecutor(2, thread_name_prefix="skysmart-keys") as pool:
+        sky_keys = pool.submit(Features.of, skybiz)
+        sma = Features.of(smartacc).frame
+        sky = sky_keys.result().frame
     pairs = candidate_pairs(sky, sma)
     a = sky.iloc[pairs["skybiz_row"].to_numpy()].reset_index(drop=True)
     b = sma.iloc[pairs["smartacc_row"].to_numpy()].reset_index(drop=True)
