@@ -45,16 +45,32 @@ QUARANTINE: Final = "quarantine"
 QUALITY: Final = "quality"
 LAYERS: Final = (RAW, NORMALIZED, QUARANTINE, QUALITY)
 CUSTOMERS: Final = "customers"
-#: How every lake file is written. No dictionary pages: customer columns are mostly distinct strings, where
-#: dictionaries only cost (a 10k-row window writes 2.7x faster, reads faster and is 9 % smaller). LZ4, not
-#: zstd: zstd's cost per column chunk made a window of 40 rows by 57 columns 2.4 ms to write and 2.1 ms to
-#: read against 1.1 and 1.2 ms (every window is written and read several times on its way to the warehouse),
-#: and LZ4 also reads large windows fastest; files are 10-15 % larger.
-PARQUET_OPTIONS: Final[dict[str, Any]] = {"compression": "lz4", "use_dictionary": False}
+#: How every lake file is written: no dictionary pages (customer columns are mostly distinct strings, where
+#: dictionaries only cost: a 10k-row window writes 2.7x faster, reads faster and is 9 % smaller), compressed
+#: with :data:`SMALL_FILE_CODEC` or :data:`LARGE_FILE_CODEC` (see :func:`parquet_options`).
+PARQUET_OPTIONS: Final[dict[str, Any]] = {"use_dictionary": False}
+#: Files whose first batch holds fewer rows than this take the small files' codec. zstd costs some 3 ms more
+#: per file than LZ4 to write and 1-3 ms more to read, whatever the size (a cost per column chunk): for a
+#: window of 40 rows by 57 columns, 2.6 and 3.6 ms against 1.2 and 2.3 ms, for 44 kB against 50 kB (the
+#: footer is most of it). From a few hundred rows zstd's files are a third smaller and more (2,000 rows:
+#: 555 kB against 950 kB), which is worth those milliseconds. A month of 2,000 customers is ~40 rows.
+SMALL_FILE_ROWS: Final = 500
+SMALL_FILE_CODEC: Final = "lz4"
+LARGE_FILE_CODEC: Final = "zstd"
 MANIFEST: Final = "_manifest.json"
 STALE_TMP_SECONDS: Final = 3600
 OBJECT_STORE_PROTOCOLS: Final = ("s3", "s3a")
 """Protocols that take :func:`configure_object_store`'s options (s3fs; MinIO, Ceph, R2 and moto speak it)."""
+
+
+def parquet_options(first_rows: int) -> dict[str, Any]:
+    """The writer options of a lake file whose first batch holds ``first_rows`` rows.
+
+    The first batch is the whole window for most files: writers buffer up to tens of thousands of rows.
+    """
+    codec = SMALL_FILE_CODEC if first_rows < SMALL_FILE_ROWS else LARGE_FILE_CODEC
+    return {**PARQUET_OPTIONS, "compression": codec}
+
 
 _STORE_LOCK = threading.Lock()
 _STORE_OPTIONS: dict[str, Any] = {}
@@ -338,11 +354,17 @@ class WindowWriter:
         with _guard(lake, "opening a window for writing", source=source, window=window.key):
             lake.fs.makedirs(self.directory, exist_ok=True)
             self._fh = lake.fs.open(self._tmp, "wb")
-            self._writer = pq.ParquetWriter(self._fh, schema, **PARQUET_OPTIONS)
+
+    def _parquet_writer(self, first_rows: int) -> pq.ParquetWriter:
+        """The file's Parquet writer, started at the first write, when the file's size can be told."""
+        if self._writer is None:
+            assert self._fh is not None
+            self._writer = pq.ParquetWriter(self._fh, self.schema, **parquet_options(first_rows))
+        return self._writer
 
     def write(self, data: pa.RecordBatch | pa.Table) -> None:
         """Append rows; their schema must equal the window's."""
-        if self._writer is None:
+        if self._fh is None:
             raise LakeError("writer already closed", source=self.source, window=self.window.key)
         if not data.schema.equals(self.schema):
             try:
@@ -354,22 +376,23 @@ class WindowWriter:
                     window=self.window.key,
                 ) from exc
         with _guard(self.lake, "writing a window", source=self.source, window=self.window.key):
+            writer = self._parquet_writer(data.num_rows)
             if isinstance(data, pa.RecordBatch):
-                self._writer.write_batch(data)
+                writer.write_batch(data)
             else:
-                self._writer.write_table(data)
+                writer.write_table(data)
         self.rows += data.num_rows
 
     def commit(self, **extra: Any) -> Manifest:
         """Seal the file and make it the window's data in one atomic manifest swap."""
-        if self._writer is None or self._fh is None:
+        if self._fh is None:
             raise LakeError("writer already closed", source=self.source, window=self.window.key)
         with _guard(self.lake, "committing a window", source=self.source, window=self.window.key):
             return self._commit(extra)
 
     def _commit(self, extra: Mapping[str, Any]) -> Manifest:
-        assert self._writer is not None and self._fh is not None
-        self._writer.close()
+        assert self._fh is not None
+        self._parquet_writer(0).close()  # an empty window is a file with the schema and no rows
         self._fh.close()
         self._writer, self._fh = None, None
         final = f"{self.directory}/{self.file_name}"

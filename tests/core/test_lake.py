@@ -14,7 +14,16 @@ import pyarrow as pa
 import pytest
 
 from pipelines.errors import LakeError
-from pipelines.lake import CUSTOMERS, MANIFEST, NORMALIZED, RAW, Lake
+from pipelines.lake import (
+    CUSTOMERS,
+    LARGE_FILE_CODEC,
+    MANIFEST,
+    NORMALIZED,
+    RAW,
+    SMALL_FILE_CODEC,
+    SMALL_FILE_ROWS,
+    Lake,
+)
 from pipelines.windows import Window
 
 SCHEMA = pa.schema([("id", pa.string()), ("n", pa.int64())])
@@ -139,3 +148,35 @@ def test_commit_sweeps_stale_temporary_files_but_not_fresh_ones(tmp_path: Path) 
     lake.write_table(RAW, "skybiz", CUSTOMERS, WINDOW, pa.Table.from_batches([_batch(["b"])]))
     assert not stale.exists()
     assert fresh.exists()
+
+
+def _codecs(lake: Lake) -> set[str]:
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(lake.data_url(RAW, "skybiz", CUSTOMERS, WINDOW)).metadata
+    return {
+        meta.row_group(g).column(c).compression
+        for g in range(meta.num_row_groups)
+        for c in range(meta.num_columns)
+    }
+
+
+@pytest.mark.parametrize(
+    ("rows", "codec"),
+    [(0, SMALL_FILE_CODEC), (SMALL_FILE_ROWS - 1, SMALL_FILE_CODEC), (SMALL_FILE_ROWS, LARGE_FILE_CODEC)],
+)
+def test_a_window_is_compressed_by_its_size_and_reads_back_the_same(
+    tmp_path: Path, rows: int, codec: str
+) -> None:
+    lake = Lake(str(tmp_path))
+    batch = _batch([f"id-{n}" for n in range(rows)])
+    with lake.writer(RAW, "skybiz", CUSTOMERS, WINDOW, SCHEMA) as writer:
+        writer.write(batch)
+        writer.write(_batch(["later"]))  # later batches keep the file's codec
+        writer.commit()
+
+    assert _codecs(lake) == {codec.upper()}
+    assert lake.read(RAW, "skybiz", CUSTOMERS, WINDOW).column("id").to_pylist() == [
+        *batch.column(0).to_pylist(),
+        "later",
+    ]
