@@ -354,9 +354,8 @@ def _groups(pending: Mapping[int, _Pending]) -> list[list[int]]:
 
 
 def _same_input(a: _Pending, b: _Pending) -> bool:
+    # Each narrow read is its batches' rule columns (_whole_read): equal raw schemas mean equal narrow ones.
     if not a.batches[0].schema.equals(b.batches[0].schema, check_metadata=True):
-        return False
-    if not a.narrow.schema.equals(b.narrow.schema, check_metadata=True):
         return False
     if a.lookups.keys() != b.lookups.keys():
         return False
