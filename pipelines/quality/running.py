@@ -5,8 +5,9 @@ checking a few hundred rows — so validating window by window made the cost of 
 history. Here one call validates any number of windows of one contract:
 
 * the **row checks** run once, through ``ValidationDefinition.run``, on the windows' checked columns stacked
-  into one frame; every failing row comes back as its position in that frame (a row-number index GX lists
-  directly), which says which window holds it and what its ``customer_key`` is. Each window then gets the
+  into one frame, for their counts; the checks that found failing rows run again for those rows, each
+  coming back as its position in that frame (a row-number index GX lists directly), which says which
+  window holds it and what its ``customer_key`` is. Each window then gets the
   result GX would have given it alone: its own counts and percentages, its own failing keys, its own
   success. Every rule but ``unique`` is a property of a row, so a window's failing rows are the batch's
   failing rows that it holds; for ``unique`` GX flags every occurrence of a repeated value, and a window
@@ -28,7 +29,7 @@ import dataclasses
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, cast
@@ -64,6 +65,9 @@ if TYPE_CHECKING:
 #: 3.5 kB a row (the frame, SmartAcc's source_extras included, and GX's copies of its columns). At 20,000
 #: rows 12 windows of 4,300 rows took 6.8 s in three calls; at 50,000, 5.4 s in two, 95 MB more.
 BATCH_ROWS: Final = 50_000
+#: The row checks' first run: counts and percentages, no row lists (see :func:`_validate_checks`). A window's
+#: result is built from these alone when its batch has no failing row for the check.
+_COUNTS_FORMAT: Final = {"result_format": "BASIC", "partial_unexpected_count": 0}
 # The row-number column (and index) of the stacked frame GX validates; no contract column has this name.
 _ROW: Final = "__skysmart_row__"
 # GX's current-context slot is process-wide and read by ValidationDefinition.run: one call at a time.
@@ -370,21 +374,13 @@ def _validate_batch(frames: Sequence[pd.DataFrame], contract: Contract, key_colu
                 structure: _known_structure(contract, structure, keyed[structure]) if checks else None
                 for structure in groups
             }
+            register = _registrar(context, batch, suite.name)
             definitions = {}
             for label, expectations in (("structure", structural), ("checks", checks)):
                 if label == "structure" and all(found is not None for found in known.values()):
                     continue  # every structure's results are known already
                 if expectations:
-                    registered = context.suites.add(
-                        ge.ExpectationSuite(
-                            name=f"{suite.name}#{label}", expectations=[e.configuration for e in expectations]
-                        )
-                    )
-                    definition = context.validation_definitions.add(
-                        ge.ValidationDefinition(name=registered.name, data=batch, suite=registered)
-                    )
-                    order = {e.id: n for n, e in enumerate(registered.expectations)}
-                    definitions[label] = (definition, order)
+                    definitions[label] = register(label, expectations)
             for structure, members in groups.items():
                 group = [frames[i] for i in members]
                 ordered = known[structure]
@@ -403,7 +399,7 @@ def _validate_batch(frames: Sequence[pd.DataFrame], contract: Contract, key_colu
                     results[i] += ordered or []
                 if "checks" in definitions:
                     definition, order = definitions["checks"]
-                    split = _validate_checks(definition, order, group, checks, key_column)
+                    split = _validate_checks(definition, order, group, checks, key_column, register)
                     for i, (window_results, meta) in zip(members, split, strict=True):
                         results[i] += window_results
                         metas[i] = meta
@@ -416,6 +412,30 @@ def _validate_batch(frames: Sequence[pd.DataFrame], contract: Contract, key_colu
         Run(results=r, meta=m, seconds=seconds * (len(f) or 1) / max(total, len(frames)))
         for r, m, f in zip(results, metas, frames, strict=True)
     ]
+
+
+def _registrar(
+    context: Any, batch: Any, suite_name: str
+) -> Callable[[str, Sequence[Any]], tuple[Any, dict[str | None, int]]]:
+    """Registers expectations in ``context`` as a validation definition of ``batch``, under a fresh name.
+
+    Returns the definition and each expectation's position among those given, by the id GX gave it.
+    """
+    ge = _gx()
+    registrations: Counter[str] = Counter()  # a label registered again gets a fresh name
+
+    def register(label: str, expectations: Sequence[Any]) -> tuple[Any, dict[str | None, int]]:
+        registrations[label] += 1
+        name = f"{suite_name}#{label}" + (f"-{registrations[label]}" if registrations[label] > 1 else "")
+        registered = context.suites.add(
+            ge.ExpectationSuite(name=name, expectations=[e.configuration for e in expectations])
+        )
+        definition = context.validation_definitions.add(
+            ge.ValidationDefinition(name=registered.name, data=batch, suite=registered)
+        )
+        return definition, {e.id: n for n, e in enumerate(registered.expectations)}
+
+    return register
 
 
 def _known_structure(
@@ -444,8 +464,15 @@ def _validate_checks(
     frames: Sequence[pd.DataFrame],
     checks: Sequence[Any],
     key_column: str,
+    register: Callable[[str, Sequence[Any]], tuple[Any, dict[str | None, int]]],
 ) -> list[tuple[list[ExpectationValidationResult], dict[str, Any]]]:
-    """The row checks on the frames stacked, each failing row told back to the frame that holds it."""
+    """The row checks on the frames stacked, each failing row told back to the frame that holds it.
+
+    The checks run first for their counts only (:data:`_COUNTS_FORMAT`), then again in full, for the
+    failing rows' positions, only those that found any (``register`` defines that second run): GX's cost
+    is mostly fixed per expectation and metric, and a complete result asks each expectation for several
+    more metrics. A check that found no failing row tells every window the same: none of its rows fail.
+    """
     from great_expectations.core.expectation_validation_result import ExpectationValidationResult
 
     columns = [c for c in dict.fromkeys([key_column, *(getattr(e, "column", None) for e in checks)]) if c]
@@ -456,8 +483,14 @@ def _validate_checks(
     stacked = _checks_frame(whole, checks, columns)
     stacked[_ROW] = np.arange(len(stacked))
     stacked = stacked.set_index(_ROW, drop=False)
-    outcome = definition.run(batch_parameters={"dataframe": stacked}, result_format=_result_format(_ROW))
+    outcome = definition.run(batch_parameters={"dataframe": stacked}, result_format=_COUNTS_FORMAT)
     ordered = sorted(outcome.results, key=lambda r: order.get(_config_id(r), len(order)))
+    found = [n for n, r in enumerate(ordered) if _found_rows(r)]
+    if found:
+        detailed, detail_order = register("failing", [checks[order[_config_id(ordered[n])]] for n in found])
+        rows = detailed.run(batch_parameters={"dataframe": stacked}, result_format=_result_format(_ROW))
+        for r in rows.results:
+            ordered[found[detail_order[_config_id(r)]]] = r
     keyed = [key_column in f.columns for f in frames]
     keys = stacked[key_column].to_numpy() if key_column in stacked else None
     nulls_by_column: dict[str, list[int]] = {}  # each frame's nulls in a column, counted once per column
@@ -526,6 +559,13 @@ def _window_counts(
     mostly = float((config.kwargs.get("mostly") if config else None) or 1.0)
     out["success"] = considered == 0 or (considered - unexpected) / considered >= mostly
     return out
+
+
+def _found_rows(result: ExpectationValidationResult) -> bool:
+    """Whether a check's counts-only result found failing rows (a check that raised is told as it is)."""
+    res = result.result or {}
+    raised = (result.exception_info or {}).get("raised_exception") or "unexpected_count" not in res
+    return not raised and bool(res["unexpected_count"])
 
 
 def _positions(res: dict[str, Any]) -> list[int]:

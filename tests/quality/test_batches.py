@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -136,19 +137,52 @@ def _keys(index_list: list[Any]) -> set[str]:
 
 @pytest.fixture
 def gx_passes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The pass (``structure``, ``checks``) of every GX run, in a process that has met no structure yet."""
+    """The pass (``structure``, ``checks``, ``failing``) of every GX run, in a process new to structures."""
     import great_expectations as gx
 
     passes: list[str] = []
     run = gx.ValidationDefinition.run
 
     def counted(self: Any, **kwargs: Any) -> Any:
-        passes.append(self.name.rpartition("#")[2])
+        passes.append(_pass(self))
         return run(self, **kwargs)
 
     monkeypatch.setattr(gx.ValidationDefinition, "run", counted)
     monkeypatch.setattr(running, "_structures", {})
     return passes
+
+
+def _pass(definition: Any) -> str:
+    """A validation definition's pass: its suite's label without the number a second registration gets."""
+    return re.sub(r"-\d+$", "", definition.name.rpartition("#")[2])
+
+
+def test_only_the_checks_that_found_failing_rows_run_again_for_their_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import great_expectations as gx
+
+    runs: list[tuple[str, list[tuple[str, str]]]] = []
+    run = gx.ValidationDefinition.run
+
+    def recorded(self: Any, **kwargs: Any) -> Any:
+        checked = [(str(e.meta["rule"]), str(getattr(e, "column", ""))) for e in self.suite.expectations]
+        runs.append((_pass(self), checked))
+        return run(self, **kwargs)
+
+    monkeypatch.setattr(gx.ValidationDefinition, "run", recorded)
+    frames = [customer_frame(30), customer_frame(25)]
+    frames[1]["customer_key"] = frames[1]["customer_key"].str.replace("C", "D")  # no key in both windows
+    validate_frames([FrameToValidate(f.copy()) for f in frames], "customer")
+    assert [label for label, _ in runs if label != "structure"] == ["checks"]  # nothing found: no second run
+
+    runs.clear()
+    frames[1].loc[6, "email"] = "not-an-email"
+    results = validate_frames([FrameToValidate(f.copy()) for f in frames], "customer")
+    assert [label for label, _ in runs] == ["checks", "failing"]
+    assert {column for _, column in runs[1][1]} == {"email"}  # only the email checks that flagged the row
+    assert [r.success for r in results] == [True, False]
+    assert [_plain(r) for r in results] == [_plain(r) for r in _alone(frames)]
 
 
 def test_many_windows_take_one_gx_run_per_pass(
@@ -161,25 +195,27 @@ def test_many_windows_take_one_gx_run_per_pass(
 
     assert [r.window for r in results] == [w.key for w in MONTHS]
     assert all(r.success and r.rows == 20 for r in results)
-    assert gx_passes == ["structure", "checks"]  # for all six windows
+    # For all six windows. They hold the same customers, so the uniqueness check finds repeated keys in the
+    # stacked frame, and it alone runs again for their rows (each window has each key once: none fails).
+    assert gx_passes == ["structure", "checks", "failing"]
 
     gx_passes.clear()
     monkeypatch.setattr(running, "BATCH_ROWS", 50)  # three windows of 20 rows fill more than one batch
     again = validate_windows(lake, "skybiz", MONTHS)
     # Three batches, each its row checks; the structure's results are known from the first call.
-    assert gx_passes == ["checks"] * 3
+    assert gx_passes == ["checks", "failing"] * 3
     assert [_plain(r) for r in again] == [_plain(r) for r in results]
 
 
 def test_a_structure_met_before_is_told_its_results_without_running_gx_again(gx_passes: list[str]) -> None:
     frames = _frames()  # five of one structure, the last without "website"
     first = validate_frames([FrameToValidate(f.copy()) for f in frames[:2]], "customer")
-    assert gx_passes == ["structure", "checks"]
+    assert gx_passes == ["structure", "checks", "failing"]  # frames[1] fails rows
 
     gx_passes.clear()
     again = validate_frames([FrameToValidate(f.copy()) for f in frames], "customer")
     # The known structure only has its rows checked; the other one is met here first.
-    assert sorted(gx_passes) == ["checks", "checks", "structure"]
+    assert sorted(gx_passes) == ["checks", "checks", "failing", "structure"]
     assert [_plain(r) for r in again[:2]] == [_plain(r) for r in first]
     assert [_plain(r) for r in again] == [_plain(r) for r in _alone(frames)]
     assert {f.check for f in again[5].failures} >= {"table:columns"}  # the other structure's own verdict
@@ -245,7 +281,8 @@ def test_each_run_keeps_its_result_in_the_store_as_is_without_making_json(
 
     results = validate_frames([FrameToValidate(f.copy()) for f in frames], "customer")
 
-    assert len(kept) == len(gx_passes) == 4  # two structures, each its structure pass and its checks
+    # Two structures, each its structure pass and its checks; one pass for the failing rows of frames[1:5].
+    assert len(kept) == len(gx_passes) == 5
     assert all(isinstance(value, ExpectationSuiteValidationResult) for value in kept)
     monkeypatch.undo()  # GX's own store again, for the reference
     assert [_plain(r) for r in results] == [_plain(r) for r in _alone(frames)]
