@@ -500,7 +500,7 @@ def _validate_checks(
     for r in ordered:
         config = r.expectation_config
         res = dict(r.result or {})
-        raised = (r.exception_info or {}).get("raised_exception") or "unexpected_count" not in res
+        raised = _raised(r)
         positions = np.sort(np.asarray(_positions(res), dtype=np.int64))
         bounds = np.searchsorted(positions, offsets).tolist()  # frame n: positions[bounds[n] : bounds[n + 1]]
         column = str(config.kwargs.get("column")) if config else ""
@@ -563,9 +563,13 @@ def _window_counts(
 
 def _found_rows(result: ExpectationValidationResult) -> bool:
     """Whether a check's counts-only result found failing rows (a check that raised is told as it is)."""
+    return not _raised(result) and bool((result.result or {})["unexpected_count"])
+
+
+def _raised(result: ExpectationValidationResult) -> bool:
+    """Whether a check failed to run: every window is told its result as it is, with no counts of its own."""
     res = result.result or {}
-    raised = (result.exception_info or {}).get("raised_exception") or "unexpected_count" not in res
-    return not raised and bool(res["unexpected_count"])
+    return bool((result.exception_info or {}).get("raised_exception")) or "unexpected_count" not in res
 
 
 def _positions(res: dict[str, Any]) -> list[int]:
