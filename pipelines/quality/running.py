@@ -77,6 +77,10 @@ _GX_LOCK: Final = threading.Lock()
 STRUCTURES_KEPT: Final = 16
 # (the contract's id, the frame's (column, dtype) in order, whether it has the key column) -> the contract
 # (held, so that its id is not reused while the entry lives) and the structural results.
+# A validation definition registered in a batch's context, and its expectations' positions by GX's ids.
+_Definition = tuple[Any, dict[str | None, int]]
+# Registers expectations under a label as a validation definition of the batch (see :func:`_registrar`).
+_Register = Callable[[str, Sequence[Any]], _Definition]
 _StructureKey = tuple[int, tuple[tuple[str, str], ...], bool]
 _structures: dict[_StructureKey, tuple[Contract, list[ExpectationValidationResult]]] = {}
 
@@ -414,9 +418,7 @@ def _validate_batch(frames: Sequence[pd.DataFrame], contract: Contract, key_colu
     ]
 
 
-def _registrar(
-    context: Any, batch: Any, suite_name: str
-) -> Callable[[str, Sequence[Any]], tuple[Any, dict[str | None, int]]]:
+def _registrar(context: Any, batch: Any, suite_name: str) -> _Register:
     """Registers expectations in ``context`` as a validation definition of ``batch``, under a fresh name.
 
     Returns the definition and each expectation's position among those given, by the id GX gave it.
@@ -424,7 +426,7 @@ def _registrar(
     ge = _gx()
     registrations: Counter[str] = Counter()  # a label registered again gets a fresh name
 
-    def register(label: str, expectations: Sequence[Any]) -> tuple[Any, dict[str | None, int]]:
+    def register(label: str, expectations: Sequence[Any]) -> _Definition:
         registrations[label] += 1
         name = f"{suite_name}#{label}" + (f"-{registrations[label]}" if registrations[label] > 1 else "")
         registered = context.suites.add(
@@ -464,7 +466,7 @@ def _validate_checks(
     frames: Sequence[pd.DataFrame],
     checks: Sequence[Any],
     key_column: str,
-    register: Callable[[str, Sequence[Any]], tuple[Any, dict[str | None, int]]],
+    register: _Register,
 ) -> list[tuple[list[ExpectationValidationResult], dict[str, Any]]]:
     """The row checks on the frames stacked, each failing row told back to the frame that holds it.
 
