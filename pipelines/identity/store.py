@@ -62,6 +62,9 @@ class IdentityWarehouse(Protocol):
     def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
         """Run a query and return its rows."""
 
+    def query_arrow(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
+        """Run a query and return its rows as an Arrow table."""
+
     def transaction(self) -> AbstractContextManager[None]:
         """A block that commits when it ends and rolls back when it raises."""
 
@@ -235,11 +238,17 @@ def _customer_records(warehouse: IdentityWarehouse, source: str, *, with_key: bo
     if not warehouse.table_exists(CUSTOMERS):
         return pd.DataFrame(columns=[*head, *RECORD_COLUMNS], dtype="string")
     cols = ", ".join(quote_ident(c) for c in (*head, *fields))
-    rows = warehouse.query(
+    table = warehouse.query_arrow(
         f"SELECT {cols} FROM {quote_ident(CUSTOMERS)} WHERE source_system = $1 ORDER BY customer_key",
         (source,),
     )
-    return pd.DataFrame(rows, columns=[*head, *RECORD_COLUMNS], dtype="string")
+    # Read as Arrow and kept there (pandas' "string" is Arrow-backed): no Python string per value.
+    return pd.DataFrame(
+        {
+            name: pd.Series(pa.chunked_array(column).cast(pa.string()), dtype="string")
+            for name, column in zip([*head, *RECORD_COLUMNS], table.columns, strict=True)
+        }
+    )
 
 
 def _quarantined_skybiz(warehouse: IdentityWarehouse, *, known: set[str]) -> pd.DataFrame:

@@ -38,6 +38,10 @@ class WarehouseLike(Protocol):
         """Run a query and return its rows."""
         ...
 
+    def query_arrow(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
+        """Run a query and return its rows as an Arrow table (identity reads customers so)."""
+        ...
+
     def transaction(self) -> AbstractContextManager[None]:
         """Statements inside commit together or not at all."""
         ...

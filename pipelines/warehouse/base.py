@@ -86,6 +86,14 @@ class Warehouse(ABC):
         """Run one query and return a pandas frame (column names as in the query)."""
 
     @abstractmethod
+    def query_arrow(self, sql: str, params: Params | None = None) -> pa.Table:
+        """Run one query and return an Arrow table: no Python object per value where the engine has Arrow.
+
+        What a large read that feeds pandas or Arrow takes (a rebuild's customers at 200,000 a side: as
+        Python tuples they cost four times the memory, and four times the time, of the columns they fill).
+        """
+
+    @abstractmethod
     def query_table(self, sql: str, params: Params | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Run one query and return its column names and rows (what a table printer needs).
 

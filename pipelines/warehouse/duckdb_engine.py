@@ -117,15 +117,17 @@ class DuckDBWarehouse(Warehouse):
         Rows travel through Arrow: DuckDB's own row fetch needs pytz for TIMESTAMPTZ, which the pinned
         tree does not carry, while Arrow gives ``zoneinfo``-aware datetimes.
         """
-        try:
-            relation = self._con.sql(sql) if params is None else self._con.sql(sql, params=list(params))
-            if relation is None:
-                return [], []
-            table = relation.to_arrow_table()
-        except duckdb.Error as exc:
-            raise _wrap(exc, "DuckDB query failed") from exc
+        table = self.query_arrow(sql, params)
         columns = [column.to_pylist() for column in table.columns]
         return list(table.column_names), list(zip(*columns, strict=True))
+
+    def query_arrow(self, sql: str, params: Params | None = None) -> pa.Table:
+        """Run one query into an Arrow table (DuckDB's own columns, no Python values)."""
+        try:
+            relation = self._con.sql(sql) if params is None else self._con.sql(sql, params=list(params))
+            return pa.table({}) if relation is None else relation.to_arrow_table()
+        except duckdb.Error as exc:
+            raise _wrap(exc, "DuckDB query failed") from exc
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

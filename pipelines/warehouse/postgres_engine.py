@@ -83,6 +83,12 @@ class PostgresWarehouse(Warehouse):
         names, rows = self.query_table(sql, params)
         return pd.DataFrame(rows, columns=names)
 
+    def query_arrow(self, sql: str, params: Params | None = None) -> pa.Table:
+        """Run one query into an Arrow table (built from the rows psycopg returns; types inferred)."""
+        names, rows = self.query_table(sql, params)
+        columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+        return pa.table({name: pa.array(values) for name, values in zip(names, columns, strict=True)})
+
     def query_table(self, sql: str, params: Params | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Column names and rows of one query."""
         try:

@@ -91,6 +91,19 @@ def test_transaction_commits_or_rolls_back(warehouse: Warehouse) -> None:
     assert list(frame.columns) == ["answer"] and frame["answer"].tolist() == [1]
 
 
+def test_query_arrow_gives_the_rows_as_columns(warehouse: Warehouse) -> None:
+    warehouse.execute("CREATE TABLE t (a INTEGER, b TEXT)")
+    warehouse.execute("INSERT INTO t VALUES (1, 'x'), (2, NULL)")
+
+    table = warehouse.query_arrow("SELECT a, b FROM t WHERE a >= $1 ORDER BY a", (1,))
+
+    assert table.column_names == ["a", "b"]
+    assert table.to_pylist() == [{"a": 1, "b": "x"}, {"a": 2, "b": None}]
+    assert warehouse.query_arrow("SELECT a FROM t WHERE a > $1", (5,)).num_rows == 0
+    with pytest.raises(WarehouseError, match="no_such_table"):
+        warehouse.query_arrow("SELECT * FROM no_such_table")
+
+
 def test_sql_errors_are_warehouse_errors(warehouse: Warehouse) -> None:
     with pytest.raises(WarehouseError, match="no_such_table") as info:
         warehouse.query("SELECT * FROM no_such_table")
