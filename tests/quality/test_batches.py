@@ -233,23 +233,30 @@ def test_tables_converted_together_give_the_frames_converted_alone() -> None:
         pd.testing.assert_frame_equal(frame, running.frame_from_table(table, contract))
 
 
-def test_the_checks_see_each_arrow_column_stacked_in_one_chunk_with_its_values() -> None:
-    """GX takes rows of the frame per expectation: a chunk per window made every take walk them all."""
+def test_the_checks_see_text_as_categories_of_its_values_and_other_arrow_columns_in_one_chunk() -> None:
+    """GX takes rows of the whole frame per expectation: a chunk per window made every take walk them all,
+    and a take of text copies every string where a take of categories moves their codes."""
     contract = load_contract("customer")
     frames = running.frames_from_tables(
         [customer_table(n, window=w) for n, w in zip((3, 4, 2), MONTHS, strict=False)], contract
     )
     stacked = pd.concat(frames, ignore_index=True)
-    checks = [e for e in build_suite(contract).expectations if (e.meta or {}).get("rule") == "pattern"]
+    checks = [e for e in build_suite(contract).expectations if getattr(e, "column", None)]
     columns = ["customer_key", *(str(getattr(e, "column", "")) for e in checks)]
 
     narrowed = running._checks_frame(stacked, checks, columns)
 
+    text = [c for c in narrowed.columns if pd.api.types.is_string_dtype(stacked[c].dtype)]
     arrow = [c for c in narrowed.columns if isinstance(narrowed[c].array, pd.arrays.ArrowExtensionArray)]
-    assert arrow and "customer_key" in arrow
+    assert "customer_key" in text and arrow  # dates and decimals stay Arrow
+    for column in text:
+        coded = narrowed[column]
+        assert isinstance(coded.dtype, pd.CategoricalDtype), column
+        assert coded.cat.categories.is_unique
+        pd.testing.assert_series_equal(coded.astype(stacked[column].dtype), stacked[column], check_names=True)
     assert all(_chunks(stacked[c]) == 3 for c in arrow)  # as stacking leaves them
     assert all(_chunks(narrowed[c]) == 1 for c in arrow)
-    pd.testing.assert_frame_equal(narrowed, stacked[list(narrowed.columns)])
+    pd.testing.assert_frame_equal(narrowed[arrow], stacked[arrow])
 
 
 def _chunks(column: pd.Series) -> int:
