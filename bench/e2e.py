@@ -20,7 +20,9 @@ Each line prints ``run / floor``. The client-side request-rate limit (``SKYSMART
 50/s by default, a courtesy to the real vendors) is lifted (``--rps 0``) so that the figures measure skysmart
 and not the courtesy limit; the concurrency bound (``SKYSMART_HTTP_MAX_CONCURRENCY``, 8) stays, as the floor's
 8 threads. The machine's load average is printed next to every figure: the figures are only comparable
-between runs on an equally quiet machine.
+between runs on an equally quiet machine. With ``--repeat N`` the fastest run gives the figures and the
+slowest run's seconds are printed beside it (``slowest``): the spread says how far a difference between
+two checkouts can be trusted.
 
 Cases (``--case``; ``--quick`` runs the 2,000-customer ones and ``20k-2y``):
 
@@ -98,7 +100,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--rps", type=float, default=0.0, help="client request-rate limit (0 = off)")
-    parser.add_argument("--repeat", type=int, default=1, help="runs per case (the best is printed)")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs per case (the best is printed, the slowest beside it)"
+    )
     parser.add_argument(
         "--before",
         metavar="DIR",
@@ -120,7 +124,7 @@ def main(argv: list[str]) -> None:
     )
     header = (
         f"{'case':<17} {'windows':>7} {'requests':>8} {'floor s':>7} {'run s':>6} {'ratio':>6} "
-        f"{'CPU s':>6} {'peak RSS MB':>11} {'all procs MB':>12} {'lake MB':>7} {'load avg':>8}"
+        f"{'slowest':>7} {'CPU s':>6} {'peak RSS MB':>11} {'all procs MB':>12} {'lake MB':>7} {'load avg':>8}"
     )
     print(header, flush=True)
     by_size: dict[int, list[Case]] = {}
@@ -156,10 +160,12 @@ def _measure(server: SandboxServer, data: SandboxData, case: Case, args: argpars
     floor = min(floors, key=lambda f: f["seconds"])
     for label, _ in codes:
         run = min(runs[label], key=lambda r: r["seconds"])
+        slowest = max(r["seconds"] for r in runs[label])
         name = f"{case.name} {label}".strip()
         print(
             f"{name:<17} {floor['windows']:>7} {floor['requests']:>8,} {floor['seconds']:>7.2f} "
-            f"{run['seconds']:>6.1f} {run['seconds'] / floor['seconds']:>5.1f}x {run['cpu']:>6.1f} "
+            f"{run['seconds']:>6.1f} {run['seconds'] / floor['seconds']:>5.1f}x {slowest:>7.1f} "
+            f"{run['cpu']:>6.1f} "
             f"{run['peak_rss_mb']:>11.0f} {run['tree_rss_mb']:>12.0f} {run['lake_mb']:>7.1f} "
             f"{run['load']:>8.2f}",
             flush=True,
