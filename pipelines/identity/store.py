@@ -245,7 +245,7 @@ def _customer_records(warehouse: IdentityWarehouse, source: str, *, with_key: bo
     # Read as Arrow and kept there (pandas' "string" is Arrow-backed): no Python string per value.
     return pd.DataFrame(
         {
-            name: pd.Series(pa.chunked_array(column).cast(pa.string()), dtype="string")
+            name: pd.Series(column.cast(pa.string()), dtype="string")
             for name, column in zip([*head, *RECORD_COLUMNS], table.columns, strict=True)
         }
     )
