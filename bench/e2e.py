@@ -12,7 +12,10 @@ the generated customers in this process with 20 ms added to every request (``--l
     and peak RSS
     (its own ``VmHWM``, polled every 50 ms: the peak since its exec, whatever this process holds), and the
     peak of the resident sets of it and its children summed (``all procs``: the validator process included;
-    polled, so a lower bound).
+    polled, so a lower bound). Beside them, the sandbox's CPU while it served the run (``vendor CPU s``:
+    this process's CPU but for the thread that polls) and how busy the run and the sandbox kept the
+    machine's cores (``busy``: both CPU times over the wall time and the cores). Near 100 % the run is
+    CPU-bound on this machine, the vendor emulator included: only less CPU makes it faster.
     ``--before DIR`` also runs skysmart from another checkout (a ``git worktree`` of an older commit),
     alternating with this one against the same sandbox, so before and after meet the same conditions.
 
@@ -124,7 +127,8 @@ def main(argv: list[str]) -> None:
     )
     header = (
         f"{'case':<17} {'windows':>7} {'requests':>8} {'floor s':>7} {'run s':>6} {'ratio':>6} "
-        f"{'slowest':>7} {'CPU s':>6} {'peak RSS MB':>11} {'all procs MB':>12} {'lake MB':>7} {'load avg':>8}"
+        f"{'slowest':>7} {'CPU s':>6} {'vendor CPU s':>12} {'busy':>5} {'peak RSS MB':>11} "
+        f"{'all procs MB':>12} {'lake MB':>7} {'load avg':>8}"
     )
     print(header, flush=True)
     by_size: dict[int, list[Case]] = {}
@@ -165,7 +169,7 @@ def _measure(server: SandboxServer, data: SandboxData, case: Case, args: argpars
         print(
             f"{name:<17} {floor['windows']:>7} {floor['requests']:>8,} {floor['seconds']:>7.2f} "
             f"{run['seconds']:>6.1f} {run['seconds'] / floor['seconds']:>5.1f}x {slowest:>7.1f} "
-            f"{run['cpu']:>6.1f} "
+            f"{run['cpu']:>6.1f} {run['vendor_cpu']:>12.1f} {_busy(run):>4.0%} "
             f"{run['peak_rss_mb']:>11.0f} {run['tree_rss_mb']:>12.0f} {run['lake_mb']:>7.1f} "
             f"{run['load']:>8.2f}",
             flush=True,
@@ -261,6 +265,17 @@ def _tree_bytes(root: Path) -> int:
     return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
 
 
+def _process_cpu() -> float:
+    """User and system CPU seconds of this process (all its threads; not its children)."""
+    times = os.times()
+    return times.user + times.system
+
+
+def _busy(run: dict[str, float]) -> float:
+    """The share of the machine's cores the run and the sandbox serving it kept busy."""
+    return (run["cpu"] + run["vendor_cpu"]) / run["seconds"] / (os.cpu_count() or 1)
+
+
 def _parse(response: requests.Response) -> None:
     response.raise_for_status()
     json.loads(response.content)
@@ -283,6 +298,8 @@ def run_skysmart(
         command += ["--from", start.isoformat(), "--to", end.isoformat()]
         command += ["--lake", str(tmp / "lake"), "--warehouse", str(tmp / "warehouse.duckdb")]
         began = time.perf_counter()
+        # This process's CPU is the sandbox's (its server threads) but for this thread's polling below.
+        served, polled = _process_cpu(), time.thread_time()
         with (tmp / "out.txt").open("wb") as out:
             proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
             peak = tree = 0.0
@@ -297,12 +314,14 @@ def run_skysmart(
                 time.sleep(0.05)
             proc.returncode = os.waitstatus_to_exitcode(status)
         seconds = time.perf_counter() - began
+        vendor_cpu = _process_cpu() - served - (time.thread_time() - polled)
         if proc.returncode != 0:
             tail = (tmp / "out.txt").read_text(errors="replace")[-3000:]
             raise SystemExit(f"skysmart run failed ({proc.returncode}):\n{tail}")
         return {
             "seconds": seconds,
             "cpu": usage.ru_utime + usage.ru_stime,
+            "vendor_cpu": vendor_cpu,
             "peak_rss_mb": peak,
             "tree_rss_mb": max(tree, peak),
             "lake_mb": _tree_bytes(tmp / "lake") / 1e6,
