@@ -75,12 +75,12 @@ _GX_LOCK: Final = threading.Lock()
 #: Structures whose structural results are kept for later windows. A structure pass costs a GX run (about
 #: 0.1 s) and a process meets a handful of structures: one per source and contract version.
 STRUCTURES_KEPT: Final = 16
-# (the contract's id, the frame's (column, dtype) in order, whether it has the key column) -> the contract
-# (held, so that its id is not reused while the entry lives) and the structural results.
 # A validation definition registered in a batch's context, and its expectations' positions by GX's ids.
 _Definition = tuple[Any, dict[str | None, int]]
 # Registers expectations under a label as a validation definition of the batch (see :func:`_registrar`).
 _Register = Callable[[str, Sequence[Any]], _Definition]
+# (the contract's id, the frame's (column, dtype) in order, whether it has the key column) -> the contract
+# (held, so that its id is not reused while the entry lives) and the structural results.
 _StructureKey = tuple[int, tuple[tuple[str, str], ...], bool]
 _structures: dict[_StructureKey, tuple[Contract, list[ExpectationValidationResult]]] = {}
 

@@ -87,7 +87,8 @@ class PostgresWarehouse(Warehouse):
         """Run one query into an Arrow table (built from the rows psycopg returns; types inferred)."""
         names, rows = self.query_table(sql, params)
         columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
-        return pa.table({name: pa.array(values) for name, values in zip(names, columns, strict=True)})
+        # By position, not by a dict of names: a query may name two columns alike, as DuckDB's result can.
+        return pa.Table.from_arrays([pa.array(values) for values in columns], names=names)
 
     def query_table(self, sql: str, params: Params | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Column names and rows of one query."""
